@@ -1,0 +1,7 @@
+"""``python -m rushhour``."""
+
+import sys
+
+from rushhour.cli import main
+
+sys.exit(main())

@@ -1,0 +1,369 @@
+"""The ``rushhour`` command line: one command per verb, errors translated here and only here."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import traceback
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from typer.exceptions import TyperException
+
+from rushhour import __version__
+from rushhour.errors import RushhourError, UsageError
+from rushhour.settings import Settings, load_settings
+from rushhour.timeutil import format_duration, parse_duration, utc, zone
+
+app = typer.Typer(
+    name="rushhour",
+    help="Learn the rhythm of service traffic, flag deviations live, alert people, forecast demand.\n\n"
+    "Run `rushhour run` for the demo: it generates history, learns it, and watches live traffic.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+out = Console()
+err = Console(stderr=True)
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="TOML config file (default: ./rushhour.toml if present)."),
+]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print machine-readable JSON instead of text.")
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"rushhour {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Global options."""
+
+
+def _settings(config: Path | None, **overrides: Any) -> Settings:
+    flat = {k: v for k, v in overrides.items() if v is not None}
+    nested: dict[str, Any] = {}
+    for key, value in flat.items():
+        head, _, tail = key.partition("__")
+        if tail:
+            nested.setdefault(head, {})[tail] = value
+        else:
+            nested[head] = value
+    return load_settings(config, nested)
+
+
+# -- config -------------------------------------------------------------------------------------
+@app.command()
+def config(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
+    """Print the effective settings (defaults < rushhour.toml < RUSHHOUR_* < flags), secrets masked."""
+    settings = _settings(config)
+    data = settings.masked()
+    if as_json:
+        out.print_json(json.dumps(data))
+        return
+    table = Table(title="effective settings", show_header=True, header_style="bold")
+    table.add_column("setting")
+    table.add_column("value")
+    for key, value in _flatten(data):
+        table.add_row(key, "" if value is None else str(value))
+    out.print(table)
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    rows: list[tuple[str, Any]] = []
+    for k, v in data.items():
+        if isinstance(v, dict):
+            rows.extend(_flatten(v, f"{prefix}{k}."))
+        else:
+            rows.append((f"{prefix}{k}", v))
+    return rows
+
+
+# -- generate -----------------------------------------------------------------------------------
+@app.command()
+def generate(
+    out_path: Annotated[
+        Path, typer.Option("--out", "-o", help="Where to write the series.")
+    ] = Path("traffic.csv"),
+    weeks: Annotated[int, typer.Option(min=1, max=520, help="Weeks of traffic.")] = 4,
+    start: Annotated[
+        str | None,
+        typer.Option(help="First day, YYYY-MM-DD (UTC). Default: the Monday `weeks` weeks ago."),
+    ] = None,
+    bucket: Annotated[str, typer.Option(help="Bucket width, e.g. 1m or 5m.")] = "1m",
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same traffic.")] = 0,
+    anomalies_per_day: Annotated[
+        float, typer.Option(min=0, help="Injected anomalies per day on average.")
+    ] = 2.0,
+    base_rpm: Annotated[
+        float, typer.Option(min=1, help="Night-time requests per minute.")
+    ] = 1200.0,
+    labels: Annotated[
+        Path | None,
+        typer.Option(help="Ground-truth windows JSON (default: OUT with .labels.json)."),
+    ] = None,
+    timezone: Annotated[str | None, typer.Option(help="Local zone of the rhythm (IANA).")] = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write weeks of synthetic request counts with rush hours, weekends, holidays and labelled anomalies."""
+    from rushhour.series.generate import TrafficShape, generate_traffic, labels_json
+    from rushhour.timeutil import bucket_seconds
+
+    settings = _settings(config, timezone=timezone)
+    width = bucket_seconds(bucket)
+    first = _parse_day(start) if start else _monday_weeks_ago(weeks)
+    traffic = generate_traffic(
+        first,
+        weeks=weeks,
+        freq=f"{width}s",
+        seed=seed,
+        anomalies_per_day=anomalies_per_day,
+        tz=settings.timezone,
+        holidays_country=settings.holidays_country,
+        holidays_subdiv=settings.holidays_subdiv,
+        shape=TrafficShape(base_rpm=base_rpm),
+    )
+    frame = traffic.frame.reset_index()
+    frame["timestamp"] = frame["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out_path, index=False)
+    labels_path = labels or out_path.with_suffix(".labels.json")
+    labels_path.write_text(
+        json.dumps(labels_json(traffic.anomalies, out_path.name), indent=2) + "\n"
+    )
+    summary = {
+        "out": str(out_path),
+        "labels": str(labels_path),
+        "buckets": len(frame),
+        "start": first.isoformat(),
+        "bucket_seconds": width,
+        "total_requests": int(traffic.frame["value"].sum()),
+        "anomalies": [w.to_json() for w in traffic.anomalies],
+    }
+    if as_json:
+        out.print_json(json.dumps(summary))
+        return
+    kinds: dict[str, int] = {}
+    for w in traffic.anomalies:
+        kinds[w.kind] = kinds.get(w.kind, 0) + 1
+    out.print(
+        f"wrote {len(frame):,} buckets ({weeks} weeks from {first:%Y-%m-%d}) to [bold]{out_path}[/], "
+        f"{summary['total_requests']:,} requests"
+    )
+    out.print(
+        f"labelled {len(traffic.anomalies)} anomalies in [bold]{labels_path}[/]: "
+        + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+    )
+
+
+def _parse_day(text: str) -> datetime:
+    try:
+        return utc(datetime.fromisoformat(text))
+    except ValueError as exc:
+        raise UsageError(f"cannot read date {text!r}", hint="write it as YYYY-MM-DD") from exc
+
+
+def _monday_weeks_ago(weeks: int) -> datetime:
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return today - timedelta(days=today.weekday(), weeks=weeks)
+
+
+# -- run ----------------------------------------------------------------------------------------
+@app.command()
+def run(
+    config: ConfigOpt = None,
+    for_: Annotated[
+        str | None, typer.Option("--for", help="Stop by itself after this long, e.g. 90s or 10m.")
+    ] = None,
+    speed: Annotated[
+        float | None,
+        typer.Option(min=0.001, help="Simulated minutes per wall-clock second (demo)."),
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Where state is kept (default .rushhour).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the main job. Without sources configured: the demo on synthetic traffic.
+
+    On first start the demo generates weeks of history into SQLite and fits the Mean Predictor; then it
+    streams live synthetic traffic bucket by bucket and reports each anomaly on the console, in the
+    store and in .rushhour/alerts.jsonl. Ctrl-C stops cleanly; a restart continues where it stopped.
+    """
+    from rushhour.notify.console import ConsoleChannel
+    from rushhour.notify.jsonl import JsonlChannel
+    from rushhour.pipeline.clock import SystemClock
+    from rushhour.pipeline.demo import Channel, DemoJob, RunStats
+    from rushhour.store import open_store
+
+    duration = parse_duration(for_).total_seconds() if for_ else None
+    settings = _settings(config, demo__speed=speed, data_dir=data_dir)
+    tz = zone(settings.timezone)
+    store = open_store(settings.store_url())
+    channels: list[Channel] = [
+        ConsoleChannel(out, as_json=as_json, tz=tz),
+        JsonlChannel(settings.data_dir / "alerts.jsonl"),
+    ]
+    job = DemoJob(settings, store, SystemClock(), channels)
+    _emit(
+        as_json,
+        "starting",
+        f"rushhour {__version__}: demo on synthetic traffic, store "
+        f"{settings.masked()['store']['url']}",
+    )
+    with _progress(as_json) as progress:
+        task = progress.add_task("preparing", total=None) if progress else None
+
+        def advance(done: int, total: int, what: str) -> None:
+            if progress is not None and task is not None:
+                progress.update(task, completed=done, total=total, description=what)
+
+        position = job.prepare(advance)
+    fresh = position.get("first_start")
+    _emit(
+        as_json,
+        "ready",
+        ("generated" if fresh else "resumed")
+        + f" {settings.demo.series}: live from {job.sim_time().astimezone(tz):%a %Y-%m-%d %H:%M} "
+        f"({settings.timezone}), {settings.demo.speed:g} simulated minutes per second, "
+        f"{position['buckets']:,} live buckets and {position['anomalies']} anomalies so far",
+        sim_time=job.sim_time().isoformat(),
+        first_start=bool(fresh),
+    )
+    last_hour = [job.sim_time().replace(minute=0, second=0)]
+
+    def tick(stats: RunStats) -> None:
+        now = job.sim_time()
+        if now - last_hour[0] >= timedelta(hours=1):
+            last_hour[0] = now.replace(minute=0, second=0)
+            _emit(
+                as_json,
+                "status",
+                f"[dim]{now.astimezone(tz):%a %H:%M} · {stats.buckets:,} buckets "
+                f"· {stats.anomalies} anomalies this run · {job.position['anomalies']} stored[/]",
+                sim_time=now.isoformat(),
+                buckets=stats.buckets,
+                anomalies=stats.anomalies,
+            )
+
+    previous = signal.signal(signal.SIGTERM, lambda *_: job.stop())
+    interrupted = False
+    try:
+        stats = job.run(duration=duration, on_tick=tick)
+    except KeyboardInterrupt:
+        interrupted = True
+        stats = RunStats(sim_time=job.sim_time())
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        store.close()
+    _emit(
+        as_json,
+        "stopped",
+        f"{'interrupted' if interrupted else 'stopped'} at simulated "
+        f"{job.sim_time().astimezone(tz):%a %Y-%m-%d %H:%M}; "
+        f"{job.position['buckets']:,} live buckets and {job.position['anomalies']} anomalies stored. "
+        "Run `rushhour run` again to continue.",
+        sim_time=job.sim_time().isoformat(),
+        buckets=job.position["buckets"],
+        anomalies=job.position["anomalies"],
+        ran_for=format_duration(timedelta(seconds=duration)) if duration else None,
+    )
+    del stats
+
+
+def _emit(as_json: bool, event: str, text: str, **fields: Any) -> None:
+    if as_json:
+        out.out(json.dumps({"event": event, "message": _plain(text), **fields}), highlight=False)
+    else:
+        out.print(text, highlight=False)
+
+
+def _plain(text: str) -> str:
+    from rich.text import Text
+
+    return Text.from_markup(text).plain
+
+
+class _NoProgress:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _progress(as_json: bool) -> Any:
+    if as_json or not out.is_terminal:
+        return _NoProgress()
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=out,
+        transient=True,
+    )
+
+
+# -- entry point --------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; translate expected errors to one line with a next step."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or os.environ.get("RUSHHOUR_DEBUG") == "1"
+    as_json = "--json" in args
+    try:
+        result = app(args=args, prog_name="rushhour", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except RushhourError as exc:
+        if debug:
+            traceback.print_exc()
+        _report(exc.message, exc.hint, type(exc).__name__, as_json)
+        return exc.exit_code
+    except (typer.Exit, click.exceptions.Exit) as exc:
+        return int(exc.exit_code)
+    except (TyperException, click.ClickException) as exc:
+        # typer vendors click: its usage errors are TyperExceptions that know how to show themselves
+        if as_json:
+            _report(exc.format_message(), "run the command with --help", "UsageError", True)
+        elif hasattr(exc, "show"):
+            exc.show()
+        else:
+            err.print(f"error: {exc.format_message()}")
+        return int(exc.exit_code)
+    except (KeyboardInterrupt, typer.Abort, click.exceptions.Abort):
+        err.print("interrupted")
+        return 130
+
+
+def _report(message: str, hint: str, kind: str, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"error": {"type": kind, "message": message, "hint": hint}}))
+    else:
+        tail = f" Next: {hint}." if hint else ""
+        err.print(f"[bold red]error:[/] {message}.{tail}", highlight=False, soft_wrap=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Notifications: channels that deliver anomaly events to people and machines."""

@@ -1,0 +1,235 @@
+"""The one settings table: defaults, then ``rushhour.toml``, then ``RUSHHOUR_*`` variables, then flags.
+
+Nested keys use ``__`` in the environment: ``RUSHHOUR_STORE__URL`` sets ``[store] url``. Secrets are
+never written in the file: a setting ending in ``_env`` names the environment variable that holds them.
+
+>>> s = load_settings(config=None, overrides={"timezone": "Europe/Berlin"}, environ={})
+>>> s.timezone, s.data_dir.name, s.store_url().startswith("sqlite:///")
+('Europe/Berlin', '.rushhour', True)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from rushhour.errors import ConfigError, RushhourError
+from rushhour.timeutil import bucket_seconds, zone
+
+DEFAULT_CONFIG = Path("rushhour.toml")
+
+_toml_path: ContextVar[Path | None] = ContextVar("rushhour_toml_path", default=None)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StoreSettings(_Section):
+    """Where state lives. Empty URL: SQLite (WAL) in the data directory."""
+
+    url: str = Field("", description="SQLAlchemy URL; empty means sqlite in data_dir")
+
+
+class DetectSettings(_Section):
+    """The anomaly test applied to each closed bucket."""
+
+    k: float = Field(3.5, gt=0, description="band half-width in deviations (mean ± k·deviation)")
+    resolve_after: int = Field(3, ge=1, description="quiet buckets before an episode resolves")
+    min_relative_deviation: float = Field(
+        0.1, ge=0, description="ignore deviations smaller than this fraction of expected"
+    )
+    deviation: Literal["std", "mad"] = Field("std", description="deviation measure per bucket")
+    key: Literal["weekday_weekend", "day_of_week", "holiday"] = Field(
+        "holiday",
+        description="Mean Predictor key: holiday (weekday, weekend, holiday), weekday_weekend "
+        "(the seed's) or day_of_week",
+    )
+
+
+class DemoSettings(_Section):
+    """The demo main job of ``rushhour run`` without sources."""
+
+    history_weeks: int = Field(
+        4, ge=1, le=52, description="weeks of history generated at first start"
+    )
+    speed: float = Field(60.0, gt=0, description="simulated minutes per wall-clock second")
+    base_rpm: float = Field(1200.0, gt=0, description="typical requests per minute at night")
+    anomalies_per_day: float = Field(4.0, ge=0, description="injected anomalies per simulated day")
+    seed: int = Field(7, description="seed of the synthetic traffic")
+    series: str = Field("connected-drive", description="name of the demo series")
+
+
+class ApiSettings(_Section):
+    """The HTTP API (``rushhour serve``)."""
+
+    host: str = Field("127.0.0.1", description="bind address")
+    port: int = Field(8080, ge=0, le=65535, description="TCP port")
+    token: SecretStr | None = Field(None, description="bearer token for write endpoints (secret)")
+
+
+class Settings(BaseSettings):
+    """Effective settings of one rushhour process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RUSHHOUR_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    data_dir: Path = Field(Path(".rushhour"), description="where rushhour keeps its state")
+    timezone: str = Field("UTC", description="IANA zone in which seasonality is computed")
+    bucket: str = Field("1m", description="bucket width, e.g. 1m or 5m")
+    holidays_country: str = Field("US", description="country whose public holidays are used")
+    holidays_subdiv: str | None = Field(None, description="region of that country, if any")
+    store: StoreSettings = Field(default_factory=StoreSettings)  # type: ignore[arg-type]
+    detect: DetectSettings = Field(default_factory=DetectSettings)  # type: ignore[arg-type]
+    demo: DemoSettings = Field(default_factory=DemoSettings)  # type: ignore[arg-type]
+    api: ApiSettings = Field(default_factory=ApiSettings)  # type: ignore[arg-type]
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        return _as_value_error(zone, v)
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket_width(cls, v: str) -> str:
+        return _as_value_error(bucket_seconds, v)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml = _toml_path.get()
+        if toml is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml))
+        return tuple(sources)
+
+    # derived values -------------------------------------------------------------------------
+    def store_url(self) -> str:
+        """The SQLAlchemy URL of the store."""
+        return self.store.url or f"sqlite:///{self.data_dir / 'rushhour.db'}"
+
+    def bucket_width(self) -> int:
+        """Bucket width in seconds."""
+        return bucket_seconds(self.bucket)
+
+    def masked(self) -> dict[str, Any]:
+        """Effective settings as plain data, secrets replaced by ``'***'``."""
+        data = self.model_dump(mode="json")
+        data["store"]["url"] = mask_url(self.store_url())
+        if self.api.token is not None:
+            data["api"]["token"] = "***"
+        return data
+
+
+def _as_value_error(check: Any, value: str) -> str:
+    """Run a core check inside a validator; pydantic reports only ValueErrors as field errors."""
+    try:
+        check(value)
+    except RushhourError as exc:
+        raise ValueError(f"{exc.message} ({exc.hint})") from exc
+    return value
+
+
+def mask_url(url: str) -> str:
+    """Hide the password in a database URL.
+
+    >>> mask_url("postgresql+psycopg://bob:hunter2@db:5432/x")
+    'postgresql+psycopg://bob:***@db:5432/x'
+    """
+    if "://" not in url or "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    if ":" in creds:
+        creds = creds.split(":", 1)[0] + ":***"
+    return f"{scheme}://{creds}@{host}"
+
+
+@contextmanager
+def _environ(environ: Mapping[str, str] | None) -> Iterator[None]:
+    if environ is None:
+        yield
+        return
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(environ)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def load_settings(
+    config: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Build the effective settings.
+
+    ``config`` names a TOML file; without one, ``./rushhour.toml`` is read when it exists. ``overrides``
+    are the CLI flags (highest precedence). ``environ`` replaces ``os.environ`` (for tests).
+    """
+    if config is not None and not config.is_file():
+        raise ConfigError(
+            f"config file {config} does not exist",
+            hint="check the path given to --config, or leave it out to use defaults",
+        )
+    path = config if config is not None else (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
+    token = _toml_path.set(path)
+    try:
+        with _environ(environ):
+            return Settings(**dict(overrides or {}))
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path)) from exc
+    except (OSError, ValueError) as exc:  # tomllib.TOMLDecodeError is a ValueError
+        raise ConfigError(f"cannot read config {path}: {exc}") from exc
+    finally:
+        _toml_path.reset(token)
+
+
+def _describe(exc: ValidationError, path: Path | None) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "settings"
+    origin = f" (from {path}, RUSHHOUR_* variables or flags)" if path else ""
+    more = f"; and {len(exc.errors()) - 1} more" if len(exc.errors()) > 1 else ""
+    return f"setting {where!r}: {err['msg']}, got {err.get('input')!r}{origin}{more}"
+
+
+def describe_settings() -> list[tuple[str, str, str]]:
+    """(key, default, description) for every setting: feeds ``docs/configuration.md``'s test."""
+    rows: list[tuple[str, str, str]] = []
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for name, field in model.model_fields.items():
+            ann = field.annotation
+            if isinstance(ann, type) and issubclass(ann, _Section):
+                walk(ann, f"{prefix}{name}.")
+                continue
+            default = field.get_default(call_default_factory=True)
+            rows.append((f"{prefix}{name}", repr(default), field.description or ""))
+
+    walk(Settings, "")
+    return rows

@@ -1,0 +1,377 @@
+"""One store interface over SQLite and PostgreSQL.
+
+>>> import tempfile, pathlib
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> store = open_store(f"sqlite:///{d / 'x.db'}")
+>>> with store.begin() as tx:
+...     ref = store.ensure_series(tx, "api", {"region": "eu"}, 60)
+...     store.write_buckets(tx, ref.id, [0, 60], [5.0, 7.0])
+>>> store.series_summary()[0]["total"]
+12.0
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, event, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+
+from rushhour.errors import StoreError
+from rushhour.settings import mask_url
+from rushhour.store import schema as t
+
+
+@dataclass(frozen=True)
+class SeriesRef:
+    """A stored series: its id, canonical key, name, labels and bucket width."""
+
+    id: int
+    key: str
+    name: str
+    labels: dict[str, str]
+    bucket_seconds: int
+
+
+@dataclass(frozen=True)
+class AnomalyRecord:
+    """One anomalous bucket as a detector reported it."""
+
+    series_id: int
+    start: int
+    detector: str
+    value: float
+    expected: float | None
+    deviation: float | None
+    sigma: float | None
+    score: float | None
+    direction: str
+    severity: str
+    detected_at: int
+    explanation: str | None = None
+
+
+def series_key(name: str, labels: Mapping[str, str]) -> str:
+    """Canonical identity of a series: ``name{k=v,...}`` with labels sorted.
+
+    >>> series_key("requests", {"status": "ok", "action": "ACCEPT"})
+    'requests{action=ACCEPT,status=ok}'
+    """
+    if not labels:
+        return name
+    inner = ",".join(f"{k}={labels[k]}" for k in sorted(labels))
+    return f"{name}{{{inner}}}"
+
+
+def open_store(url: str) -> Store:
+    """Open (and migrate) the store at ``url``."""
+    return Store.open(url)
+
+
+class Store:
+    """Series, buckets, scores, anomalies, cut-offs, models and checkpoints behind one interface."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._series_cache: dict[str, SeriesRef] = {}
+
+    # -- opening --------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, url: str) -> Store:
+        try:
+            engine = _engine(url)
+            store = cls(engine)
+            store.migrate()
+        except (ArgumentError, SQLAlchemyError, OSError) as exc:
+            raise StoreError(f"cannot open store {mask_url(url)}: {_first_line(exc)}") from exc
+        return store
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest migration."""
+        cfg = Config()
+        cfg.set_main_option("script_location", "rushhour.store:migrations")
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """One transaction: everything written inside commits together or not at all."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except OperationalError as exc:
+            raise StoreError(f"store write failed: {_first_line(exc)}") from exc
+
+    # -- series ---------------------------------------------------------------------------------
+    def ensure_series(
+        self, conn: Connection, name: str, labels: Mapping[str, str], bucket_seconds: int
+    ) -> SeriesRef:
+        """The series ``name{labels}``, created on first sight."""
+        key = series_key(name, labels)
+        cached = self._series_cache.get(key)
+        if cached is not None:
+            return cached
+        row = conn.execute(select(t.series).where(t.series.c.key == key)).mappings().first()
+        if row is None:
+            self._upsert(
+                conn,
+                t.series,
+                [
+                    {
+                        "key": key,
+                        "name": name,
+                        "labels": json.dumps(dict(labels), sort_keys=True),
+                        "bucket_seconds": bucket_seconds,
+                        "created_at": int(time.time()),
+                    }
+                ],
+                keys=["key"],
+                update=[],
+            )
+            row = conn.execute(select(t.series).where(t.series.c.key == key)).mappings().one()
+        ref = _series_ref(row)
+        self._series_cache[key] = ref
+        return ref
+
+    def all_series(self) -> list[SeriesRef]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.series).order_by(t.series.c.id)).mappings().all()
+        return [_series_ref(r) for r in rows]
+
+    def series_summary(self) -> list[dict[str, Any]]:
+        """Every series with its labels, first and last bucket, bucket count and total value."""
+        b = t.buckets
+        q = (
+            select(
+                t.series,
+                func.min(b.c.start).label("first"),
+                func.max(b.c.start).label("last"),
+                func.count(b.c.start).label("buckets"),
+                func.coalesce(func.sum(b.c.value), 0.0).label("total"),
+            )
+            .select_from(t.series.outerjoin(b, b.c.series_id == t.series.c.id))
+            .group_by(t.series.c.id)
+            .order_by(t.series.c.id)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).mappings().all()
+        out = []
+        for r in rows:
+            d = dict(r)
+            d["labels"] = json.loads(d["labels"])
+            d["total"] = float(d["total"])
+            out.append(d)
+        return out
+
+    # -- buckets and scores ---------------------------------------------------------------------
+    def write_buckets(
+        self, conn: Connection, series_id: int, starts: Sequence[int], values: Sequence[float]
+    ) -> None:
+        """Insert or overwrite bucket values (a late record rewrites its bucket)."""
+        rows = [
+            {"series_id": series_id, "start": int(s), "value": float(v)}
+            for s, v in zip(starts, values, strict=True)
+        ]
+        if rows:
+            self._upsert(conn, t.buckets, rows, keys=["series_id", "start"], update=["value"])
+
+    def read_buckets(
+        self, series_id: int, start: int | None = None, end: int | None = None
+    ) -> pd.Series:
+        """Stored values of a series in ``[start, end)`` as a UTC-indexed float series."""
+        q = select(t.buckets.c.start, t.buckets.c.value).where(t.buckets.c.series_id == series_id)
+        if start is not None:
+            q = q.where(t.buckets.c.start >= start)
+        if end is not None:
+            q = q.where(t.buckets.c.start < end)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q.order_by(t.buckets.c.start)).all()
+        index = pd.to_datetime([r[0] for r in rows], unit="s", utc=True)
+        return pd.Series([float(r[1]) for r in rows], index=index, dtype=float, name="value")
+
+    def write_scores(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            self._upsert(
+                conn,
+                t.scores,
+                [dict(r) for r in rows],
+                keys=["series_id", "start", "detector"],
+                update=["score", "expected", "deviation", "explanation"],
+            )
+
+    # -- anomalies ------------------------------------------------------------------------------
+    def add_anomaly(self, conn: Connection, a: AnomalyRecord) -> bool:
+        """Record an anomaly once; returns False when that bucket was already recorded."""
+        exists = conn.execute(
+            select(t.anomalies.c.id).where(
+                (t.anomalies.c.series_id == a.series_id)
+                & (t.anomalies.c.start == a.start)
+                & (t.anomalies.c.detector == a.detector)
+            )
+        ).first()
+        if exists is not None:
+            return False
+        conn.execute(t.anomalies.insert().values(**a.__dict__))
+        return True
+
+    def count_anomalies(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(t.anomalies)).scalar_one())
+
+    def anomalies(self, limit: int = 100, series_id: int | None = None) -> list[dict[str, Any]]:
+        q = select(t.anomalies).order_by(t.anomalies.c.start.desc()).limit(limit)
+        if series_id is not None:
+            q = q.where(t.anomalies.c.series_id == series_id)
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q).mappings().all()]
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def checkpoint(self, source: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(t.checkpoints.c.position).where(t.checkpoints.c.source == source)
+            ).first()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def set_checkpoint(self, conn: Connection, source: str, position: Mapping[str, Any]) -> None:
+        self._upsert(
+            conn,
+            t.checkpoints,
+            [
+                {
+                    "source": source,
+                    "position": json.dumps(dict(position)),
+                    "updated_at": int(time.time()),
+                }
+            ],
+            keys=["source"],
+            update=["position", "updated_at"],
+        )
+
+    # -- models ---------------------------------------------------------------------------------
+    def save_model(
+        self,
+        name: str,
+        kind: str,
+        artifact: bytes,
+        *,
+        series_id: int | None = None,
+        params: Mapping[str, Any] | None = None,
+        trained_at: int | None = None,
+    ) -> int:
+        """Store a new version of model ``name``; returns the version number."""
+        with self.begin() as conn:
+            latest = conn.execute(
+                select(func.max(t.models.c.version)).where(t.models.c.name == name)
+            ).scalar_one()
+            version = int(latest or 0) + 1
+            conn.execute(
+                t.models.insert().values(
+                    name=name,
+                    kind=kind,
+                    series_id=series_id,
+                    version=version,
+                    trained_at=int(trained_at if trained_at is not None else time.time()),
+                    params=json.dumps(dict(params or {}), sort_keys=True),
+                    artifact=artifact,
+                )
+            )
+        return version
+
+    def load_model(self, name: str, version: int | None = None) -> dict[str, Any] | None:
+        """The newest (or the given) version of model ``name``, with its artifact bytes."""
+        q = select(t.models).where(t.models.c.name == name)
+        q = (
+            q.where(t.models.c.version == version)
+            if version
+            else q.order_by(t.models.c.version.desc())
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(q.limit(1)).mappings().first()
+        return None if row is None else dict(row)
+
+    def list_models(self) -> list[dict[str, Any]]:
+        cols = [c for c in t.models.c if c.name != "artifact"]
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(*cols).order_by(t.models.c.name, t.models.c.version)
+            ).mappings()
+            return [dict(r) for r in rows]
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _upsert(
+        self,
+        conn: Connection,
+        table: Any,
+        rows: list[dict[str, Any]],
+        *,
+        keys: list[str],
+        update: list[str],
+    ) -> None:
+        ins: Any
+        if self.dialect == "postgresql":
+            ins = postgresql.insert(table)
+        elif self.dialect == "sqlite":
+            ins = sqlite.insert(table)
+        else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+            raise StoreError(f"unsupported database {self.dialect!r}")
+        if update:
+            stmt = ins.on_conflict_do_update(
+                index_elements=keys, set_={c: ins.excluded[c] for c in update}
+            )
+        else:
+            stmt = ins.on_conflict_do_nothing(index_elements=keys)
+        conn.execute(stmt, rows)
+
+
+def _engine(url: str) -> Engine:
+    if url.startswith("sqlite:///"):
+        path = url.removeprefix("sqlite:///")
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def _series_ref(row: Any) -> SeriesRef:
+    return SeriesRef(
+        id=int(row["id"]),
+        key=str(row["key"]),
+        name=str(row["name"]),
+        labels=dict(json.loads(row["labels"])),
+        bucket_seconds=int(row["bucket_seconds"]),
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -1,0 +1,105 @@
+"""Table definitions: the single description that migrations and queries share."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+series = Table(
+    "series",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(512), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("labels", Text, nullable=False, default="{}"),
+    Column("bucket_seconds", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+buckets = Table(
+    "buckets",
+    metadata,
+    Column("series_id", Integer, ForeignKey("series.id"), primary_key=True),
+    Column("start", BigInteger, primary_key=True),
+    Column("value", Float, nullable=False),
+    Column("late_updates", Integer, nullable=False, default=0),
+)
+
+scores = Table(
+    "scores",
+    metadata,
+    Column("series_id", Integer, ForeignKey("series.id"), primary_key=True),
+    Column("start", BigInteger, primary_key=True),
+    Column("detector", String(64), primary_key=True),
+    Column("score", Float, nullable=False),
+    Column("expected", Float),
+    Column("deviation", Float),
+    Column("explanation", Text),
+)
+
+anomalies = Table(
+    "anomalies",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("series_id", Integer, ForeignKey("series.id"), nullable=False),
+    Column("start", BigInteger, nullable=False),
+    Column("detector", String(64), nullable=False),
+    Column("value", Float, nullable=False),
+    Column("expected", Float),
+    Column("deviation", Float),
+    Column("sigma", Float),
+    Column("score", Float),
+    Column("direction", String(8), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("detected_at", BigInteger, nullable=False),
+    Column("explanation", Text),
+    UniqueConstraint("series_id", "start", "detector", name="uq_anomaly_bucket"),
+)
+Index("ix_anomalies_start", anomalies.c.start)
+
+cutoffs = Table(
+    "cutoffs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("series_id", Integer, ForeignKey("series.id"), nullable=False),
+    Column("model", String(64), nullable=False),
+    Column("update_time", BigInteger, nullable=False),
+    Column("score_cutoff", Float, nullable=False),
+)
+
+models = Table(
+    "models",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("series_id", Integer, ForeignKey("series.id")),
+    Column("version", Integer, nullable=False),
+    Column("trained_at", BigInteger, nullable=False),
+    Column("params", Text, nullable=False, default="{}"),
+    Column("artifact", LargeBinary),
+    Column("artifact_uri", String(1024)),
+    UniqueConstraint("name", "version", name="uq_model_version"),
+)
+
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("source", String(200), primary_key=True),
+    Column("position", Text, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
