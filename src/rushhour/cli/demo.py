@@ -1,83 +1,37 @@
-"""The ``rushhour`` command line: one command per verb, errors translated here and only here."""
+"""Commands of the foundation: ``config``, ``generate`` and ``run``."""
 
 from __future__ import annotations
 
 import json
-import os
 import signal
-import sys
-import traceback
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-import click
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from typer.exceptions import TyperException
 
 from rushhour import __version__
-from rushhour.errors import RushhourError, UsageError
-from rushhour.settings import Settings, load_settings
-from rushhour.timeutil import format_duration, parse_duration, utc, zone
-
-app = typer.Typer(
-    name="rushhour",
-    help="Learn the rhythm of service traffic, flag deviations live, alert people, forecast demand.\n\n"
-    "Run `rushhour run` for the demo: it generates history, learns it, and watches live traffic.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+from rushhour.cli.app import (
+    ConfigOpt,
+    JsonOpt,
+    app,
+    emit,
+    flatten,
+    load_cli_settings,
+    monday_weeks_ago,
+    out,
+    parse_day,
+    progress_bar,
 )
-
-out = Console()
-err = Console(stderr=True)
-
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="TOML config file (default: ./rushhour.toml if present)."),
-]
-JsonOpt = Annotated[
-    bool, typer.Option("--json", help="Print machine-readable JSON instead of text.")
-]
-
-
-def _version(value: bool) -> None:
-    if value:
-        out.print(f"rushhour {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
-    version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
-    ] = False,
-) -> None:
-    """Global options."""
-
-
-def _settings(config: Path | None, **overrides: Any) -> Settings:
-    flat = {k: v for k, v in overrides.items() if v is not None}
-    nested: dict[str, Any] = {}
-    for key, value in flat.items():
-        head, _, tail = key.partition("__")
-        if tail:
-            nested.setdefault(head, {})[tail] = value
-        else:
-            nested[head] = value
-    return load_settings(config, nested)
+from rushhour.timeutil import format_duration, parse_duration, zone
 
 
 # -- config -------------------------------------------------------------------------------------
 @app.command()
 def config(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Print the effective settings (defaults < rushhour.toml < RUSHHOUR_* < flags), secrets masked."""
-    settings = _settings(config)
+    settings = load_cli_settings(config)
     data = settings.masked()
     if as_json:
         out.print_json(json.dumps(data))
@@ -85,19 +39,9 @@ def config(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     table = Table(title="effective settings", show_header=True, header_style="bold")
     table.add_column("setting")
     table.add_column("value")
-    for key, value in _flatten(data):
+    for key, value in flatten(data):
         table.add_row(key, "" if value is None else str(value))
     out.print(table)
-
-
-def _flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    rows: list[tuple[str, Any]] = []
-    for k, v in data.items():
-        if isinstance(v, dict):
-            rows.extend(_flatten(v, f"{prefix}{k}."))
-        else:
-            rows.append((f"{prefix}{k}", v))
-    return rows
 
 
 # -- generate -----------------------------------------------------------------------------------
@@ -131,9 +75,9 @@ def generate(
     from rushhour.series.generate import TrafficShape, generate_traffic, labels_json
     from rushhour.timeutil import bucket_seconds
 
-    settings = _settings(config, timezone=timezone)
+    settings = load_cli_settings(config, timezone=timezone)
     width = bucket_seconds(bucket)
-    first = _parse_day(start) if start else _monday_weeks_ago(weeks)
+    first = parse_day(start) if start else monday_weeks_ago(weeks)
     traffic = generate_traffic(
         first,
         weeks=weeks,
@@ -178,18 +122,6 @@ def generate(
     )
 
 
-def _parse_day(text: str) -> datetime:
-    try:
-        return utc(datetime.fromisoformat(text))
-    except ValueError as exc:
-        raise UsageError(f"cannot read date {text!r}", hint="write it as YYYY-MM-DD") from exc
-
-
-def _monday_weeks_ago(weeks: int) -> datetime:
-    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return today - timedelta(days=today.weekday(), weeks=weeks)
-
-
 # -- run ----------------------------------------------------------------------------------------
 @app.command()
 def run(
@@ -219,7 +151,7 @@ def run(
     from rushhour.store import open_store
 
     duration = parse_duration(for_).total_seconds() if for_ else None
-    settings = _settings(config, demo__speed=speed, data_dir=data_dir)
+    settings = load_cli_settings(config, demo__speed=speed, data_dir=data_dir)
     tz = zone(settings.timezone)
     store = open_store(settings.store_url())
     channels: list[Channel] = [
@@ -227,13 +159,13 @@ def run(
         JsonlChannel(settings.data_dir / "alerts.jsonl"),
     ]
     job = DemoJob(settings, store, SystemClock(), channels)
-    _emit(
+    emit(
         as_json,
         "starting",
         f"rushhour {__version__}: demo on synthetic traffic, store "
         f"{settings.masked()['store']['url']}",
     )
-    with _progress(as_json) as progress:
+    with progress_bar(as_json) as progress:
         task = progress.add_task("preparing", total=None) if progress else None
 
         def advance(done: int, total: int, what: str) -> None:
@@ -242,7 +174,7 @@ def run(
 
         position = job.prepare(advance)
     fresh = position.get("first_start")
-    _emit(
+    emit(
         as_json,
         "ready",
         ("generated" if fresh else "resumed")
@@ -258,7 +190,7 @@ def run(
         now = job.sim_time()
         if now - last_hour[0] >= timedelta(hours=1):
             last_hour[0] = now.replace(minute=0, second=0)
-            _emit(
+            emit(
                 as_json,
                 "status",
                 f"[dim]{now.astimezone(tz):%a %H:%M} · {stats.buckets:,} buckets "
@@ -278,7 +210,7 @@ def run(
     finally:
         signal.signal(signal.SIGTERM, previous)
         store.close()
-    _emit(
+    emit(
         as_json,
         "stopped",
         f"{'interrupted' if interrupted else 'stopped'} at simulated "
@@ -291,79 +223,3 @@ def run(
         ran_for=format_duration(timedelta(seconds=duration)) if duration else None,
     )
     del stats
-
-
-def _emit(as_json: bool, event: str, text: str, **fields: Any) -> None:
-    if as_json:
-        out.out(json.dumps({"event": event, "message": _plain(text), **fields}), highlight=False)
-    else:
-        out.print(text, highlight=False)
-
-
-def _plain(text: str) -> str:
-    from rich.text import Text
-
-    return Text.from_markup(text).plain
-
-
-class _NoProgress:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-def _progress(as_json: bool) -> Any:
-    if as_json or not out.is_terminal:
-        return _NoProgress()
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=out,
-        transient=True,
-    )
-
-
-# -- entry point --------------------------------------------------------------------------------
-def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; translate expected errors to one line with a next step."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in args or os.environ.get("RUSHHOUR_DEBUG") == "1"
-    as_json = "--json" in args
-    try:
-        result = app(args=args, prog_name="rushhour", standalone_mode=False)
-        return result if isinstance(result, int) else 0
-    except RushhourError as exc:
-        if debug:
-            traceback.print_exc()
-        _report(exc.message, exc.hint, type(exc).__name__, as_json)
-        return exc.exit_code
-    except (typer.Exit, click.exceptions.Exit) as exc:
-        return int(exc.exit_code)
-    except (TyperException, click.ClickException) as exc:
-        # typer vendors click: its usage errors are TyperExceptions that know how to show themselves
-        if as_json:
-            _report(exc.format_message(), "run the command with --help", "UsageError", True)
-        elif hasattr(exc, "show"):
-            exc.show()
-        else:
-            err.print(f"error: {exc.format_message()}")
-        return int(exc.exit_code)
-    except (KeyboardInterrupt, typer.Abort, click.exceptions.Abort):
-        err.print("interrupted")
-        return 130
-
-
-def _report(message: str, hint: str, kind: str, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps({"error": {"type": kind, "message": message, "hint": hint}}))
-    else:
-        tail = f" Next: {hint}." if hint else ""
-        err.print(f"[bold red]error:[/] {message}.{tail}", highlight=False, soft_wrap=True)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
