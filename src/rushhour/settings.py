@@ -138,11 +138,11 @@ class Settings(BaseSettings):
     bucket: str = Field("1m", description="bucket width, e.g. 1m or 5m")
     holidays_country: str = Field("US", description="country whose public holidays are used")
     holidays_subdiv: str | None = Field(None, description="region of that country, if any")
-    store: StoreSettings = Field(default_factory=StoreSettings)  # type: ignore[arg-type]
-    detect: DetectSettings = Field(default_factory=DetectSettings)  # type: ignore[arg-type]
-    demo: DemoSettings = Field(default_factory=DemoSettings)  # type: ignore[arg-type]
-    api: ApiSettings = Field(default_factory=ApiSettings)  # type: ignore[arg-type]
-    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)  # type: ignore[arg-type]
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    detect: DetectSettings = Field(default_factory=DetectSettings)
+    demo: DemoSettings = Field(default_factory=DemoSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     source: list[SourceSpec] = Field(default_factory=list, description="where live data comes from")
 
     @field_validator("timezone")
