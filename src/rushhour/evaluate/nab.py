@@ -92,7 +92,7 @@ def scaled_sigmoid(y: np.ndarray) -> np.ndarray:
     [0.98661, 0.84828, 0.0, -0.98661, -1.0]
     """
     y = np.asarray(y, dtype=float)
-    out = 2.0 / (1.0 + np.exp(5.0 * y)) - 1.0
+    out = 2.0 / (1.0 + np.exp(5.0 * np.minimum(y, 3.0))) - 1.0
     return np.where(y >= 3.0, -1.0, out)
 
 
@@ -111,7 +111,9 @@ class FileRows:
     n_windows: int
 
 
-def window_indices(timestamps: np.ndarray, windows: Sequence[tuple[Any, Any]]) -> list[tuple[int, int]]:
+def window_indices(
+    timestamps: np.ndarray, windows: Sequence[tuple[Any, Any]]
+) -> list[tuple[int, int]]:
     """Row ranges ``[lo, hi]`` (inclusive) covered by windows given as timestamps (inclusive ends).
 
     >>> window_indices(np.array([0, 10, 20, 30]), [(5, 20)])
