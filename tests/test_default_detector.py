@@ -110,3 +110,17 @@ def test_score_meaning_and_thresholds() -> None:
     assert alerts.tolist() == [False, True, True] and sev.tolist() == ["", "warning", "critical"]
     out, _ = refractory(np.array([0.9, 0.9, 1.0]), np.full(5, np.nan), 0.5)
     assert out.tolist() == [0.9, 0.45, 1.0]
+
+
+def test_snapshot_is_json_and_restore_continues_exactly(traffic) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    idx, x = traffic
+    config = DetectorConfig(components=("residual", "shift", "range", "discord"))
+    whole = DefaultDetector(config).run(idx, x)
+    det = DefaultDetector(config)
+    det.run(idx[:2000], x[:2000])
+    state = json.loads(json.dumps(det.snapshot(), allow_nan=False))
+    again = DefaultDetector.restore(state).run(idx[2000:], x[2000:])
+    np.testing.assert_allclose(again.score, whole.score[2000:])
+    np.testing.assert_array_equal(again.alert, whole.alert[2000:])

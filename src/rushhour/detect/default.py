@@ -29,7 +29,7 @@ the most unusual component for this series: 0.5 means ``Q = 1e-5``, 0.75 means `
 >>> x = tr.frame["value"].to_numpy(dtype=float); x[3000] *= 3
 >>> det = DefaultDetector()
 >>> res = det.run(tr.frame.index, x)
->>> bool(res.alert[3000]), int(res.alert.sum()) <= 3, float(res.score.max()) < 1.0
+>>> float(res.score[3000]) > 0.9, int(res.alert.sum()) <= 3, float(res.score.max()) < 1.0
 (True, True, True)
 """
 
@@ -43,8 +43,11 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
+from scipy.special import log_ndtr
+from scipy.stats import chi2
 
 from rushhour.detect.base import Direction, Severity, Verdict
+from rushhour.detect.discord import Discord
 from rushhour.detect.likelihood import Likelihood, score_from_tail
 from rushhour.detect.seasonal_residual import ResidualOutput, SeasonalResidual
 from rushhour.detect.thresholds import AlertPolicy, refractory
@@ -113,10 +116,32 @@ COMPONENTS: dict[str, Callable[[], Component]] = {
     "residual": ResidualComponent,
     "shift": ShiftComponent,
     "range": RangeComponent,
+    "discord": Discord,
 }
 
 
 REFERENCE_SECONDS = 300.0
+COMBINERS = ("max", "fisher")
+
+
+def combine(surprises: list[np.ndarray], how: str) -> np.ndarray:
+    """Join per-component surprises (``-log10 Q``) into one.
+
+    ``max``: the most surprising component. ``fisher``: Fisher's method, ``-2 Σ ln Q_i`` read against
+    a chi-square with ``2k`` degrees of freedom — several mildly surprising components add up, one
+    extreme component is discounted by the number of components.
+
+    >>> combine([np.array([5.0]), np.array([0.0])], "max").tolist()
+    [5.0]
+    >>> round(float(combine([np.array([5.0]), np.array([0.0])], "fisher")[0]), 2)
+    3.9
+    """
+    stack = np.nan_to_num(np.vstack(surprises), nan=0.0)
+    if how == "max" or len(surprises) == 1:
+        return np.asarray(stack.max(axis=0))
+    k = stack.shape[0]
+    stat = 2.0 * np.log(10.0) * stack.sum(axis=0)
+    return np.asarray(-chi2.logsf(stat, 2 * k) / np.log(10.0))
 
 
 def _per_bucket(alpha: float, k: float) -> float:
@@ -132,10 +157,12 @@ class DetectorConfig:
     likelihood: bool = True
     threshold: float = 0.5
     critical: float = 0.75
-    holdoff: int = 120
+    holdoff: int = 60
     warmup: int = 150
     refractory: int = 120
     time_scaled: bool = False
+    escalate: float = float("inf")
+    combine: str = "max"
     damp: float = 0.5
     timezone: str = "UTC"
 
@@ -146,6 +173,8 @@ class DetectorConfig:
                 f"components must be a non-empty subset of {sorted(COMPONENTS)}, got "
                 f"{list(self.components)}"
             )
+        if self.combine not in COMBINERS:
+            raise UsageError(f"combine must be one of {COMBINERS}, got {self.combine!r}")
         AlertPolicy(self.threshold, self.critical, self.holdoff, self.warmup)
 
 
@@ -172,7 +201,11 @@ class DefaultDetector:
         self.components_: list[Component] = [COMPONENTS[c]() for c in self.config.components]
         self.likelihoods_: list[Likelihood] = []
         self.policy_ = AlertPolicy(
-            self.config.threshold, self.config.critical, self.config.holdoff, self.config.warmup
+            self.config.threshold,
+            self.config.critical,
+            self.config.holdoff,
+            self.config.warmup,
+            self.config.escalate,
         )
         self.history_ = np.full(self.config.refractory, np.nan)
         self._pending: tuple[datetime, float, Verdict] | None = None
@@ -208,19 +241,19 @@ class DefaultDetector:
             self._build(max(width, 1.0))
         assert self.baseline_ is not None
         base = self.baseline_.run(secs, x)
-        scores: dict[str, np.ndarray] = {}
+        surprise: dict[str, np.ndarray] = {}
         for comp, lk in zip(self.components_, self.likelihoods_, strict=True):
             raw = comp.raw(x, base)
             if self.config.likelihood:
-                scores[comp.name] = lk.run(raw)
+                surprise[comp.name] = lk.surprise(raw)
             else:
                 # without normalisation the raw signal is read as a Gaussian z directly
-                from scipy.special import log_ndtr
-
                 u = -log_ndtr(-raw) / np.log(10.0)
                 u[: max(self.config.warmup - self.policy_.seen_, 0)] = 0.0
-                scores[comp.name] = score_from_tail(u, lk.scale)
-        score = np.max(np.vstack(list(scores.values())), axis=0)
+                surprise[comp.name] = u
+        scale = Likelihood.scale
+        scores = {k: score_from_tail(v, scale) for k, v in surprise.items()}
+        score = score_from_tail(combine(list(surprise.values()), self.config.combine), scale)
         score = np.nan_to_num(score, nan=0.0)
         score, self.history_ = refractory(score, self.history_, self.config.damp)
         alert, sev = self.policy_.apply(score)
@@ -265,16 +298,67 @@ class DefaultDetector:
         self._pending = None
 
     def snapshot(self) -> dict[str, Any]:
-        """Learned state as plain data (JSON-safe)."""
+        """Config and learned state as plain, JSON-safe data (no pickle); see :meth:`restore`."""
         return {
-            "config": self.config.__dict__ | {"components": list(self.config.components)},
+            "config": _plain(vars(self.config) | {"components": list(self.config.components)}),
             "bucket_seconds": self.baseline_.bucket_seconds if self.baseline_ else None,
             "baseline": self.baseline_.snapshot() if self.baseline_ else None,
             "components": [_plain(vars(c)) for c in self.components_],
             "likelihoods": [lk.snapshot() for lk in self.likelihoods_],
-            "policy": {"seen": self.policy_.seen_, "since_alert": self.policy_.since_alert_},
+            "history": _plain({"h": self.history_})["h"],
+            "policy": _plain(
+                {
+                    "seen": self.policy_.seen_,
+                    "since_alert": self.policy_.since_alert_,
+                    "last_score": self.policy_.last_score_,
+                }
+            ),
         }
 
+    @classmethod
+    def restore(cls, state: dict[str, Any]) -> DefaultDetector:
+        """A detector that continues exactly where the snapshotted one stopped."""
+        cfg = {k: _unplain(v) for k, v in state["config"].items()}
+        cfg["components"] = tuple(cfg["components"])
+        det = cls(DetectorConfig(**cfg), bucket_seconds=state["bucket_seconds"])
+        if state["baseline"] is not None:
+            det._build(float(state["bucket_seconds"]))
+            assert det.baseline_ is not None
+            det.baseline_.restore_state(state["baseline"])
+            for lk, saved in zip(det.likelihoods_, state["likelihoods"], strict=True):
+                lk.restore_state(saved)
+        for comp, saved in zip(det.components_, state["components"], strict=True):
+            for key, value in saved.items():
+                current = getattr(comp, key)
+                if isinstance(current, np.ndarray) or (current is None and isinstance(value, list)):
+                    dtype = current.dtype if isinstance(current, np.ndarray) else float
+                    setattr(comp, key, np.array(_unplain(value), dtype=dtype))
+                else:
+                    setattr(comp, key, _unplain(value))
+        det.history_ = np.array(_unplain(state["history"]), dtype=float)
+        policy = state["policy"]
+        det.policy_.seen_ = int(policy["seen"])
+        det.policy_.since_alert_ = int(policy["since_alert"])
+        det.policy_.last_score_ = float(_unplain(policy["last_score"]))
+        return det
 
-def _plain(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in d.items()}
+
+def _plain(value: Any) -> Any:
+    """numpy arrays to lists; NaN and infinities to strings, so that the result is strict JSON."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, float | np.floating) and not np.isfinite(value):
+        return str(float(value))
+    return value
+
+
+def _unplain(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_unplain(v) for v in value]
+    if value in ("nan", "inf", "-inf"):
+        return float(value)
+    return value

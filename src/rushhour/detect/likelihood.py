@@ -40,7 +40,7 @@ def score_from_tail(neg_log10_q: np.ndarray, scale: float) -> np.ndarray:
     >>> score_from_tail(np.array([0.0, 5.0, 45.0]), 5.0).tolist()
     [0.0, 0.5, 0.9]
     """
-    u = np.maximum(np.asarray(neg_log10_q, dtype=float), 0.0)
+    u = np.clip(np.nan_to_num(np.asarray(neg_log10_q, dtype=float), nan=0.0), 0.0, 1e12)
     return u / (u + scale)
 
 
@@ -94,9 +94,12 @@ class Likelihood:
 
     def run(self, raw: np.ndarray) -> np.ndarray:
         """Scores in ``[0, 1)`` for a stretch of raw values, learning as it goes."""
+        return score_from_tail(self.surprise(raw), self.scale)
+
+    def surprise(self, raw: np.ndarray) -> np.ndarray:
+        """``-log10 Q`` per value (0 during warm-up), learning as it goes."""
         u = self.standardize(raw)
-        nl = -log_ndtr(-np.nan_to_num(u, nan=-np.inf)) / LN10
-        return score_from_tail(nl, self.scale)
+        return np.asarray(-log_ndtr(-np.nan_to_num(u, nan=-np.inf)) / LN10)
 
     def snapshot(self) -> dict[str, Any]:
         return {"state": None if self.state_ is None else self.state_.tolist()}

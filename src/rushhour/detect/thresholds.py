@@ -68,7 +68,10 @@ class AlertPolicy:
     critical: float = 0.8
     holdoff: int = 120
     warmup: int = 0
+    #: within the holdoff, alert again anyway when the score beats the last alert's by this much
+    escalate: float = float("inf")
     seen_: int = field(default=0, repr=False)
+    last_score_: float = field(default=0.0, repr=False)
     since_alert_: int = field(default=1 << 30, repr=False)
 
     def __post_init__(self) -> None:
@@ -82,11 +85,16 @@ class AlertPolicy:
 
     def apply(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Alert flags and severities (``""`` where no alert) for the next scores, in order."""
-        st = np.array([self.seen_, self.since_alert_], dtype=np.int64)
+        st = np.array([self.seen_, self.since_alert_, self.last_score_], dtype=float)
         alerts = _apply(
-            np.asarray(scores, dtype=float), st, self.threshold, self.holdoff, self.warmup
+            np.asarray(scores, dtype=float),
+            st,
+            self.threshold,
+            self.holdoff,
+            self.warmup,
+            self.escalate,
         )
-        self.seen_, self.since_alert_ = int(st[0]), int(st[1])
+        self.seen_, self.since_alert_, self.last_score_ = int(st[0]), int(st[1]), float(st[2])
         sev = np.where(
             alerts, np.where(np.asarray(scores) >= self.critical, "critical", "warning"), ""
         )
@@ -95,14 +103,17 @@ class AlertPolicy:
 
 @nb.njit(cache=True)
 def _apply(
-    s: np.ndarray, st: np.ndarray, thr: float, holdoff: int, warmup: int
+    s: np.ndarray, st: np.ndarray, thr: float, holdoff: int, warmup: int, escalate: float
 ) -> np.ndarray:  # pragma: no cover - compiled
+    # st: buckets seen, buckets since the last alert, score of the last alert
     out = np.zeros(s.shape[0], dtype=np.bool_)
     for i in range(s.shape[0]):
         st[1] += 1
-        if st[0] >= warmup and s[i] >= thr and st[1] > holdoff:
+        free = st[1] > holdoff or s[i] >= st[2] + escalate
+        if st[0] >= warmup and s[i] >= thr and free:
             out[i] = True
             st[1] = 0
+            st[2] = s[i]
         st[0] += 1
     return out
 
