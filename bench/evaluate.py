@@ -33,8 +33,13 @@ VARIANTS: dict[str, DetectorConfig] = {
     "residual only": replace(DEFAULT, components=("residual",)),
     "- likelihood (Gaussian tail of raw z)": replace(DEFAULT, likelihood=False),
     "- refractory (damp=1)": replace(DEFAULT, damp=1.0),
-    "- holdoff (0)": replace(DEFAULT, holdoff=0),
+    "holdoff 0": replace(DEFAULT, holdoff=0),
+    "holdoff 120": replace(DEFAULT, holdoff=120),
     "time-scaled memories": replace(DEFAULT, time_scaled=True),
+    "+ discord (shape novelty)": replace(DEFAULT, components=(*DEFAULT.components, "discord")),
+    "+ discord, Fisher combination": replace(
+        DEFAULT, components=(*DEFAULT.components, "discord"), combine="fisher"
+    ),
 }
 
 
