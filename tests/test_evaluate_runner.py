@@ -112,6 +112,20 @@ def test_bad_labels_and_values_name_the_source(tmp_path: Path) -> None:
         evaluate_corpus(tmp_path / "d", {"a.csv": []})
 
 
+def test_unsorted_timestamps_and_missing_files_are_reported(
+    corpus: tuple[Path, Path], tmp_path: Path
+) -> None:
+    (tmp_path / "a.csv").write_text(
+        "timestamp,value\n2014-01-01 00:05:00,1\n2014-01-01 00:00:00,2\n"
+    )
+    with pytest.raises(InputError, match=r"a.csv:3: field 'timestamp': timestamps must increase"):
+        evaluate_corpus(tmp_path, {"a.csv": []})
+    data, labels = corpus
+    windows = load_labels(labels) | {"elsewhere/gone.csv": []}
+    ev = evaluate_corpus(data, windows)
+    assert ev.missing == ["elsewhere/gone.csv"] and ev.to_json()["missing"] == ev.missing
+
+
 def test_event_metrics_count_each_window_once() -> None:
     alerts = np.zeros(50, dtype=bool)
     alerts[[11, 12, 13, 30]] = True

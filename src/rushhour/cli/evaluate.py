@@ -66,7 +66,7 @@ def evaluate(
 
         result = evaluate_corpus(data_dir, windows, lambda: DefaultDetector(cfg), on_file=advance)
     write_results(result, out_dir)
-    summary = result.to_json()
+    summary = result.to_json() | {"config": vars(cfg) | {"components": list(cfg.components)}}
     if as_json:
         out.out(json.dumps(summary), highlight=False)
         return
@@ -102,3 +102,9 @@ def evaluate(
         f"{summary['files']} files, {summary['windows']} windows in {summary['seconds']:.1f}s; "
         f"results in [bold]{out_dir}[/]"
     )
+    if result.missing:
+        out.print(
+            f"[yellow]{len(result.missing)} labelled file(s) not in {data_dir}, not scored:[/] "
+            + ", ".join(result.missing[:5])
+            + (" ..." if len(result.missing) > 5 else "")
+        )

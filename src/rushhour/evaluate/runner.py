@@ -88,6 +88,16 @@ def load_series(data_dir: Path, name: str, windows: list[tuple[Any, Any]]) -> Se
         idx = pd.DatetimeIndex(pd.to_datetime(frame["timestamp"], utc=True))
     except (ValueError, TypeError) as exc:
         raise InputError(f"bad timestamp: {exc}", source=str(path), field="timestamp") from exc
+    steps = np.diff(idx.asi8)
+    if steps.size and (steps <= 0).any():
+        row = int(np.flatnonzero(steps <= 0)[0]) + 3  # header line, 1-based, the later row
+        raise InputError(
+            "timestamps must increase strictly (the detector runs in time order)",
+            source=str(path),
+            line=row,
+            field="timestamp",
+            expected="rows sorted by time, one per bucket",
+        )
     values = pd.to_numeric(frame["value"], errors="coerce").to_numpy(dtype=float)
     bad = np.flatnonzero(np.isnan(values) & frame["value"].notna().to_numpy())
     if bad.size:
@@ -120,6 +130,8 @@ class Evaluation:
     events: dict[str, EventMetrics]
     seconds: float
     config: dict[str, Any] = field(default_factory=dict)
+    #: labelled files that DATA_DIR does not hold (not scored)
+    missing: list[str] = field(default_factory=list)
 
     @property
     def overall_events(self) -> EventMetrics:
@@ -153,6 +165,7 @@ class Evaluation:
             "windows": sum(len(f.series.rows) for f in self.files),
             "seconds": round(self.seconds, 2),
             "config": self.config,
+            "missing": self.missing,
             "per_file": per_file,
         }
 
@@ -172,6 +185,7 @@ def evaluate_corpus(
     make = factory or (lambda: DefaultDetector(DetectorConfig()))
     started = time.perf_counter()
     names = sorted(n for n in labels if (data_dir / n).is_file())
+    missing = sorted(n for n in labels if not (data_dir / n).is_file())
     if not names:
         raise InputError(
             "no labelled series found",
@@ -194,7 +208,9 @@ def evaluate_corpus(
         score = np.concatenate(scores) if scores else np.zeros(0)
         alert = np.concatenate(alerts) if alerts else np.zeros(0, dtype=bool)
         results.append(FileResult(name, score, alert, s, time.perf_counter() - t0))
-    return score_results(results, profiles, time.perf_counter() - started)
+    evaluation = score_results(results, profiles, time.perf_counter() - started)
+    evaluation.missing = missing
+    return evaluation
 
 
 def score_results(
