@@ -116,15 +116,18 @@ def window_indices(
 ) -> list[tuple[int, int]]:
     """Row ranges ``[lo, hi]`` (inclusive) covered by windows given as timestamps (inclusive ends).
 
+    Rows are taken in file order, so repeated or out-of-order timestamps (NAB has both) do not move
+    a window: it spans from the first row inside it to the last.
+
     >>> window_indices(np.array([0, 10, 20, 30]), [(5, 20)])
     [(1, 2)]
     """
+    ts = np.asarray(timestamps)
     out = []
     for start, end in windows:
-        lo = int(np.searchsorted(timestamps, start, side="left"))
-        hi = int(np.searchsorted(timestamps, end, side="right")) - 1
-        if hi >= lo:
-            out.append((lo, hi))
+        inside = np.flatnonzero((ts >= start) & (ts <= end))
+        if inside.size:
+            out.append((int(inside[0]), int(inside[-1])))
     return out
 
 
