@@ -104,6 +104,13 @@ def test_config_is_validated_with_the_parameter_named() -> None:
 def test_score_meaning_and_thresholds() -> None:
     assert tail_from_score(0.5, 5.0) == pytest.approx(1e-5)
     assert learned_threshold(np.array([0.1, 0.3]), k=2.0) == pytest.approx(0.2 + 2 * 0.1)
+    per_day = learned_threshold(
+        np.array([0.1, 0.1, 0.5, 0.7]), k=0.0, groups=np.array([0, 0, 6, 6]), n_groups=7
+    )
+    assert isinstance(per_day, np.ndarray)
+    assert per_day.tolist() == pytest.approx([0.1, 0.35, 0.35, 0.35, 0.35, 0.35, 0.6])
+    with pytest.raises(UsageError, match=r"groups must lie in \[0, 7\), got 0..9"):
+        learned_threshold(np.array([0.1, 0.2]), groups=np.array([0, 9]), n_groups=7)
     alerts, sev = AlertPolicy(threshold=0.5, critical=0.9, holdoff=0).apply(
         np.array([0.4, 0.5, 0.95])
     )

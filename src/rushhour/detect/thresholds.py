@@ -1,7 +1,7 @@
 """Turning scores into decisions: thresholds, severity levels and alert hygiene.
 
 * :func:`static_threshold` and :func:`learned_threshold` (``mean + k·std`` of training scores, over all
-  of them or per local hour of day) give a threshold;
+  of them or per group: local hour of day, or day of week) give a threshold;
 * :class:`AlertPolicy` applies one causally: a bucket alerts when its score reaches the threshold,
   after a warm-up, and not within ``holdoff`` buckets of the previous alert (one page per incident,
   not one per minute); severity is ``critical`` from ``critical`` upwards.
@@ -33,30 +33,43 @@ def static_threshold(value: float) -> float:
 def learned_threshold(
     train_scores: np.ndarray,
     k: float = 3.0,
-    hours: np.ndarray | None = None,
+    groups: np.ndarray | None = None,
+    n_groups: int = 24,
 ) -> float | np.ndarray:
-    """``mean + k·std`` of training scores: one number, or 24 (per local hour) when ``hours`` is given.
+    """``mean + k·std`` of training scores: one global number, or one per group.
 
-    An hour without training scores gets the global threshold.
+    ``groups`` labels each training score with an integer in ``[0, n_groups)``: the local hour (24
+    groups) for a threshold per time of day, or the day of the week (7) for one per day. A group
+    without training scores gets the global threshold; a threshold never exceeds 1.
 
     >>> learned_threshold(np.array([0.0, 0.2, 0.0, 0.2]), k=1.0)
     0.2
-    >>> learned_threshold(np.array([0.0, 0.2, 0.0, 0.2]), k=1.0, hours=np.array([0, 0, 1, 1]))[:3].tolist()
-    [0.2, 0.2, 0.2]
+    >>> t = learned_threshold(np.array([0.0, 0.2, 0.4, 0.4]), k=1.0,
+    ...                       groups=np.array([0, 0, 1, 1]), n_groups=3)
+    >>> [round(float(v), 3) for v in t]
+    [0.2, 0.4, 0.416]
     """
-    s = np.asarray(train_scores, dtype=float)
-    s = s[~np.isnan(s)]
+    raw = np.asarray(train_scores, dtype=float)
+    keep = ~np.isnan(raw)
+    s = raw[keep]
     if s.size == 0:
         raise UsageError("need at least one training score to learn a threshold")
-    overall = float(s.mean() + k * s.std())
-    if hours is None:
+    if k < 0:
+        raise UsageError(f"k must be >= 0, got {k}")
+    overall = min(float(s.mean() + k * s.std()), 1.0)
+    if groups is None:
         return overall
-    h = np.asarray(hours)[~np.isnan(np.asarray(train_scores, dtype=float))]
-    out = np.full(24, overall)
-    for hour in range(24):
-        part = s[h == hour]
+    g = np.asarray(groups)
+    if g.shape != raw.shape:
+        raise UsageError(f"groups must label every score: {g.shape} labels for {raw.shape} scores")
+    g = g[keep]
+    if g.size and (g.min() < 0 or g.max() >= n_groups):
+        raise UsageError(f"groups must lie in [0, {n_groups}), got {g.min()}..{g.max()}")
+    out = np.full(n_groups, overall)
+    for group in range(n_groups):
+        part = s[g == group]
         if part.size:
-            out[hour] = part.mean() + k * part.std()
+            out[group] = min(part.mean() + k * part.std(), 1.0)
     return out
 
 
