@@ -47,11 +47,20 @@ def evaluate(
         Path, typer.Option("--out", "-o", help="Where to write result CSVs and summary.json.")
     ] = Path("results"),
     config: Annotated[
-        Path | None, typer.Option("--config", help="TOML with a [detector] table.")
+        Path | None,
+        typer.Option(
+            "--config",
+            help="TOML file whose \\[detector] table sets the default detector's parameters.",
+        ),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run the default detector causally over each labelled series and score it (NAB, events)."""
+    """Run the default detector causally over each labelled series and score it.
+
+    Reports NAB scores (optimized threshold, and alerts as shipped) and event metrics.
+
+    Writes OUT/<category>/<name>.csv (timestamp,value,anomaly_score,alert,label) and summary.json.
+    """
     from rushhour.detect.default import DefaultDetector
     from rushhour.evaluate.runner import evaluate_corpus, load_labels, write_results
 
