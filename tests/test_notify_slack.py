@@ -1,0 +1,126 @@
+"""Slack through slack_sdk against a real HTTP server on 127.0.0.1 that checks the request shapes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from urllib.parse import urlparse
+
+import pytest
+
+from notify_servers import Server, SlackDouble, json_reply, serving
+from rushhour.errors import ConfigError
+from rushhour.notify.plot import example, render
+from rushhour.notify.registry import ChannelError, Delivery, build_channel
+from rushhour.notify.slack import SlackChannel
+from rushhour.settings import SlackNotify
+
+TOKEN = "xoxb-test-token"
+
+
+@pytest.fixture(scope="module")
+def png() -> bytes:
+    alert, data = example()
+    return render(alert, data)
+
+
+@pytest.fixture
+def slack() -> Iterator[tuple[SlackDouble, Server]]:
+    double = SlackDouble(TOKEN)
+    with serving(double) as server:
+        double.server = server
+        yield double, server
+
+
+def _channel(server: Server, **kw: object) -> SlackChannel:
+    cfg = SlackNotify(type="slack", channel="#traffic-alerts", base_url=f"{server.url}/api/", **kw)  # type: ignore[arg-type]
+    ch = build_channel(cfg, {"SLACK_BOT_TOKEN": TOKEN})
+    assert isinstance(ch, SlackChannel)
+    return ch
+
+
+def test_post_message_then_upload_the_png_into_its_thread(
+    slack: tuple[SlackDouble, Server], png: bytes
+) -> None:
+    double, server = slack
+    alert, _ = example()
+    _channel(server).deliver(Delivery("k1:slack", [alert], png))
+
+    assert server.paths() == [
+        "/api/chat.postMessage",
+        "/api/files.getUploadURLExternal",
+        "/upload/F0001",
+        "/api/files.completeUploadExternal",
+    ]
+    post, get_url, upload, complete = server.requests
+    assert post.header("Authorization") == f"Bearer {TOKEN}"
+    assert post.json["channel"] == "#traffic-alerts"
+    assert post.json["text"] == alert.sentence()
+    blocks = post.json["blocks"]
+    blocks = json.loads(blocks) if isinstance(blocks, str) else blocks
+    assert blocks[0]["type"] == "header" and "CRITICAL" in blocks[0]["text"]["text"]
+    assert blocks[1] == {"type": "section", "text": {"type": "mrkdwn", "text": alert.sentence()}}
+    assert "open dashboard" in blocks[2]["elements"][0]["text"]
+
+    assert get_url.header("Authorization") == f"Bearer {TOKEN}"
+    assert get_url.form["filename"] == f"rushhour-{alert.id}.png"
+    assert int(get_url.form["length"]) == len(png)
+    assert upload.body == png and double.uploads["F0001"] == png
+
+    assert complete.header("Authorization") == f"Bearer {TOKEN}"
+    assert json.loads(complete.form["files"]) == [{"id": "F0001", "title": alert.title()}]
+    assert complete.form["channel_id"] == "C0TRAFFIC"  # the id chat.postMessage returned
+    assert complete.form["thread_ts"] == "1700000000.000100"
+    assert all(urlparse(r.path).path != "/api/files.upload" for r in server.requests)
+
+
+def test_a_failed_upload_is_retried_without_posting_the_message_again(
+    slack: tuple[SlackDouble, Server], png: bytes
+) -> None:
+    double, server = slack
+    alert, _ = example()
+    double.fail["files.completeUploadExternal"] = [json_reply({"ok": False}, status=503)]
+    ch = _channel(server)
+    delivery = Delivery("k2:slack", [alert], png)
+    with pytest.raises(ChannelError, match="server error 503") as info:
+        ch.deliver(delivery)
+    assert not info.value.permanent
+    assert delivery.progress["ts"] == "1700000000.000100"
+    ch.deliver(delivery)  # the outbox hands the saved progress back
+    assert server.paths().count("/api/chat.postMessage") == 1
+    assert server.paths().count("/api/files.completeUploadExternal") == 2
+
+
+def test_rate_limit_carries_retry_after(slack: tuple[SlackDouble, Server]) -> None:
+    double, server = slack
+    alert, _ = example()
+    double.fail["chat.postMessage"] = [
+        json_reply({"ok": False, "error": "ratelimited"}, 429, {"Retry-After": "17"})
+    ]
+    with pytest.raises(ChannelError, match="rate limited") as info:
+        _channel(server).deliver(Delivery("k3:slack", [alert]))
+    assert info.value.retry_after == 17.0 and not info.value.permanent
+
+
+def test_bad_token_is_permanent_and_never_logged(slack: tuple[SlackDouble, Server]) -> None:
+    _, server = slack
+    alert, _ = example()
+    cfg = SlackNotify(type="slack", channel="#x", base_url=f"{server.url}/api/")  # type: ignore[call-arg]
+    ch = build_channel(cfg, {"SLACK_BOT_TOKEN": "xoxb-wrong-secret"})
+    with pytest.raises(ChannelError, match="invalid_auth") as info:
+        ch.deliver(Delivery("k4:slack", [alert]))
+    assert info.value.permanent and "xoxb-wrong-secret" not in info.value.message
+
+
+def test_unreachable_slack_is_retryable() -> None:
+    alert, _ = example()
+    ch = SlackChannel(TOKEN, "#x", base_url="http://127.0.0.1:9/api/", timeout=1)
+    with pytest.raises(ChannelError) as info:
+        ch.deliver(Delivery("k5:slack", [alert]))
+    assert not info.value.permanent and TOKEN not in info.value.message
+
+
+def test_missing_token_names_the_variable_only() -> None:
+    cfg = SlackNotify(type="slack", channel="#x")  # type: ignore[call-arg]
+    with pytest.raises(ConfigError, match="environment variable SLACK_BOT_TOKEN is empty"):
+        build_channel(cfg, {})
