@@ -53,6 +53,7 @@ class Notifier:
         timezone: str = "UTC",
         plot: PlotSource | None = None,
         outbox: Outbox | None = None,
+        bucket_seconds: int = 60,
     ) -> None:
         cfg = settings or AlertSettings()  # type: ignore[call-arg]
         self.cfg = cfg
@@ -69,8 +70,10 @@ class Notifier:
         )
         self.grouper = Grouper(cfg.group_by, parse_duration(cfg.group_wait).total_seconds())
         self.plot = plot if plot is not None else self._plot_from_store
+        self.bucket_seconds = bucket_seconds
         self._open: dict[str, Alert] = {}
         self._recent: dict[str, deque[int]] = {}
+        self._last: dict[str, int] = {}  # last triggered bucket of each open episode
 
     # -- per bucket -------------------------------------------------------------------------------
     def observe(
@@ -97,6 +100,8 @@ class Notifier:
             key, start, triggered, verdict.direction, verdict.severity, verdict.score
         )
         queued: list[Alert] = []
+        if triggered:
+            self._last[key] = start
         ep = self._open.get(key)
         if ep is not None and triggered:
             peak = max(ep.peak_value or ep.value, value, key=lambda v: abs(v - (ep.expected or 0)))
@@ -139,8 +144,10 @@ class Notifier:
                     queued.append(alert)
             else:
                 opened = self._open.pop(key, None)
+                last = self._last.pop(key, start)
                 if opened is not None and self.policy.on_resolved(key, now):
-                    end = from_epoch(change.end if change.end is not None else start)
+                    # the episode ends where its last anomalous bucket ends
+                    end = from_epoch(last + self.bucket_seconds)
                     queued.append(replace(opened.resolved(end), repeat=0))
         for series_key, n in self.policy.due_repeats(now):
             if series_key in self._open:
@@ -202,6 +209,7 @@ class Notifier:
             "policy": self.policy.snapshot(),
             "open": {k: a.to_json() for k, a in self._open.items()},
             "recent": {k: list(v) for k, v in self._recent.items()},
+            "last": dict(self._last),
             "pending": [
                 {"now": g.first_seen, "alerts": [a.to_json() for a in g.alerts]}
                 for g in self.grouper._groups.values()
@@ -216,6 +224,7 @@ class Notifier:
         self._recent = {
             k: deque(v, maxlen=self.trigger.n) for k, v in state.get("recent", {}).items()
         }
+        self._last = {k: int(v) for k, v in state.get("last", {}).items()}
         for g in state.get("pending", []):
             for a in g["alerts"]:
                 self.grouper.add(Alert.from_json(a), float(g["now"]))
