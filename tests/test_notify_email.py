@@ -51,9 +51,14 @@ def test_mail_with_sentence_link_and_png_attached(smtp: tuple[Inbox, int]) -> No
     inbox, port = smtp
     alert, data = example()
     png = render(alert, data)
-    cfg = EmailNotify(type="email", port=port, sender="rushhour@example.org", to=["oncall@example.org", "b@example.org"])  # type: ignore[call-arg]
+    cfg = EmailNotify(
+        type="email",
+        port=port,
+        sender="rushhour@example.org",
+        to=["oncall@example.org", "b@example.org"],
+    )  # type: ignore[call-arg]
     build_channel(cfg, {}).deliver(Delivery("m1:email", [alert], png))
-    (mail_from, rcpt, raw), = inbox.messages
+    ((mail_from, rcpt, raw),) = inbox.messages
     assert mail_from == "rushhour@example.org" and rcpt == ["oncall@example.org", "b@example.org"]
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     assert msg["Subject"] == "[CRITICAL] connected-drive spike"

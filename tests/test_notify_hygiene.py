@@ -40,15 +40,36 @@ def _notifier(store: Store, **cfg: object) -> Notifier:
     return Notifier(store, chans, settings=settings, resolve_after=2, plot=lambda a: b"png")
 
 
-def _feed(n: Notifier, series: str, flags: list[int], *, sev: str = "warning", value: float = 300.0,
-          labels: dict[str, str] | None = None, t0: int = T0) -> list[Alert]:
+def _feed(
+    n: Notifier,
+    series: str,
+    flags: list[int],
+    *,
+    sev: str = "warning",
+    value: float = 300.0,
+    labels: dict[str, str] | None = None,
+    t0: int = T0,
+) -> list[Alert]:
     out = []
     for i, f in enumerate(flags):
-        v = Verdict(score=9.0 if f else 0.5, anomalous=bool(f), expected=100.0, deviation=20.0,
-                    direction="spike" if f else "none", severity=sev)
+        v = Verdict(
+            score=9.0 if f else 0.5,
+            anomalous=bool(f),
+            expected=100.0,
+            deviation=20.0,
+            direction="spike" if f else "none",
+            severity=sev,
+        )
         t = t0 + 60 * i
-        out += n.observe(series=series, labels=labels or {}, start=t, value=value if f else 100.0,
-                         verdict=v, now=t, threshold=3.5)
+        out += n.observe(
+            series=series,
+            labels=labels or {},
+            start=t,
+            value=value if f else 100.0,
+            verdict=v,
+            now=t,
+            threshold=3.5,
+        )
         n.flush(t)
     return out
 
@@ -90,8 +111,14 @@ def test_m_of_n_needs_enough_anomalous_buckets(store: Store) -> None:
 
 
 def test_silence_mutes_matching_alerts_only(store: Store) -> None:
-    add_silence(store, parse_matchers(["series=api", "region=~eu-.*"]), T0, T0 + 3600,
-                comment="deploy", now=T0)
+    add_silence(
+        store,
+        parse_matchers(["series=api", "region=~eu-.*"]),
+        T0,
+        T0 + 3600,
+        comment="deploy",
+        now=T0,
+    )
     n = _notifier(store)
     _feed(n, "api", [1, 0, 0], labels={"region": "eu-west"})
     _feed(n, "api", [1, 0, 0], labels={"region": "us-east"})
@@ -119,7 +146,10 @@ def test_repeat_interval_and_cooldown(store: Store) -> None:
     n = _notifier(store, repeat_interval="2m", cooldown="10m")
     alerts = _feed(n, "api", [1, 1, 1, 1, 1, 0, 0])
     assert [(a.status, a.repeat) for a in alerts] == [
-        ("firing", 0), ("firing", 1), ("firing", 2), ("resolved", 0)
+        ("firing", 0),
+        ("firing", 1),
+        ("firing", 2),
+        ("resolved", 0),
     ]
     assert len({a.id for a in alerts}) == 4
     flap = _feed(n, "api", [1, 0, 0], t0=T0 + 600)  # within 10 min of the resolve
@@ -139,7 +169,7 @@ def test_notifier_state_round_trips(store: Store) -> None:
 def test_m_of_n_matches_a_sliding_count(flags: list[bool], m: int, extra: int) -> None:
     t = MofN(m, m + extra)
     got = [t.observe("s", f) for f in flags]
-    want = [sum(flags[max(0, i - (m + extra) + 1): i + 1]) >= m for i in range(len(flags))]
+    want = [sum(flags[max(0, i - (m + extra) + 1) : i + 1]) >= m for i in range(len(flags))]
     assert got == want
 
 

@@ -77,7 +77,9 @@ def test_worker_with_a_fake_clock_drains_everything() -> None:
         sink = ListSink()
         for a in _alerts(45):
             box.enqueue([a], ["list"], now=0)
-        stats = DeliveryWorker(box, {"list": sink}, FakeClock(wall=1), batch=20).run(until_idle=True)
+        stats = DeliveryWorker(box, {"list": sink}, FakeClock(wall=1), batch=20).run(
+            until_idle=True
+        )
         store.close()
     assert stats.sent == 45 and len({d.key for d in sink.delivered}) == 45
 
@@ -99,10 +101,21 @@ def test_sigkill_mid_delivery_then_restart_loses_and_duplicates_nothing(tmp_path
             f'[store]\nurl = "sqlite:///{db}"\n[alerts]\nretry_base = 0.2\n'
             f'[[notify]]\ntype = "webhook"\nname = "hook"\nurl = "{server.url}/hook"\n'
         )
-        cmd = [sys.executable, "-m", "rushhour", "notify", "drain", "--lease", "1s", "--json",
-               "--config", str(cfg)]
-        first = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True)
+        cmd = [
+            sys.executable,
+            "-m",
+            "rushhour",
+            "notify",
+            "drain",
+            "--lease",
+            "1s",
+            "--json",
+            "--config",
+            str(cfg),
+        ]
+        first = subprocess.Popen(
+            cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         deadline = time.monotonic() + 60
         while sum(receiver.by_key.values()) < n // 3 and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -113,8 +126,9 @@ def test_sigkill_mid_delivery_then_restart_loses_and_duplicates_nothing(tmp_path
         got_before = sum(receiver.by_key.values())
         assert 0 < got_before < n, "the kill must land mid-run"
 
-        second = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
-                                timeout=120, check=False)
+        second = subprocess.run(
+            cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False
+        )
         assert second.returncode == 0, second.stderr
         time.sleep(0.3)  # let the server finish recording the last request
     expected = {f"{a.id}:hook" for a in alerts}

@@ -27,7 +27,9 @@ SECRET = "chatbot-secret-123"
 def test_chatbot_webhook_shape_with_bearer_token() -> None:
     alert, _ = example()
     with serving() as server:
-        cfg = WebhookNotify(type="webhook", url=f"{server.url}/api/alerts", token_env="CHATBOT_TOKEN")  # type: ignore[call-arg]
+        cfg = WebhookNotify(
+            type="webhook", url=f"{server.url}/api/alerts", token_env="CHATBOT_TOKEN"
+        )  # type: ignore[call-arg]
         build_channel(cfg, {"CHATBOT_TOKEN": SECRET}).deliver(Delivery("a1:webhook", [alert]))
         resolved = alert.resolved(alert.detected_at.replace(minute=40))
         build_channel(cfg, {"CHATBOT_TOKEN": SECRET}).deliver(Delivery("a2:webhook", [resolved]))
@@ -62,21 +64,37 @@ def test_alertmanager_v4_payload() -> None:
         )
     body = server.requests[0].json
     assert set(body) == {
-        "receiver", "status", "alerts", "groupLabels", "commonLabels", "commonAnnotations",
-        "externalURL", "version", "groupKey", "truncatedAlerts",
+        "receiver",
+        "status",
+        "alerts",
+        "groupLabels",
+        "commonLabels",
+        "commonAnnotations",
+        "externalURL",
+        "version",
+        "groupKey",
+        "truncatedAlerts",
     }
     assert body["version"] == "4" and body["receiver"] == "team-traffic"
     assert body["status"] == "firing" and body["truncatedAlerts"] == 0
     assert body["groupKey"] == '{}:{series="connected-drive"}'
     assert body["groupLabels"] == {"series": "connected-drive"}
     assert body["commonLabels"] == {
-        "alertname": "TrafficAnomaly", "series": "connected-drive", "direction": "spike",
+        "alertname": "TrafficAnomaly",
+        "series": "connected-drive",
+        "direction": "spike",
         "service": "connected-drive",
     }
     assert body["externalURL"] == "http://127.0.0.1:8080"
     a = body["alerts"][0]
     assert set(a) == {
-        "status", "labels", "annotations", "startsAt", "endsAt", "generatorURL", "fingerprint"
+        "status",
+        "labels",
+        "annotations",
+        "startsAt",
+        "endsAt",
+        "generatorURL",
+        "fingerprint",
     }
     assert a["startsAt"] == "2026-03-02T08:12:00Z" and a["endsAt"] == "0001-01-01T00:00:00Z"
     assert a["fingerprint"] == alert.fingerprint and a["generatorURL"] == alert.link()
@@ -99,20 +117,31 @@ def test_slack_incoming_webhook_links_the_served_png() -> None:
 
 @pytest.mark.parametrize(
     ("status", "headers", "permanent", "retry_after"),
-    [(500, {}, False, None), (503, {"Retry-After": "3"}, False, 3.0), (429, {"Retry-After": "30"}, False, 30.0),
-     (400, {}, True, None), (401, {}, True, None)],
+    [
+        (500, {}, False, None),
+        (503, {"Retry-After": "3"}, False, 3.0),
+        (429, {"Retry-After": "30"}, False, 30.0),
+        (400, {}, True, None),
+        (401, {}, True, None),
+    ],
 )
-def test_http_status_mapping(status: int, headers: dict[str, str], permanent: bool, retry_after: float | None) -> None:
-    with serving(lambda r: json_reply({"error": "x"}, status, headers)) as server:
-        with pytest.raises(ChannelError) as info:
-            post_json(server.url, {"a": 1})
+def test_http_status_mapping(
+    status: int, headers: dict[str, str], permanent: bool, retry_after: float | None
+) -> None:
+    with (
+        serving(lambda r: json_reply({"error": "x"}, status, headers)) as server,
+        pytest.raises(ChannelError) as info,
+    ):
+        post_json(server.url, {"a": 1})
     assert info.value.permanent is permanent and info.value.retry_after == retry_after
 
 
 def test_timeout_is_retryable() -> None:
-    with serving(Receiver(delay=1.5)) as server:
-        with pytest.raises(ChannelError, match="timed out after 0.3s") as info:
-            post_json(server.url, {}, timeout=0.3)
+    with (
+        serving(Receiver(delay=1.5)) as server,
+        pytest.raises(ChannelError, match=r"timed out after 0\.3s") as info,
+    ):
+        post_json(server.url, {}, timeout=0.3)
     assert not info.value.permanent
 
 
@@ -194,11 +223,14 @@ min_severity = "critical"
 """
     )
     s = load_settings(cfg, environ={})
-    assert [(n.type, n.min_severity) for n in s.notify] == [("slack", "warning"), ("webhook", "critical")]
+    assert [(n.type, n.min_severity) for n in s.notify] == [
+        ("slack", "warning"),
+        ("webhook", "critical"),
+    ]
     from rushhour.notify.registry import build_channels
 
     chans = build_channels(s.notify, {"SLACK_BOT_TOKEN": "xoxb-1", "CHATBOT_TOKEN": "c"})
     assert [c.name for c in chans] == ["slack", "webhook"]
     (tmp_path / "bad.toml").write_text('[[notify]]\ntype = "pager"\n')
-    with pytest.raises(ConfigError, match="notify.0"):
+    with pytest.raises(ConfigError, match=r"notify\.0"):
         load_settings(tmp_path / "bad.toml", environ={})
