@@ -202,3 +202,22 @@ def test_silence_store_round_trip(store: Store) -> None:
     assert remove_silence(store, s.id) and not remove_silence(store, s.id)
     with pytest.raises(UsageError, match="must end after it starts"):
         add_silence(store, parse_matchers(["a=b"]), T0, T0, now=T0)
+
+
+_label = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,10}", fullmatch=True)
+_value = st.text(st.characters(blacklist_categories=("Cs", "Cc")), max_size=20).map(str.strip)
+
+
+@given(_label, st.sampled_from(["=", "!=", "=~", "!~"]), _value)
+def test_matcher_text_round_trips(label: str, op: str, value: str) -> None:
+    import re
+
+    if op in ("=~", "!~"):
+        value = re.escape(value)
+    value = value.strip('"').strip()
+    m = parse_matcher(f"{label}{op}{value}")
+    assert (m.label, m.op, m.value) == (label, op, value)
+    assert parse_matcher(str(m)) == m
+    assert m.test({label: value if op in ("=", "!=") else re.sub(r"\\(.)", r"\1", value)}) is (
+        op in ("=", "=~")
+    )

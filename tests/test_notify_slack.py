@@ -124,3 +124,18 @@ def test_missing_token_names_the_variable_only() -> None:
     cfg = SlackNotify(type="slack", channel="#x")  # type: ignore[call-arg]
     with pytest.raises(ConfigError, match="environment variable SLACK_BOT_TOKEN is empty"):
         build_channel(cfg, {})
+
+
+def test_slow_slack_times_out_and_is_retryable() -> None:
+    import time as _time
+
+    def slow(req):  # type: ignore[no-untyped-def]
+        _time.sleep(1.6)
+        return json_reply({"ok": True, "channel": "C1", "ts": "1.0"})
+
+    alert, _ = example()
+    with serving(slow) as server:
+        ch = SlackChannel(TOKEN, "#x", base_url=f"{server.url}/api/", timeout=1)
+        with pytest.raises(ChannelError) as info:
+            ch.deliver(Delivery("k6:slack", [alert]))
+    assert not info.value.permanent and "timed out" in info.value.message.lower()
