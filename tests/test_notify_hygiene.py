@@ -221,3 +221,20 @@ def test_matcher_text_round_trips(label: str, op: str, value: str) -> None:
     assert m.test({label: value if op in ("=", "!=") else re.sub(r"\\(.)", r"\1", value)}) is (
         op in ("=", "=~")
     )
+
+
+def test_escalation_to_critical_pages_while_the_episode_is_open(store: Store) -> None:
+    n = _notifier(store)
+    out = []
+    for i, sev in enumerate(["warning", "warning", "critical", "critical", None, None]):
+        v = Verdict(9.0, sev is not None, 100.0, 20.0, "spike" if sev else "none", sev or "warning")
+        t = T0 + 3600 + 60 * i
+        out += n.observe(series="db", labels={}, start=t, value=300.0, verdict=v, now=t)
+        n.flush(t)
+    assert [(a.status, a.severity, a.repeat) for a in out] == [
+        ("firing", "warning", 0),
+        ("firing", "critical", 1),
+        ("resolved", "critical", 0),
+    ]
+    pager = {r["alert_id"] for r in Outbox(store).rows() if r["channel"] == "pager"}
+    assert pager == {out[1].id, out[2].id}

@@ -139,3 +139,61 @@ def test_slow_slack_times_out_and_is_retryable() -> None:
         with pytest.raises(ChannelError) as info:
             ch.deliver(Delivery("k6:slack", [alert]))
     assert not info.value.permanent and "timed out" in info.value.message.lower()
+
+
+def test_severity_routing_end_to_end(tmp_path, png: bytes) -> None:  # type: ignore[no-untyped-def]
+    """The issue's config: warning to Slack; critical to Slack and the paging webhook."""
+    from notify_servers import Receiver
+
+    from rushhour.detect.base import Verdict
+    from rushhour.notify.notifier import Notifier
+    from rushhour.notify.registry import build_channels
+    from rushhour.notify.worker import DeliveryWorker
+    from rushhour.settings import load_settings
+    from rushhour.store import open_store
+    from rushhour.testing import FakeClock
+
+    double, pager = SlackDouble(TOKEN), Receiver()
+    with serving(double) as slack_srv, serving(pager) as pager_srv:
+        double.server = slack_srv
+        cfg = tmp_path / "rushhour.toml"
+        cfg.write_text(
+            '[alerts]\ngroup_wait = "0s"\n'
+            f'[[notify]]\ntype = "slack"\nchannel = "#traffic-alerts"\ntoken_env = "SLACK_BOT_TOKEN"\n'
+            f'base_url = "{slack_srv.url}/api/"\nmin_severity = "warning"\n'
+            f'[[notify]]\ntype = "webhook"\nurl = "{pager_srv.url}/api/alerts"\n'
+            'token_env = "CHATBOT_TOKEN"\nmin_severity = "critical"\n'
+        )
+        settings = load_settings(cfg, environ={})
+        env = {"SLACK_BOT_TOKEN": TOKEN, "CHATBOT_TOKEN": "page-me"}
+        channels = build_channels(settings.notify, env)
+        store = open_store(f"sqlite:///{tmp_path / 'r.db'}")
+        clock = FakeClock(wall=1_772_438_400)  # 2026-03-02 08:00 UTC
+        n = Notifier(store, channels, settings=settings.alerts, resolve_after=1, plot=lambda a: png)
+        for i, (sev_a, sev_b) in enumerate([("warning", "critical"), (None, None)]):
+            t = int(clock.wall()) + 60 * i
+            for series, sev in (("api", sev_a), ("auth", sev_b)):
+                v = Verdict(
+                    9.0, sev is not None, 100.0, 20.0, "spike" if sev else "none", sev or "warning"
+                )
+                n.observe(
+                    series=series,
+                    labels={},
+                    start=t,
+                    value=300.0 if sev else 100.0,
+                    verdict=v,
+                    now=t,
+                    threshold=3.5,
+                )
+            n.flush(t)
+        clock.advance(120)
+        stats = DeliveryWorker(n.outbox, {c.name: c for c in channels}, clock).run(until_idle=True)
+        store.close()
+    assert stats.sent == 6 and stats.failed == 0
+    posts = [r.json["text"] for r in slack_srv.requests if r.path.endswith("chat.postMessage")]
+    assert len(posts) == 4 and sum("Resolved" in p for p in posts) == 2
+    assert slack_srv.paths().count("/api/files.completeUploadExternal") == 4
+    paged = [r.json for r in pager_srv.requests]
+    assert [p["status"] for p in paged] == ["firing", "resolved"]
+    assert all("auth" in p["description"] for p in paged)
+    assert pager_srv.requests[0].header("Authorization") == "Bearer page-me"

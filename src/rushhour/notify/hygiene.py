@@ -184,6 +184,14 @@ class RepeatCooldown:
                 out.append((series, n + 1))
         return out
 
+    def escalate(self, series: str, now: float) -> int | None:
+        """An announced episode got worse: the repeat number to re-send it under, now (else None)."""
+        if series not in self._sent:
+            return None
+        n = self._sent[series][1] + 1
+        self._sent[series] = (now, n)
+        return n
+
     def snapshot(self) -> dict[str, Any]:
         return {
             "sent": {k: list(v) for k, v in self._sent.items()},

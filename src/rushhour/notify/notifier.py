@@ -105,13 +105,19 @@ class Notifier:
         ep = self._open.get(key)
         if ep is not None and triggered:
             peak = max(ep.peak_value or ep.value, value, key=lambda v: abs(v - (ep.expected or 0)))
+            worse = severity_rank(verdict.severity) > severity_rank(ep.severity)
             self._open[key] = replace(
                 ep,
                 score=max(ep.score, verdict.score),
-                severity="critical" if verdict.severity == "critical" else ep.severity,
+                severity=verdict.severity if worse else ep.severity,
                 peak_value=peak,
                 buckets=ep.buckets + 1,
             )
+            n = self.policy.escalate(key, now) if worse else None
+            if n is not None:  # re-announce: the paging channels hear of it now
+                queued.append(
+                    replace(self._open[key], repeat=n, value=value, detected_at=from_epoch(start))
+                )
         for change in changes:
             if change.status == "firing":
                 first = min((s for s in recent if s >= 0), default=start)
