@@ -144,7 +144,6 @@ def test_slow_slack_times_out_and_is_retryable() -> None:
 def test_severity_routing_end_to_end(tmp_path, png: bytes) -> None:  # type: ignore[no-untyped-def]
     """The issue's config: warning to Slack; critical to Slack and the paging webhook."""
     from notify_servers import Receiver
-
     from rushhour.detect.base import Verdict
     from rushhour.notify.notifier import Notifier
     from rushhour.notify.registry import build_channels
