@@ -42,12 +42,16 @@ class PlotData:
 
 
 def _human(v: float, _pos: object = None) -> str:
-    """12400 -> '12.4k'."""
+    """Short tick labels.
+
+    >>> _human(12400), _human(6000), _human(950), _human(2_500_000)
+    ('12.4k', '6k', '950', '2.5M')
+    """
     a = abs(v)
     if a >= 1e6:
-        return f"{v / 1e6:.1f}M"
+        return f"{v / 1e6:.3g}M"
     if a >= 1e3:
-        return f"{v / 1e3:.0f}k" if a >= 1e4 else f"{v / 1e3:.1f}k"
+        return f"{v / 1e3:.3g}k"
     return f"{v:.0f}"
 
 
@@ -99,7 +103,8 @@ def render(alert: Alert, data: PlotData) -> bytes:
     ratio = f"{alert.ratio:.1f}x expected" if alert.ratio is not None else alert.direction
     head = f"{alert.series}  {ratio}"
     if alert.status == "resolved":
-        head = f"RESOLVED  {alert.series}"
+        mins = int((alert.duration or timedelta()).total_seconds() // 60)
+        head = f"RESOLVED  {alert.series}  after {mins} min"
     fig.text(0.015, 0.975, head, fontsize=19, weight="bold", color=colour, va="top")
     at = alert.detected_at.astimezone(tz)
     sub = f"{alert.severity} {alert.direction} · {at:%a %H:%M}"
