@@ -234,3 +234,23 @@ min_severity = "critical"
     (tmp_path / "bad.toml").write_text('[[notify]]\ntype = "pager"\n')
     with pytest.raises(ConfigError, match=r"notify\.0"):
         load_settings(tmp_path / "bad.toml", environ={})
+
+
+def test_secrets_never_reach_the_logs(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from rushhour.settings import SlackWebhookNotify
+
+    alert, _ = example()
+    caplog.set_level(logging.DEBUG)
+    with serving() as server:
+        url = f"{server.url}/services/T0/B0/very-secret-path"
+        ch = build_channel(SlackWebhookNotify(type="slack_webhook"), {"SLACK_WEBHOOK_URL": url})  # type: ignore[call-arg]
+        ch.deliver(Delivery("s2:slack_webhook", [alert]))
+        hook = build_channel(
+            WebhookNotify(type="webhook", url=server.url, token_env="T"),  # type: ignore[call-arg]
+            {"T": SECRET},
+        )
+        hook.deliver(Delivery("s3:webhook", [alert]))
+    assert len(server.requests) == 2 and caplog.records, "the HTTP client did log"
+    assert "very-secret-path" not in caplog.text and SECRET not in caplog.text

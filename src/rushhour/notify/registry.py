@@ -16,11 +16,12 @@ True
 from __future__ import annotations
 
 import email.utils
+import logging
 import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import httpx
 
@@ -125,12 +126,40 @@ def secret(environ: Mapping[str, str], var: str | None, what: str, *, required: 
             raise ConfigError(f"{what}: token_env is not set", hint="name the environment variable")
         return ""
     value = environ.get(var, "")
+    hide_in_logs(value)
     if not value and required:
         raise ConfigError(
             f"{what}: environment variable {var} is empty or unset",
             hint=f"export {var}=... before starting rushhour (secrets never go in the config file)",
         )
     return value
+
+
+class _SecretFilter(logging.Filter):
+    """Rewrites log records of the HTTP libraries so no known secret reaches a log handler.
+
+    httpx logs each request URL at INFO; for a Slack incoming webhook the URL *is* the secret.
+    """
+
+    secrets: ClassVar[set[str]] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            text = record.getMessage()
+            clean = redact(text, *self.secrets)
+            if clean != text:
+                record.msg, record.args = clean, None
+        return True
+
+
+_FILTER = _SecretFilter()
+for _name in ("httpx", "httpcore", "slack_sdk", "rushhour"):
+    logging.getLogger(_name).addFilter(_FILTER)
+
+
+def hide_in_logs(*secrets: str) -> None:
+    """Register secret values that must never appear in log records."""
+    _SecretFilter.secrets.update(s for s in secrets if s)
 
 
 def redact(text: str, *secrets: str) -> str:
