@@ -238,3 +238,20 @@ def test_escalation_to_critical_pages_while_the_episode_is_open(store: Store) ->
     ]
     pager = {r["alert_id"] for r in Outbox(store).rows() if r["channel"] == "pager"}
     assert pager == {out[1].id, out[2].id}
+
+
+def test_from_settings_uses_the_demo_default_channels(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from rushhour.settings import load_settings
+    from rushhour.store import open_store
+    from rushhour.testing import FakeClock
+
+    s = load_settings(overrides={"data_dir": str(tmp_path), "bucket": "5m"}, environ={})
+    store = open_store(s.store_url())
+    n = Notifier.from_settings(s, store)
+    assert [c.name for c in n.channels] == ["console", "jsonl"] and n.bucket_seconds == 300
+    n.channels = [c for c in n.channels if c.name == "jsonl"]
+    _feed(n, "api", [1, 0, 0, 0, 0], t0=T0)
+    n.flush(T0 + 3600, force=True)
+    assert n.worker(FakeClock(wall=T0 + 3600)).run(until_idle=True).sent == 2
+    store.close()
+    assert len((tmp_path / "alerts.jsonl").read_text().splitlines()) == 2

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from rushhour.cli.app import ConfigOpt, JsonOpt, app, emit, load_cli_settings, out, progress_bar
 from rushhour.errors import UsageError
-from rushhour.settings import ConsoleNotify, JsonlNotify, Settings
+from rushhour.settings import Settings
 from rushhour.timeutil import parse_duration, utc
 
 silence_app = typer.Typer(
@@ -152,14 +152,9 @@ def silence_remove(
 
 # -- notify -------------------------------------------------------------------------------------
 def configured_channels(settings: Settings) -> list[Any]:
-    """The [[notify]] channels, or the demo's default (console and alerts.jsonl)."""
-    from rushhour.notify.registry import build_channels
+    from rushhour.notify.registry import channels_from_settings
 
-    cfgs: list[Any] = list(settings.notify) or [
-        ConsoleNotify(type="console"),  # type: ignore[call-arg]
-        JsonlNotify(type="jsonl", path=settings.data_dir / "alerts.jsonl"),  # type: ignore[call-arg]
-    ]
-    return build_channels(cfgs)
+    return channels_from_settings(settings)
 
 
 @notify_app.command("test")

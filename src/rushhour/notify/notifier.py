@@ -9,13 +9,15 @@ channels whose ``min_severity`` it reaches, renders the plot and writes the outb
 is the worker's job (:mod:`rushhour.notify.worker`).
 
 Its state round-trips through :meth:`snapshot` / :meth:`restore` (plain data), for the pipeline's
-checkpoint.
+checkpoint. The pipeline builds it with ``Notifier.from_settings(settings, store)``, calls
+``observe`` per scored bucket and ``flush(now)`` after each batch, and runs ``notifier.worker(clock)``
+(``run_once()`` between batches, or ``run()`` in a thread) to deliver.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -24,9 +26,11 @@ from rushhour.notify.alert import Alert, severity_rank
 from rushhour.notify.episodes import EpisodeTracker
 from rushhour.notify.hygiene import AlertFilter, Grouper, MofN, RepeatCooldown
 from rushhour.notify.outbox import Outbox
-from rushhour.notify.registry import Channel
+from rushhour.notify.registry import Channel, channels_from_settings
 from rushhour.notify.silences import list_silences, silenced_by
-from rushhour.settings import AlertSettings
+from rushhour.notify.worker import DeliveryWorker
+from rushhour.pipeline.clock import Clock
+from rushhour.settings import AlertSettings, Settings
 from rushhour.store.db import Store
 from rushhour.timeutil import from_epoch, parse_duration
 
@@ -74,6 +78,24 @@ class Notifier:
         self._open: dict[str, Alert] = {}
         self._recent: dict[str, deque[int]] = {}
         self._last: dict[str, int] = {}  # last triggered bucket of each open episode
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, store: Store, environ: Mapping[str, str] | None = None
+    ) -> Notifier:
+        """The notifier of a pipeline run: channels, filters and timings from the settings."""
+        return cls(
+            store,
+            channels_from_settings(settings, environ),
+            settings=settings.alerts,
+            resolve_after=settings.detect.resolve_after,
+            timezone=settings.timezone,
+            bucket_seconds=settings.bucket_width(),
+        )
+
+    def worker(self, clock: Clock, **kw: Any) -> DeliveryWorker:
+        """A delivery worker over this notifier's outbox and channels."""
+        return DeliveryWorker(self.outbox, {c.name: c for c in self.channels}, clock, **kw)
 
     # -- per bucket -------------------------------------------------------------------------------
     def observe(

@@ -256,3 +256,16 @@ def build_channels(cfgs: list[Any], environ: Mapping[str, str] | None = None) ->
         seen.add(ch.name)
         out.append(ch)
     return out
+
+
+def channels_from_settings(
+    settings: Any, environ: Mapping[str, str] | None = None
+) -> list[Channel]:
+    """The ``[[notify]]`` channels, or the demo's default: the console and ``alerts.jsonl``."""
+    from rushhour.settings import ConsoleNotify, JsonlNotify
+
+    cfgs: list[Any] = list(settings.notify) or [
+        ConsoleNotify(type="console"),  # type: ignore[call-arg]
+        JsonlNotify(type="jsonl", path=settings.data_dir / "alerts.jsonl"),  # type: ignore[call-arg]
+    ]
+    return build_channels(cfgs, environ)
