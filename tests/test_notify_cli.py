@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from notify_servers import Receiver, serving
 from rushhour.cli import main
+from tests.notify_servers import Receiver, serving
 
 SUBCOMMANDS = [
     ("silence", "add"),

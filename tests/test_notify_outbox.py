@@ -13,13 +13,13 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
-from notify_servers import Receiver, serving
 from rushhour.notify.outbox import Outbox, group_id
 from rushhour.notify.plot import example
 from rushhour.notify.registry import ChannelError, ListSink
 from rushhour.notify.worker import DeliveryWorker
 from rushhour.store import Store, open_store
 from rushhour.testing import FakeClock
+from tests.notify_servers import Receiver, serving
 
 SRC = str(Path(__file__).parents[1] / "src")
 

@@ -8,12 +8,12 @@ from urllib.parse import urlparse
 
 import pytest
 
-from notify_servers import Server, SlackDouble, json_reply, serving
 from rushhour.errors import ConfigError
 from rushhour.notify.plot import example, render
 from rushhour.notify.registry import ChannelError, Delivery, build_channel
 from rushhour.notify.slack import SlackChannel
 from rushhour.settings import SlackNotify
+from tests.notify_servers import Server, SlackDouble, json_reply, serving
 
 TOKEN = "xoxb-test-token"
 
@@ -143,7 +143,6 @@ def test_slow_slack_times_out_and_is_retryable() -> None:
 
 def test_severity_routing_end_to_end(tmp_path, png: bytes) -> None:  # type: ignore[no-untyped-def]
     """The issue's config: warning to Slack; critical to Slack and the paging webhook."""
-    from notify_servers import Receiver
     from rushhour.detect.base import Verdict
     from rushhour.notify.notifier import Notifier
     from rushhour.notify.registry import build_channels
@@ -151,6 +150,7 @@ def test_severity_routing_end_to_end(tmp_path, png: bytes) -> None:  # type: ign
     from rushhour.settings import load_settings
     from rushhour.store import open_store
     from rushhour.testing import FakeClock
+    from tests.notify_servers import Receiver
 
     double, pager = SlackDouble(TOKEN), Receiver()
     with serving(double) as slack_srv, serving(pager) as pager_srv:

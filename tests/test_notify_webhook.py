@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from notify_servers import Receiver, json_reply, serving
 from rushhour.errors import ConfigError
 from rushhour.notify.alertmanager import AlertmanagerChannel
 from rushhour.notify.outbox import Outbox
@@ -20,6 +19,7 @@ from rushhour.notify.worker import DeliveryWorker
 from rushhour.settings import WebhookNotify, load_settings
 from rushhour.store import Store
 from rushhour.testing import FakeClock
+from tests.notify_servers import Receiver, json_reply, serving
 
 SECRET = "chatbot-secret-123"
 

@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -26,7 +27,8 @@ from pydantic_settings import (
 )
 
 from rushhour.errors import ConfigError, RushhourError
-from rushhour.timeutil import bucket_seconds, zone
+from rushhour.pipeline.spec import SourceSpec
+from rushhour.timeutil import bucket_seconds, parse_duration, zone
 
 DEFAULT_CONFIG = Path("rushhour.toml")
 
@@ -70,6 +72,47 @@ class DemoSettings(_Section):
     anomalies_per_day: float = Field(4.0, ge=0, description="injected anomalies per simulated day")
     seed: int = Field(7, description="seed of the synthetic traffic")
     series: str = Field("connected-drive", description="name of the demo series")
+
+
+class PipelineSettings(_Section):
+    """The live pipeline's runtime."""
+
+    lateness: str = Field(
+        "2m", description="allowed lateness: the watermark trails the newest event by this"
+    )
+    queue_size: int = Field(64, ge=1, description="batches buffered between sources and processing")
+    retrain_cron: str = Field(
+        "0 3 * * 1", description="when to retrain (cron, in `timezone`); empty: never"
+    )
+    train_weeks: int = Field(4, ge=1, description="weeks of stored history each retraining uses")
+    min_history: str = Field(
+        "1d", description="history a series needs before it gets its own model"
+    )
+
+    @field_validator("lateness", "min_history")
+    @classmethod
+    def _duration(cls, v: str) -> str:
+        return _as_value_error(parse_duration, v)
+
+    @field_validator("retrain_cron")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        if v.strip():
+            from cronsim import CronSim, CronSimError
+
+            try:
+                CronSim(v, datetime(2026, 1, 1, tzinfo=UTC))
+            except CronSimError as exc:
+                raise ValueError(
+                    f"not a cron expression: {exc} (e.g. '0 3 * * 1', Mondays 03:00)"
+                ) from exc
+        return v
+
+    def lateness_seconds(self) -> float:
+        return parse_duration(self.lateness).total_seconds()
+
+    def min_history_seconds(self) -> float:
+        return parse_duration(self.min_history).total_seconds()
 
 
 class ApiSettings(_Section):
@@ -195,8 +238,6 @@ class AlertSettings(_Section):
     @field_validator("group_wait", "repeat_interval", "cooldown")
     @classmethod
     def _duration(cls, v: str) -> str:
-        from rushhour.timeutil import parse_duration
-
         return _as_value_error(parse_duration, v)
 
     @field_validator("n")
@@ -227,6 +268,8 @@ class Settings(BaseSettings):
     detect: DetectSettings = Field(default_factory=DetectSettings)  # type: ignore[arg-type]
     demo: DemoSettings = Field(default_factory=DemoSettings)  # type: ignore[arg-type]
     api: ApiSettings = Field(default_factory=ApiSettings)  # type: ignore[arg-type]
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)  # type: ignore[arg-type]
+    source: list[SourceSpec] = Field(default_factory=list, description="where live data comes from")
     alerts: AlertSettings = Field(default_factory=AlertSettings)  # type: ignore[arg-type]
     notify: list[NotifyChannel] = Field(
         default_factory=list, description="alert channels, one [[notify]] table each"

@@ -136,9 +136,12 @@ def run(
     data_dir: Annotated[
         Path | None, typer.Option(help="Where state is kept (default .rushhour).")
     ] = None,
+    drain: Annotated[
+        bool, typer.Option("--drain", help="With sources: stop once every source is idle.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run the main job. Without sources configured: the demo on synthetic traffic.
+    """Run the main job: the live pipeline over the sources in the config, or without any, the demo.
 
     On first start the demo generates weeks of history into SQLite and fits the Mean Predictor; then it
     streams live synthetic traffic bucket by bucket and reports each anomaly on the console, in the
@@ -152,6 +155,12 @@ def run(
 
     duration = parse_duration(for_).total_seconds() if for_ else None
     settings = load_cli_settings(config, demo__speed=speed, data_dir=data_dir)
+    if settings.source:
+        from rushhour.cli.pipeline import run_pipeline
+
+        base = config.resolve().parent if config is not None else Path.cwd()
+        run_pipeline(settings, duration, as_json, base, drain=drain)
+        return
     tz = zone(settings.timezone)
     store = open_store(settings.store_url())
     channels: list[Channel] = [
