@@ -49,26 +49,18 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--series", type=int, default=10_000)
     ap.add_argument("--minutes", type=int, default=30)
-    ap.add_argument(
-        "--records-per-bucket", type=int, default=1, help="points per series per minute"
-    )
+    ap.add_argument("--records-per-bucket", type=int, default=1, help="points per series per minute")
     args = ap.parse_args()
     n, minutes = args.series, args.minutes
     tmp = Path(tempfile.mkdtemp())
-    settings = load_settings(
-        environ={}, overrides={"data_dir": str(tmp), "pipeline": {"retrain_cron": ""}}
-    )
+    settings = load_settings(environ={}, overrides={"data_dir": str(tmp), "pipeline": {"retrain_cron": ""}})
     store = open_store(settings.store_url())
     clock = FakeClock(wall=START)
 
     base = rss_mb()
     history = generate_traffic(
-        __import__("datetime").datetime.fromtimestamp(
-            START - 7 * 86400 - 8 * 3600, tz=__import__("datetime").UTC
-        ),
-        weeks=1,
-        seed=1,
-        anomalies_per_day=0,
+        __import__("datetime").datetime.fromtimestamp(START - 7 * 86400 - 8 * 3600, tz=__import__("datetime").UTC),
+        weeks=1, seed=1, anomalies_per_day=0,
     ).series
     template = MeanPredictor(key=settings.detect.key, smooth=3).fit(history)
     bank = DetectorBank(settings)
@@ -100,9 +92,7 @@ def main() -> None:
         values = rng.poisson(mean[0] * scales).astype(float)
         per = args.records_per_bucket
         times = np.repeat(t0 + np.arange(per) * (60 / per), n).reshape(per, n).T.ravel()
-        batch = PointBatch(
-            [k for k in keys for _ in range(per)], times, np.repeat(values / per, per), labels
-        )
+        batch = PointBatch([k for k in keys for _ in range(per)], times, np.repeat(values / per, per), labels)
         clock.advance(60)
         arrived = time.perf_counter()
         c0 = time.process_time()
@@ -121,37 +111,22 @@ def main() -> None:
     bucketizer_cpu = (time.process_time() - c0) / minutes
     con = sqlite3.connect(tmp / "peer.db")
     con.execute("pragma journal_mode=wal")
-    con.execute(
-        "create table b (series_id int, start int, value real, primary key (series_id, start))"
-    )
+    con.execute("create table b (series_id int, start int, value real, primary key (series_id, start))")
     c0 = time.process_time()
     for m in range(minutes):
         with con:
-            con.executemany(
-                "insert or replace into b values (?,?,?)",
-                [(i, START + m * 60, 1.0) for i in range(n)],
-            )
+            con.executemany("insert or replace into b values (?,?,?)", [(i, START + m * 60, 1.0) for i in range(n)])
     sqlite_cpu = (time.process_time() - c0) / minutes
 
     per_minute = float(np.mean(cpu))
-    print(
-        f"series: {n:,}, simulated minutes: {minutes}, records per series-minute: {args.records_per_bucket}"
-    )
-    print(
-        f"CPU per simulated minute: {per_minute:.3f} s  -> headroom {60 / per_minute:.1f}x on one core"
-    )
-    print(
-        f"  peers: bucketizer alone {bucketizer_cpu:.3f} s ({per_minute / bucketizer_cpu:.1f}x), "
-        f"bare sqlite upsert of the rows {sqlite_cpu:.3f} s ({per_minute / sqlite_cpu:.1f}x)"
-    )
+    print(f"series: {n:,}, simulated minutes: {minutes}, records per series-minute: {args.records_per_bucket}")
+    print(f"CPU per simulated minute: {per_minute:.3f} s  -> headroom {60 / per_minute:.1f}x on one core")
+    print(f"  peers: bucketizer alone {bucketizer_cpu:.3f} s ({per_minute / bucketizer_cpu:.1f}x), "
+          f"bare sqlite upsert of the rows {sqlite_cpu:.3f} s ({per_minute / sqlite_cpu:.1f}x)")
     print(f"throughput: {n * args.records_per_bucket / per_minute:,.0f} records/s")
     lat = np.array(latencies)
-    print(
-        f"close -> committed latency: p50 {np.percentile(lat, 50) * 1000:.0f} ms, p99 {np.percentile(lat, 99) * 1000:.0f} ms"
-    )
-    print(
-        f"memory: models {models_mb:.0f} MB, total {total_mb:.0f} MB -> {total_mb * 1e6 / n / 1e3:.1f} kB per series"
-    )
+    print(f"close -> committed latency: p50 {np.percentile(lat, 50) * 1000:.0f} ms, p99 {np.percentile(lat, 99) * 1000:.0f} ms")
+    print(f"memory: models {models_mb:.0f} MB, total {total_mb:.0f} MB -> {total_mb * 1e6 / n / 1e3:.1f} kB per series")
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 
