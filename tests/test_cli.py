@@ -138,8 +138,10 @@ def test_run_for_exits_by_itself_and_restart_continues(tmp_path: Path) -> None:
     events = [json.loads(line) for line in first.stdout.splitlines()]
     kinds = [e["event"] for e in events]
     assert kinds[0] == "starting" and "ready" in kinds and kinds[-1] == "stopped"
-    anomalies = [e for e in events if e["event"] == "anomaly"]
-    assert anomalies and {"time", "value", "expected", "deviation"} <= set(anomalies[0])
+    anomalies = [e for e in events if e["event"] == "alert"]
+    assert anomalies and {"start", "value", "expected", "deviation", "sentence"} <= set(
+        anomalies[0]
+    )
     db = tmp_path / ".rushhour" / "rushhour.db"
     count1 = sqlite3.connect(db).execute("select count(*) from anomalies").fetchone()[0]
     assert count1 > 0

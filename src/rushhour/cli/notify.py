@@ -198,6 +198,7 @@ def notify_test(
     alert = replace(
         alert,
         series="rushhour-test",
+        labels={**alert.labels, "service": "rushhour-test"},
         severity=severity,
         dashboard=settings.alerts.dashboard_url,
         timezone=settings.timezone,

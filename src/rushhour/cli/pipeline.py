@@ -99,8 +99,6 @@ def run_pipeline(
 ) -> None:
     """``rushhour run``: the live pipeline over the configured sources (the demo is one of them)."""
     from rushhour import __version__
-    from rushhour.notify.console import ConsoleChannel
-    from rushhour.notify.jsonl import JsonlChannel
     from rushhour.pipeline.clock import SystemClock
     from rushhour.pipeline.demo import prepare_demo
     from rushhour.pipeline.service import build_runtime
@@ -109,10 +107,7 @@ def run_pipeline(
     tz = zone(settings.timezone)
     clock = SystemClock()
     store = open_store(settings.store_url())
-    channels: list[Any] = [
-        ConsoleChannel(out, as_json=as_json, tz=tz),
-        JsonlChannel(settings.data_dir / "alerts.jsonl"),
-    ]
+    notifier = _notifier(settings, store, as_json, tz)
     demo = any(spec.type == "demo" for spec in settings.source)
     emit(
         as_json,
@@ -128,7 +123,9 @@ def run_pipeline(
     if demo:
         _prepare_demo(settings, store, clock, as_json, tz, prepare_demo)
     status = _Status(as_json, tz)
-    runtime = build_runtime(settings, store, clock, channels, base=base, on_outcome=status.report)
+    runtime = build_runtime(
+        settings, store, clock, (), base=base, on_outcome=status.report, notifier=notifier
+    )
     loop = asyncio.new_event_loop()
     interrupted: list[int] = []
 
@@ -165,6 +162,21 @@ def run_pipeline(
     )
     if stats.errors:
         raise typer.Exit(1)
+
+
+def _notifier(settings: Settings, store: Any, as_json: bool, tz: Any) -> Any:
+    """The configured ``[[notify]]`` channels, or the console (rich, or JSON lines) and alerts.jsonl."""
+    from rushhour.notify.console import ConsoleChannel
+    from rushhour.notify.jsonl import JsonlChannel
+    from rushhour.notify.notifier import Notifier
+
+    notifier = Notifier.from_settings(settings, store)
+    if not settings.notify:
+        notifier.channels = [
+            ConsoleChannel(out, as_json=as_json, tz=tz),
+            JsonlChannel(settings.data_dir / "alerts.jsonl"),
+        ]
+    return notifier
 
 
 def _prepare_demo(

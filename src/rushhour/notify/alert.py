@@ -162,7 +162,7 @@ class Alert:
         tz = zone(self.timezone)
         at = self.detected_at.astimezone(tz)
         began = self.start.astimezone(tz)
-        what = f"Requests to {self.series}"
+        what = f"{self.noun().capitalize()} to {self.target()}"
         if self.status == "resolved":
             end = (self.end or self.detected_at).astimezone(tz)
             mins = int((self.duration or timedelta()).total_seconds() // 60)
@@ -193,11 +193,20 @@ class Alert:
             f"{at:%A %H:%M}{band}, starting {began:%H:%M}: {', '.join(parts)}{driven}."
         )
 
+    def target(self) -> str:
+        """What people call the thing: the ``service`` label when there is one, else the series."""
+        return self.labels.get("service") or self.series
+
+    def noun(self) -> str:
+        """``requests``, or ``failed requests`` for a series labelled ``status=failed``."""
+        status = self.labels.get("status")
+        return "failed requests" if status == "failed" else "requests"
+
     def title(self) -> str:
         """A short headline: ``[CRITICAL] connected-drive spike``."""
         if self.status == "resolved":
-            return f"[RESOLVED] {self.series} {self.direction}"
-        return f"[{self.severity.upper()}] {self.series} {self.direction}"
+            return f"[RESOLVED] {self.target()} {self.direction}"
+        return f"[{self.severity.upper()}] {self.target()} {self.direction}"
 
     # -- plain data ------------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:

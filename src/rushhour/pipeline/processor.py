@@ -51,6 +51,9 @@ class Batch:
     dedupe: str | None = None
     after_commit: Callable[[], Awaitable[None] | None] | None = None
     label: str = ""
+    # For sources that must dedupe per message: given the source position stored in the store (read
+    # inside the commit transaction), return the points not yet committed and the new position.
+    reconcile: Callable[[dict[str, Any] | None], tuple[PointBatch, dict[str, Any]]] | None = None
 
 
 @dataclass
@@ -77,6 +80,7 @@ class Processor:
         bank: DetectorBank,
         clock: Clock,
         channels: Sequence[Channel] = (),
+        notifier: Any = None,
     ) -> None:
         self.s = settings
         self.store = store
@@ -87,6 +91,9 @@ class Processor:
         self.bucketizer = EventTimeBucketizer(self.width, int(settings.pipeline.lateness_seconds()))
         self.episodes = EpisodeTracker(settings.detect.resolve_after)
         self.series: dict[str, SeriesRef] = {}
+        # alert hygiene and the outbox (rushhour.notify.Notifier); its state commits with each batch
+        self.notifier = notifier
+        self._event_now = 0.0
 
     # -- restart --------------------------------------------------------------------------------
     def restore(self) -> dict[str, Any]:
@@ -107,6 +114,8 @@ class Processor:
             }
         self.bucketizer.restore(bucket_state, open_buckets, first)
         self.episodes.restore(state.get("episodes", {}))
+        if self.notifier is not None:
+            self.notifier.restore(state.get("notifier", {}))
         return state
 
     def source_position(self, source: str) -> dict[str, Any] | None:
@@ -121,15 +130,26 @@ class Processor:
                 if batch.position is not None:
                     self.store.set_checkpoint(tx, f"source:{batch.source}", batch.position)
                 return outcome
+            if batch.reconcile is not None:
+                stored = self.store.checkpoint_in(tx, f"source:{batch.source}")
+                points, position = batch.reconcile(stored)
+                batch.points, batch.position = points, position
+                outcome.points = len(points)
             saved = self.bucketizer.snapshot(), self.episodes.snapshot()
             try:
                 events = self._apply(tx, batch, outcome)
             except BaseException:
                 # the transaction rolls back: put the in-memory state back the way the store has it
+                notifier, self.notifier = self.notifier, None
                 self.restore()
+                self.notifier = notifier
                 del saved
                 raise
         outcome.events = events
+        if self.notifier is not None:
+            # after the commit: the checkpoint holds the alerts still pending, and outbox rows carry
+            # stable dedupe keys, so a crash on either side of this neither loses nor repeats one
+            self.notifier.flush(self._event_now)
         for event in events:
             for channel in self.channels:
                 channel.send(event)
@@ -151,7 +171,12 @@ class Processor:
         outcome.late_records = update.late_records
         outcome.closed = len(update.closed)
         events = self._score(tx, update.closed, outcome)
-        state = {"bucketizer": self.bucketizer.snapshot(), "episodes": self.episodes.snapshot()}
+        state: dict[str, Any] = {
+            "bucketizer": self.bucketizer.snapshot(),
+            "episodes": self.episodes.snapshot(),
+        }
+        if self.notifier is not None:
+            state["notifier"] = self.notifier.snapshot()
         self.store.set_checkpoint(tx, CHECKPOINT, state)
         if batch.position is not None:
             self.store.set_checkpoint(tx, f"source:{batch.source}", batch.position)
@@ -176,9 +201,23 @@ class Processor:
         events: list[AnomalyEvent] = []
         scores: list[dict[str, Any]] = []
         anomalies: list[AnomalyRecord] = []
+        # the notifier's clock is event time, so grouping and cooldowns behave the same at any speed
+        self._event_now = max(self._event_now, float(starts.max()) + self.width)
         for b, v in zip(closed, verdicts, strict=True):
             ref = self.series[b.key]
             scores.append(self._score_row(ref, b, v))
+            if self.notifier is not None:
+                self.notifier.observe(
+                    series=ref.name,
+                    labels=ref.labels,
+                    start=b.start,
+                    value=b.value,
+                    verdict=v,
+                    now=self._event_now,
+                    series_id=ref.id,
+                    detector=self.bank.name,
+                    key=b.key,
+                )
             if v.anomalous:
                 anomalies.append(
                     AnomalyRecord(

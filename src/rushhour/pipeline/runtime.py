@@ -68,6 +68,7 @@ class Runtime:
         retrain: Retrain | None = None,
         next_retrain: Callable[[datetime], datetime | None] | None = None,
         on_outcome: Callable[[Batch, Outcome], None] | None = None,
+        delivery: Any = None,
     ) -> None:
         self.processor = processor
         self.sources = list(sources)
@@ -76,6 +77,7 @@ class Runtime:
         self.retrain = retrain
         self.next_retrain = next_retrain
         self.on_outcome = on_outcome
+        self.delivery = delivery  # a rushhour.notify DeliveryWorker draining the alert outbox
         self.stats = Stats()
         self.stopping = asyncio.Event()
         self._busy = False
@@ -95,6 +97,7 @@ class Runtime:
         scheduler = (
             asyncio.create_task(self._schedule()) if self.retrain and self.next_retrain else None
         )
+        deliver = asyncio.create_task(self._deliver()) if self.delivery is not None else None
         started = self.clock.monotonic()
         try:
             while not self.stopping.is_set():
@@ -114,6 +117,12 @@ class Runtime:
             if scheduler:
                 scheduler.cancel()
                 await asyncio.gather(scheduler, return_exceptions=True)
+            if deliver:
+                deliver.cancel()
+                await asyncio.gather(deliver, return_exceptions=True)
+                await asyncio.to_thread(
+                    self.delivery.run_once
+                )  # what is due now goes out before exit
             for src in self.sources:
                 await src.close()
         return self.stats
@@ -161,6 +170,12 @@ class Runtime:
             finally:
                 self._busy = False
                 self.queue.task_done()
+
+    async def _deliver(self) -> None:
+        """Drain the alert outbox in a worker thread, so a slow channel never stalls processing."""
+        while True:
+            await asyncio.to_thread(self.delivery.run_once)
+            await asyncio.sleep(0.2)
 
     async def _schedule(self) -> None:
         assert self.retrain is not None and self.next_retrain is not None

@@ -39,12 +39,13 @@ def build_runtime(
     *,
     base: Path | None = None,
     extra_sources: Sequence[Any] = (),
+    notifier: Any = None,
     **runtime_kw: Any,
 ) -> Runtime:
     width = pipeline_width(settings)
     bank = DetectorBank(settings)
     bank.swap(bank.load(store))
-    processor = Processor(settings, store, bank, clock, channels)
+    processor = Processor(settings, store, bank, clock, channels, notifier=notifier)
     srcs = [
         source_registry.build(spec, base=base, clock=clock, width=width, settings=settings)
         for spec in settings.source
@@ -58,6 +59,8 @@ def build_runtime(
     def schedule(now: datetime) -> datetime | None:
         return next_run(settings.pipeline.retrain_cron, now, settings.timezone)
 
+    if notifier is not None and "delivery" not in runtime_kw:
+        runtime_kw["delivery"] = notifier.worker(clock)
     return Runtime(
         processor,
         srcs,
