@@ -1,0 +1,204 @@
+"""Benchmark: v2 flow log -> 1-minute request counts per action, single-threaded.
+
+Peers measured in the same run on the same file: a bare polars scan + group-by (the target is
+rushhour <= 1.5x its time), DuckDB (if installed) and a plain Python loop (on a slice, scaled).
+For gzip: rushhour on the .gz vs gzip decompression + the same polars query (target <= 1.3x).
+Memory: peak RSS of a child process ingesting files of growing size (bounded means it does not
+grow with the size).
+
+    POLARS_MAX_THREADS=1 python bench/ingest.py --lines 3000000 [--big-gb 2.5]
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("POLARS_MAX_THREADS", "1")
+
+import argparse
+import gzip
+import io
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from rushhour.ingest.flowlogs import V2_FIELDS, read_flowlog
+from rushhour.ingest.synthesize import flowlog_blocks
+from rushhour.series.bucketing import bucketize
+
+
+def make_file(path: Path, lines: int, seed: int = 0) -> None:
+    per_min = 2000
+    minutes = lines // per_min
+    starts = 1767225600 + 60 * np.arange(minutes, dtype=np.int64)
+    counts = np.full(minutes, per_min)
+    counts[-1] += lines - int(counts.sum())
+    with path.open("wb") as fh:
+        for block in flowlog_blocks(starts, counts, 60, seed=seed, chunk=240):
+            fh.write(block)
+
+
+def best(fn: Callable[[], object], repeat: int = 3) -> tuple[float, object]:
+    times, result = [], None
+    for _ in range(repeat):
+        t = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t)
+    return min(times), result
+
+
+def rushhour_counts(path: Path) -> int:
+    res = bucketize(read_flowlog(path, labels=["action"]), 60)
+    return int(sum(np.nansum(s.values) for s in res))
+
+
+SCHEMA = {
+    n: (pl.Int64 if n in ("start", "end", "packets", "bytes") else pl.String) for n in V2_FIELDS
+}
+
+
+def polars_query(src: Path | bytes) -> int:
+    lf = pl.scan_csv(
+        src if isinstance(src, Path) else io.BytesIO(src),
+        separator=" ",
+        has_header=False,
+        schema=SCHEMA,
+        null_values="-",
+        quote_char=None,
+    )
+    out = (
+        lf.filter(pl.col("log-status") == "OK")
+        .group_by((pl.col("start") // 60).alias("bucket"), "action")
+        .agg(pl.len().alias("n"))
+        .collect()
+    )
+    return int(out["n"].sum())
+
+
+def polars_counts(path: Path) -> int:
+    return polars_query(path)
+
+
+def gzip_polars(path: Path) -> int:
+    return polars_query(gzip.decompress(path.read_bytes()))
+
+
+def duckdb_counts(path: Path) -> int | None:
+    try:
+        import duckdb
+    except ImportError:
+        return None
+    con = duckdb.connect()
+    con.execute("SET threads TO 1")
+    cols = ", ".join(
+        f"'{n}': '{'BIGINT' if n in ('start', 'end') else 'VARCHAR'}'" for n in V2_FIELDS
+    )
+    q = (
+        f"SELECT start // 60 AS b, action, count(*) AS n FROM read_csv('{path}', delim=' ', "
+        f"header=false, columns={{{cols}}}, nullstr='-') WHERE \"log-status\" = 'OK' GROUP BY 1, 2"
+    )
+    return int(sum(r[2] for r in con.execute(q).fetchall()))
+
+
+def python_loop(path: Path, limit: int) -> int:
+    counts: dict[tuple[int, str], int] = {}
+    with path.open() as fh:
+        for i, line in enumerate(fh):
+            if i >= limit:
+                break
+            p = line.split()
+            if p[13] == "OK":
+                k = (int(p[10]) // 60, p[12])
+                counts[k] = counts.get(k, 0) + 1
+    return sum(counts.values())
+
+
+def peak_rss(path: Path) -> float:
+    """Peak RSS (MiB) of a fresh process that ingests ``path``."""
+    code = (
+        "import os,resource;os.environ['POLARS_MAX_THREADS']='1';"
+        "from rushhour.ingest.flowlogs import read_flowlog;from rushhour.series.bucketing import bucketize;"
+        f"r=bucketize(read_flowlog({str(path)!r}, labels=['action']), 60);"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lines", type=int, default=3_000_000)
+    ap.add_argument(
+        "--big-gb", type=float, default=0.0, help="also measure RSS on files up to this size"
+    )
+    ap.add_argument("--dir", type=Path, default=None)
+    args = ap.parse_args()
+    tmp = Path(args.dir or tempfile.mkdtemp(prefix="rushhour-bench-"))
+    tmp.mkdir(parents=True, exist_ok=True)
+    path = tmp / "flow.log"
+    if not path.exists() or sum(1 for _ in path.open("rb")) != args.lines:
+        make_file(path, args.lines)
+    n = args.lines
+    size_mb = path.stat().st_size / 1e6
+    print(
+        f"file: {n:,} v2 lines, {size_mb:.0f} MB; POLARS_MAX_THREADS={os.environ['POLARS_MAX_THREADS']}"
+    )
+    results = {}
+    t_rh, c_rh = best(lambda: rushhour_counts(path))
+    t_pl, c_pl = best(lambda: polars_counts(path))
+    assert c_rh == c_pl, (c_rh, c_pl)
+    results["rushhour"] = t_rh
+    results["polars scan+group-by"] = t_pl
+    t_dd, c_dd = best(lambda: duckdb_counts(path), repeat=2)
+    if c_dd is not None:
+        results["duckdb (1 thread)"] = t_dd
+    limit = min(n, 500_000)
+    t_py, _ = best(lambda: python_loop(path, limit), repeat=1)
+    results["python loop"] = t_py * n / limit
+    for name, t in results.items():
+        print(
+            f"  {name:24s} {t:7.3f} s  {n / t / 1e6:6.2f} M records/s  ratio vs polars {t / t_pl:5.2f}x"
+        )
+
+    gz = tmp / "flow.log.gz"
+    if not gz.exists():
+        with path.open("rb") as src, gzip.open(gz, "wb", compresslevel=6) as dst:
+            while chunk := src.read(16 << 20):
+                dst.write(chunk)
+    t_gz, c_gz = best(lambda: rushhour_counts(gz))
+    t_gzp, c_gzp = best(lambda: gzip_polars(gz))
+    assert c_gz == c_gzp == c_rh
+    print(f"gzip ({gz.stat().st_size / 1e6:.0f} MB):")
+    print(f"  rushhour .gz (streamed)        {t_gz:7.3f} s  {n / t_gz / 1e6:6.2f} M records/s")
+    print(f"  gzip.decompress + polars       {t_gzp:7.3f} s  {n / t_gzp / 1e6:6.2f} M records/s")
+    print(f"  ratio rushhour / (decompress + polars) {t_gz / t_gzp:5.2f}x")
+
+    if args.big_gb > 0:
+        print("peak RSS of a fresh process ingesting files of growing size:")
+        rss = {}
+        for frac in (0.25, 0.5, 1.0):
+            target = int(args.big_gb * frac * 1e9)
+            big = tmp / f"big-{frac}.log"
+            if not big.exists():
+                with big.open("wb") as out:
+                    data = path.read_bytes()
+                    written = 0
+                    while written < target:
+                        out.write(data)
+                        written += len(data)
+            rss[big.stat().st_size] = peak_rss(big)
+            print(
+                f"  {big.stat().st_size / 1e9:5.2f} GB -> peak RSS {rss[big.stat().st_size]:7.1f} MiB"
+            )
+        print(json.dumps({"rss_mib_by_bytes": rss}))
+
+
+if __name__ == "__main__":
+    main()
