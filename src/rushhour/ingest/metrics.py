@@ -204,7 +204,7 @@ def datapoints_batch(
     statistic: str | None = None,
     max_gap_factor: float = 3.0,
 ) -> RecordBatch:
-    """One batch (columns ts, duration, value, metric, status) from datapoints by series name."""
+    """One batch (columns ts, duration, requests, metric, status) from datapoints by series name."""
     rejected = Rejections()
     frames = []
     for name, pts in points.items():
@@ -235,7 +235,7 @@ def datapoints_batch(
                 {
                     "ts": ts,
                     "duration": periods(ts, max_gap_factor=max_gap_factor),
-                    "value": np.array([rows[t] for t in ts.tolist()]),
+                    "requests": np.array([rows[t] for t in ts.tolist()]),
                     "metric": [name] * len(ts),
                     "status": [status_of(name)] * len(ts),
                 }
@@ -244,7 +244,7 @@ def datapoints_batch(
     schema = {
         "ts": pl.Int64,
         "duration": pl.Int64,
-        "value": pl.Float64,
+        "requests": pl.Float64,
         "metric": pl.String,
         "status": pl.String,
     }
@@ -256,7 +256,7 @@ def datapoints_batch(
     return RecordBatch(
         frame=frame,
         source=source,
-        values=("value",),
+        values=("requests",),
         labels=("metric", "status"),
         span=span,
         lines=frame.height + rejected.total,

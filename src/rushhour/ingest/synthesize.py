@@ -19,11 +19,14 @@ import base64
 import gzip
 import io
 import json
-from collections.abc import Iterator
-from datetime import datetime
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import pandas as pd
 import polars as pl
 
 from rushhour.ingest.flowlogs import V2_FIELDS, V5_FIELDS
@@ -200,3 +203,65 @@ def metrics_dump(
             + "],\n  'ResponseMetadata': {'HTTPStatusCode': 200}}"
         )
     return "{" + ",\n ".join(out) + "}\n"
+
+
+OUTPUT_FORMATS = (
+    "csv",
+    "jsonl",
+    "parquet",
+    "flowlog",
+    "flowlog-v5",
+    "cloudwatch-subscription",
+    "metrics",
+)
+
+
+def write_generated(
+    frame: pd.DataFrame,
+    path: Path,
+    format: str,
+    *,
+    width: int,
+    seed: int = 0,
+    tz: str = "UTC",
+    on_progress: Callable[[int], None] | None = None,
+) -> None:
+    """Write generated counts (``frame``: UTC index, ``value`` column) in ``format``. A path ending
+    in ``.gz`` is gzip-compressed. Flow logs are written a day at a time (bounded memory)."""
+    starts = np.asarray(pd.DatetimeIndex(frame.index).as_unit("s").asi8, dtype=np.int64)
+    counts = frame["value"].to_numpy().astype(np.int64)
+    opener: Callable[..., Any] = gzip.open if path.suffix == ".gz" else open
+    if format in ("csv", "jsonl", "parquet"):
+        df = pl.DataFrame(
+            {
+                "timestamp": [
+                    datetime.fromtimestamp(int(t), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                    for t in starts
+                ],
+                "value": counts,
+            }
+        )
+        if format == "csv":
+            df.write_csv(path)
+        elif format == "jsonl":
+            df.write_ndjson(path)
+        else:
+            df.write_parquet(path)
+        return
+    if format == "metrics":
+        with opener(path, "wt") as fh:
+            fh.write(metrics_dump(starts, counts, width, seed=seed, tz=tz))
+        return
+    day = max(1, 86400 // width)
+    gen = (
+        subscription_lines(starts, counts, width, seed=seed)
+        if format == "cloudwatch-subscription"
+        else flowlog_blocks(starts, counts, width, seed=seed, v5=format == "flowlog-v5", chunk=day)
+    )
+    done = 0
+    with opener(path, "wb") as fh:
+        for block in gen:
+            fh.write(block)
+            if on_progress is not None and format != "cloudwatch-subscription":
+                done = min(done + day, len(starts))
+                on_progress(done)

@@ -213,10 +213,10 @@ class Bucketizer:
                 for v in values
             ]
             part = f.group_by(
-                (pl.col("ts") - pl.col("ts") % self.width).alias("bucket"), *labels
+                (pl.col("ts") - pl.col("ts") % self.width).alias("__bucket"), *labels
             ).agg(aggs)
         part = part.unpivot(
-            index=["bucket", *labels], on=values, variable_name="series", value_name="value"
+            index=["__bucket", *labels], on=values, variable_name="__series", value_name="__value"
         )
         for n in self.labels or ():
             if n not in part.columns:
@@ -234,17 +234,17 @@ class Bucketizer:
             b, amounts, rows = spread(
                 ts, dur, f[v].cast(pl.Float64).fill_null(0).to_numpy(), self.width
             )
-            out["bucket"], out[v] = b, amounts
+            out["__bucket"], out[v] = b, amounts
         frame = pl.DataFrame(out)
         for lab in labels:
             frame = frame.with_columns(pl.Series(lab, f[lab].to_numpy()[rows]))
-        return frame.group_by("bucket", *labels).agg(pl.col(v).sum() for v in values)
+        return frame.group_by("__bucket", *labels).agg(pl.col(v).sum() for v in values)
 
     def _compact(self) -> None:
         if len(self._parts) > 1:
             df = pl.concat(self._parts, how="diagonal_relaxed")
-            keys = [c for c in df.columns if c != "value"]
-            self._parts = [df.group_by(keys).agg(pl.col("value").sum())]
+            keys = [c for c in df.columns if c != "__value"]
+            self._parts = [df.group_by(keys).agg(pl.col("__value").sum())]
 
     def covered(self) -> list[tuple[int, int]]:
         w = self.width
@@ -258,18 +258,18 @@ class Bucketizer:
         series: dict[SeriesKey, Series] = {}
         if self._parts and covered:
             df = self._parts[0]
-            label_cols = [c for c in df.columns if c not in ("bucket", "series", "value")]
+            label_cols = [c for c in df.columns if c not in ("__bucket", "__series", "__value")]
             w = self.width
             first, last = covered[0][0], covered[-1][1]
             starts = np.arange(first, last, w, dtype=np.int64)
             mask = np.ones(len(starts), dtype=bool)
             for lo, hi in covered:
                 mask[(lo - first) // w : (hi - first) // w] = False
-            for (name, *labs), grp in df.group_by(["series", *label_cols], maintain_order=False):
+            for (name, *labs), grp in df.group_by(["__series", *label_cols], maintain_order=False):
                 vals = np.zeros(len(starts))
-                idx = ((grp["bucket"].to_numpy() - first) // w).astype(np.int64)
+                idx = ((grp["__bucket"].to_numpy() - first) // w).astype(np.int64)
                 inside = (idx >= 0) & (idx < len(starts))
-                np.add.at(vals, idx[inside], grp["value"].to_numpy()[inside])
+                np.add.at(vals, idx[inside], grp["__value"].to_numpy()[inside])
                 vals[mask] = np.nan
                 key: SeriesKey = (
                     str(name),
