@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rushhour.errors import InputError, UsageError
-from rushhour.ingest import read_records
+from rushhour.ingest import flowlogs, read_records
 from rushhour.ingest.flowlogs import (
     V5_FIELDS,
     Layout,
@@ -171,16 +171,24 @@ record = st.tuples(
     block=st.integers(16, 4000),
     gz=st.booleans(),
     width=st.sampled_from([60, 300]),
+    split_below=st.sampled_from([1 << 16, 40]),
 )
 def test_no_record_is_lost_or_counted_twice_across_blocks(
-    recs: list[tuple[int, str, str]], block: int, gz: bool, width: int
+    recs: list[tuple[int, str, str]], block: int, gz: bool, width: int, split_below: int
 ) -> None:
+    """Blocks are cut at newlines, and a block with bad lines is split in halves (down to
+    ``split_below`` bytes) before going line by line: neither may lose or double a record."""
     text = (
         "\n".join("not a record" if s == "BAD" else v2(T0 + t, a, status=s) for t, a, s in recs)
         + "\n"
     )
     data = gzip.compress(text.encode()) if gz else text.encode()
-    batches = list(read_flowlog(data, labels=["action"], block_size=block))
+    saved = flowlogs.CAREFUL_BELOW
+    flowlogs.CAREFUL_BELOW = split_below
+    try:
+        batches = list(read_flowlog(data, labels=["action"], block_size=block))
+    finally:
+        flowlogs.CAREFUL_BELOW = saved
     res = bucketize(batches, width)
     expected: dict[tuple[str, int], int] = {}
     for t, a, s in recs:
@@ -198,3 +206,6 @@ def test_no_record_is_lost_or_counted_twice_across_blocks(
     assert res.skipdata == sum(s == "SKIPDATA" for _, _, s in recs)
     assert res.rejected.total == sum(s == "BAD" for _, _, s in recs)
     assert res.lines == len(recs)
+    first_bad = next((i for i, (_, _, s) in enumerate(recs) if s == "BAD"), None)
+    if first_bad is not None:
+        assert res.rejected.examples["wrong field count"][0] == f"<bytes>:{first_bad + 1}"

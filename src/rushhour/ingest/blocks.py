@@ -13,9 +13,17 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import BinaryIO
 
 from rushhour.errors import InputError
+
+_inflate: ModuleType
+try:  # ISA-L inflates gzip about 2.5x faster than zlib; same API, same results
+    from isal import isal_zlib as _inflate
+except ImportError:  # pragma: no cover - isal is a dependency, zlib is the fallback
+    _inflate = zlib
+_ERRORS = (zlib.error, getattr(_inflate, "error", zlib.error))
 
 GZIP_MAGIC = b"\x1f\x8b"
 DEFAULT_BLOCK = 32 << 20
@@ -23,18 +31,18 @@ DEFAULT_BLOCK = 32 << 20
 
 def _gunzip(raw: Iterator[tuple[bytes, int]], source: str) -> Iterator[tuple[bytes, int]]:
     """Inflate a gzip stream chunk by chunk; members concatenated by S3 or cat are all read."""
-    d = zlib.decompressobj(wbits=31)
+    d = _inflate.decompressobj(wbits=31)
     for chunk, pos in raw:
         while chunk:
             try:
                 out = d.decompress(chunk)
-            except zlib.error as exc:
+            except _ERRORS as exc:
                 raise InputError(f"corrupt gzip data ({exc})", source=source) from exc
             if out:
                 yield out, pos
             if d.eof:
                 chunk = d.unused_data
-                d = zlib.decompressobj(wbits=31)
+                d = _inflate.decompressobj(wbits=31)
             else:
                 chunk = b""
     tail = d.flush()

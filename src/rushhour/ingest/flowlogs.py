@@ -278,6 +278,40 @@ def _str(token: str) -> str | None:
     return None if token == "-" else token
 
 
+Parsed = tuple[pl.DataFrame, int, int, tuple[int, int] | None, int]
+CAREFUL_BELOW = 1 << 16
+
+
+def _parse_block(
+    block: bytes,
+    layout: Layout,
+    want: list[str],
+    ints: list[str],
+    source: str,
+    first_line: int,
+    rejected: Rejections,
+) -> Parsed:
+    """Fast path for the block; if it has a bad line, split it in two at a newline and retry each
+    half, so only the small pieces (< 64 KiB) that hold bad lines go line by line. With one bad
+    line in a 32 MiB block this costs about two extra polars parses instead of a Python loop over
+    300,000 lines."""
+    fast = _fast(block, layout, want, ints) if block else None
+    if fast is not None:
+        # polars keeps one row per line (a blank line is a null row, which fails validation and
+        # is handled below), so the height is the line count without scanning for newlines
+        return fast
+    mid = block.rfind(b"\n", 0, len(block) // 2) + 1 if len(block) > CAREFUL_BELOW else 0
+    if mid <= 0:
+        text = block.decode("utf-8", "replace").splitlines()
+        return parse_lines(text, layout, want, ints, source, first_line, rejected)
+    a = _parse_block(block[:mid], layout, want, ints, source, first_line, rejected)
+    b = _parse_block(block[mid:], layout, want, ints, source, first_line + a[4], rejected)
+    spans = [x for x in (a[3], b[3]) if x is not None]
+    span = (min(x[0] for x in spans), max(x[1] for x in spans)) if spans else None
+    frame = pl.concat([a[0], b[0]], how="vertical_relaxed")
+    return frame, a[1] + b[1], a[2] + b[2], span, a[4] + b[4]
+
+
 # -- reader -----------------------------------------------------------------------------------------
 def _plan(
     layout: Layout, labels: Sequence[str], values: Sequence[str]
@@ -339,16 +373,9 @@ def read_flowlog(
                 line_no = 2
         assert layout is not None
         rejected = Rejections()
-        fast = _fast(block, layout, want, ints) if block else None
-        if fast is not None:
-            # polars keeps one row per line (a blank line is a null row, which sends the block
-            # to the careful path), so the height is the line count without scanning for newlines
-            frame, nodata, skipdata, span, n_lines = fast
-        else:
-            text = block.decode("utf-8", "replace").splitlines()
-            frame, nodata, skipdata, span, n_lines = parse_lines(
-                text, layout, want, ints, name, line_no, rejected
-            )
+        frame, nodata, skipdata, span, n_lines = _parse_block(
+            block, layout, want, ints, name, line_no, rejected
+        )
         line_no += n_lines
         yield RecordBatch(
             frame=_finish(frame, labels, values),
