@@ -60,13 +60,19 @@ def interleaved(
     """Best time of each function over ``rounds`` rounds that alternate between them, so that a
     noisy neighbour slows every contender alike."""
     times: dict[str, list[float]] = {k: [] for k in fns}
+    cpu: dict[str, list[float]] = {k: [] for k in fns}
     results: dict[str, object] = {}
     for _ in range(rounds):
         for name, fn in fns.items():
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             results[name] = fn()
             times[name].append(time.perf_counter() - t)
+            cpu[name].append(time.process_time() - c)
+    CPU.update({k: min(v) for k, v in cpu.items()})
     return {k: (min(v), results[k]) for k, v in times.items()}
+
+
+CPU: dict[str, float] = {}
 
 
 def rushhour_counts(path: Path) -> int:
@@ -155,16 +161,23 @@ def python_loop(path: Path, limit: int) -> int:
     return sum(counts.values())
 
 
-def peak_rss(path: Path) -> float:
-    """Peak RSS (MiB) of a fresh process that ingests ``path``."""
+def peak_rss(path: Path | None) -> float:
+    """Peak RSS (MiB, VmHWM of /proc/self/status) of a fresh process that ingests ``path`` (or
+    only imports everything when ``path`` is None). VmHWM belongs to the new process image;
+    getrusage's ru_maxrss would report the parent's peak, as Linux keeps it across fork and exec."""
+    work = (
+        f"r=bucketize(read_flowlog({str(path)!r}, labels=['action']), 60);assert r.records > 0;"
+        if path is not None
+        else ""
+    )
     code = (
-        "import os,resource;os.environ['POLARS_MAX_THREADS']='1';"
+        "import os;os.environ['POLARS_MAX_THREADS']='1';"
         "from rushhour.ingest.flowlogs import read_flowlog;from rushhour.series.bucketing import bucketize;"
-        f"r=bucketize(read_flowlog({str(path)!r}, labels=['action']), 60);"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024)"
+        + work
+        + "print([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return float(out.stdout.strip())
+    return float(out.stdout.strip()) / 1024
 
 
 def main() -> None:
@@ -175,6 +188,7 @@ def main() -> None:
     )
     ap.add_argument("--dir", type=Path, default=None)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--only-rss", action="store_true", help="skip the timings")
     args = ap.parse_args()
     tmp = Path(args.dir or tempfile.mkdtemp(prefix="rushhour-bench-"))
     tmp.mkdir(parents=True, exist_ok=True)
@@ -186,56 +200,58 @@ def main() -> None:
     print(
         f"file: {n:,} v2 lines, {size_mb:.0f} MB; POLARS_MAX_THREADS={os.environ['POLARS_MAX_THREADS']}"
     )
-    rounds = args.rounds
-    res = interleaved(
-        {
-            "rushhour": lambda: rushhour_counts(path),
-            "polars scan+group-by": lambda: polars_counts(path),
-            "duckdb (1 thread)": lambda: duckdb_counts(path),
-        },
-        rounds,
-    )
-    assert res["rushhour"][1] == res["polars scan+group-by"][1]
-    t_pl = res["polars scan+group-by"][0]
-    results = {k: t for k, (t, c) in res.items() if c is not None}
-    limit = min(n, 500_000)
-    t_py, _ = best(lambda: python_loop(path, limit), repeat=1)
-    results["python loop (scaled)"] = t_py * n / limit
-    for name, t in results.items():
-        print(
-            f"  {name:24s} {t:7.3f} s  {n / t / 1e6:6.2f} M records/s  ratio vs polars {t / t_pl:5.2f}x"
+    if not args.only_rss:
+        rounds = args.rounds
+        res = interleaved(
+            {
+                "rushhour": lambda: rushhour_counts(path),
+                "polars scan+group-by": lambda: polars_counts(path),
+                "duckdb (1 thread)": lambda: duckdb_counts(path),
+            },
+            rounds,
         )
-
-    gz = tmp / "flow.log.gz"
-    if not gz.exists():
-        with path.open("rb") as src, gzip.open(gz, "wb", compresslevel=6) as dst:
-            while chunk := src.read(16 << 20):
-                dst.write(chunk)
-    gres = interleaved(
-        {
-            "rushhour .gz (streamed)": lambda: rushhour_counts(gz),
-            "gzip.decompress + polars": lambda: gzip_polars(gz),
-            "isal decompress + polars": lambda: isal_polars(gz),
-        },
-        rounds,
-    )
-    t_gzp = gres["gzip.decompress + polars"][0]
-    print(f"gzip ({gz.stat().st_size / 1e6:.0f} MB, level 6):")
-    for name, (t, c) in gres.items():
-        if c is not None:
+        assert res["rushhour"][1] == res["polars scan+group-by"][1]
+        t_pl = res["polars scan+group-by"][0]
+        results = {k: t for k, (t, c) in res.items() if c is not None}
+        limit = min(n, 500_000)
+        t_py, _ = best(lambda: python_loop(path, limit), repeat=1)
+        results["python loop (scaled)"] = t_py * n / limit
+        for name, t in results.items():
             print(
-                f"  {name:30s} {t:7.3f} s  {n / t / 1e6:6.2f} M records/s  ratio vs gzip+polars {t / t_gzp:5.2f}x"
+                f"  {name:24s} {t:7.3f} s  {n / t / 1e6:6.2f} M records/s  ratio vs polars {t / t_pl:5.2f}x"
             )
 
-    dirty = dirty_copy(path, 1_000_000)
-    t_d, c_d = best(lambda: rushhour_counts(dirty), repeat=rounds)
-    print(
-        f"with 1 malformed line per 1M lines ({c_d:,} records counted): {t_d:7.3f} s "
-        f"{n / t_d / 1e6:6.2f} M records/s  ratio vs clean rushhour {t_d / results['rushhour']:5.2f}x"
-    )
+        gz = tmp / "flow.log.gz"
+        if not gz.exists():
+            with path.open("rb") as src, gzip.open(gz, "wb", compresslevel=6) as dst:
+                while chunk := src.read(16 << 20):
+                    dst.write(chunk)
+        gres = interleaved(
+            {
+                "rushhour .gz (streamed)": lambda: rushhour_counts(gz),
+                "gzip.decompress + polars": lambda: gzip_polars(gz),
+                "isal decompress + polars": lambda: isal_polars(gz),
+            },
+            rounds,
+        )
+        t_gzp = gres["gzip.decompress + polars"][0]
+        print(f"gzip ({gz.stat().st_size / 1e6:.0f} MB, level 6):")
+        for name, (t, c) in gres.items():
+            if c is not None:
+                print(
+                    f"  {name:30s} {t:7.3f} s  {n / t / 1e6:6.2f} M records/s  ratio vs gzip+polars {t / t_gzp:5.2f}x"
+                )
+
+        dirty = dirty_copy(path, 1_000_000)
+        t_d, c_d = best(lambda: rushhour_counts(dirty), repeat=rounds)
+        print(
+            f"with 1 malformed line per 1M lines ({c_d:,} records counted): {t_d:7.3f} s "
+            f"{n / t_d / 1e6:6.2f} M records/s  ratio vs clean rushhour {t_d / results['rushhour']:5.2f}x"
+        )
 
     if args.big_gb > 0:
         print("peak RSS of a fresh process ingesting files of growing size:")
+        print(f"  imports only     -> peak RSS {peak_rss(None):7.1f} MiB")
         rss = {}
         for frac in (0.125, 0.5, 1.0):
             target = int(args.big_gb * frac * 1e9)

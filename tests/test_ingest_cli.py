@@ -141,3 +141,49 @@ def test_text_summary_and_deepar_output(in_tmp: Path, capsys: pytest.CaptureFixt
 def test_generate_rejects_unknown_format(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
     err = run_json([*GEN, "--format", "xml", "--json"], capsys, code=2)
     assert "unknown output format 'xml'" in err["error"]["message"]
+
+
+def test_cleaning_options_rescale_smooth_holidays_and_holdout(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    days = pd.date_range("2025-12-29", periods=21, freq="D", tz="UTC")
+    values = [10.0] * 21
+    values[1:3] = [20.0, 20.0]  # a x2 glitch on Dec 30 and 31
+    pd.DataFrame({"timestamp": days.strftime("%Y-%m-%dT%H:%M:%SZ"), "value": values}).to_csv(
+        "d.csv", index=False
+    )
+    args = [
+        "ingest",
+        "d.csv",
+        "--bucket",
+        "1d",
+        "--rescale",
+        "2025-12-30..2026-01-01:0.5",
+        "--exclude-holidays",
+    ]
+    s = run_json(
+        [
+            *args,
+            "--holdout",
+            "1w",
+            "--smooth",
+            "box:3",
+            "--out",
+            "o.csv",
+            "--ledger",
+            "l.json",
+            "--json",
+        ],
+        capsys,
+    )
+    assert s["out"] == ["o.train.csv", "o.test.csv"]
+    train = pd.read_csv("o.train.csv")["Value"]
+    assert len(train) == 14 and len(pd.read_csv("o.test.csv")) == 7
+    assert train[3] != train[3]  # New Year's Day excluded (missing), not smoothed over
+    assert train.drop(index=3).tolist() == [10.0] * 13
+    err = run_json(
+        ["ingest", "d.csv", "--rescale", "soon", "--force", "--ledger", "l.json", "--json"],
+        capsys,
+        code=2,
+    )
+    assert "START..END:FACTOR" in err["error"]["hint"]

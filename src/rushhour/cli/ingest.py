@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import (
@@ -21,6 +22,9 @@ from rich.progress import (
 
 from rushhour.cli.app import ConfigOpt, JsonOpt, NoProgress, app, load_cli_settings, out
 from rushhour.errors import InputError, UsageError
+
+if TYPE_CHECKING:
+    from rushhour.series.bucketing import BucketedSeries
 
 
 def _progress(as_json: bool) -> Any:
@@ -46,6 +50,62 @@ def _iso(epoch: int) -> str:
     from rushhour.timeutil import from_epoch
 
     return from_epoch(epoch).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _clean(
+    result: BucketedSeries,
+    *,
+    smooth: str | None,
+    rescale: list[str],
+    exclude_holidays: bool,
+    country: str | None,
+    subdiv: str | None,
+    tz: str,
+) -> BucketedSeries:
+    from rushhour.cli.app import parse_day
+    from rushhour.series import cleaning
+
+    spec: str | list[float] | None = smooth
+    if smooth and smooth[0].isdigit():
+        try:
+            spec = [float(x) for x in smooth.split(",")]
+        except ValueError as exc:
+            raise UsageError(f"cannot read kernel weights {smooth!r}") from exc
+    intervals = []
+    for text in rescale:
+        span, _, factor = text.rpartition(":")
+        lo, sep, hi = span.partition("..")
+        try:
+            f = float(factor)
+        except ValueError:
+            f = float("nan")
+        if not sep or f != f:
+            raise UsageError(
+                f"cannot read --rescale {text!r}",
+                hint="write START..END:FACTOR, e.g. 2019-01-26..2019-01-31:0.5",
+            )
+        intervals.append((parse_day(lo), parse_day(hi), f))
+    out = {}
+    for key, s in result.series.items():
+        for lo_t, hi_t, f in intervals:
+            s = cleaning.rescale(s, lo_t, hi_t, f)
+        if exclude_holidays and country:
+            s = cleaning.exclude_holidays(s, country=country, subdiv=subdiv, tz=tz)
+        if spec:
+            s = cleaning.smooth(s, spec)
+        out[key] = s
+    return replace(result, series=out)
+
+
+def _split(result: BucketedSeries, holdout: str) -> tuple[BucketedSeries, BucketedSeries]:
+    from rushhour.series.cleaning import train_test_split
+    from rushhour.timeutil import parse_duration
+
+    span = parse_duration(holdout)
+    train, test = {}, {}
+    for key, s in result.series.items():
+        train[key], test[key] = train_test_split(s, span)
+    return replace(result, series=train), replace(result, series=test)
 
 
 @app.command()
@@ -94,6 +154,30 @@ def ingest(
         Path | None,
         typer.Option(
             help="Ledger of ingested content hashes (default: DATA_DIR/ingest-ledger.json)."
+        ),
+    ] = None,
+    smooth: Annotated[
+        str | None,
+        typer.Option(help="Smooth each series: box:N, triangle:N, gaussian:N or weights 1,2,1."),
+    ] = None,
+    rescale: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Rescale an interval: START..END:FACTOR, e.g. 2019-01-26..2019-01-31:0.5 "
+            "(the seed's x2 glitch). Repeatable."
+        ),
+    ] = None,
+    exclude_holidays: Annotated[
+        bool,
+        typer.Option(
+            "--exclude-holidays",
+            help="Make public holidays (holidays_country / holidays_subdiv settings) missing.",
+        ),
+    ] = False,
+    holdout: Annotated[
+        str | None,
+        typer.Option(
+            help="Also write OUT.train and OUT.test, holding out this last span, e.g. 1w."
         ),
     ] = None,
     prediction_length: Annotated[
@@ -173,29 +257,42 @@ def ingest(
             ingested.append((digest, str(src), sizes[src]))
     result = bz.result()
     elapsed = time.perf_counter() - t0
+    cleaned = _clean(
+        result,
+        smooth=smooth,
+        rescale=rescale or [],
+        exclude_holidays=exclude_holidays,
+        country=settings.holidays_country,
+        subdiv=settings.holidays_subdiv,
+        tz=settings.timezone,
+    )
+    parts = {"": cleaned}
+    if holdout:
+        parts = dict(zip((".train", ".test"), _split(cleaned, holdout), strict=True))
     written: list[str] = []
-    if result.series:
+    for tag, part in parts.items():
+        if not part.series:
+            continue
+        target = out_path.with_name(f"{out_path.stem}{tag}{out_path.suffix}")
         if suffix == ".csv":
-            many = len(result.series) > 1
-            for s in result:
-                path = (
-                    out_path.with_name(f"{out_path.stem}.{_slug(s.name)}.csv") if many else out_path
-                )
+            many = len(part.series) > 1
+            for s in part:
+                path = target.with_name(f"{target.stem}.{_slug(s.name)}.csv") if many else target
                 write_csv(s, path)
                 written.append(str(path))
         elif suffix == ".parquet":
-            write_parquet(result, out_path)
-            written.append(str(out_path))
+            write_parquet(part, target)
+            written.append(str(target))
         else:
             write_deepar(
-                result,
-                out_path,
+                part,
+                target,
                 prediction_length=prediction_length,
                 country=settings.holidays_country,
                 subdiv=settings.holidays_subdiv,
                 tz=settings.timezone,
             )
-            written.append(str(out_path))
+            written.append(str(target))
     for digest, src_name, size in ingested:
         led.record(digest, src_name, size)
     gaps = result.gaps()
