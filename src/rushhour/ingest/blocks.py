@@ -26,7 +26,7 @@ except ImportError:  # pragma: no cover - isal is a dependency, zlib is the fall
 _ERRORS = (zlib.error, getattr(_inflate, "error", zlib.error))
 
 GZIP_MAGIC = b"\x1f\x8b"
-DEFAULT_BLOCK = 32 << 20
+DEFAULT_BLOCK = 16 << 20
 
 
 def _gunzip(raw: Iterator[tuple[bytes, int]], source: str) -> Iterator[tuple[bytes, int]]:

@@ -1,6 +1,6 @@
 """AWS VPC flow logs: the default v2 format, custom formats named by a header line, plain or gzip.
 
-Contract: :func:`read_flowlog` yields one :class:`RecordBatch` per block (about 32 MiB of text) with
+Contract: :func:`read_flowlog` yields one :class:`RecordBatch` per block (about 16 MiB of text) with
 columns ``ts`` (the record's ``start``), ``requests`` (1 per record), optionally ``packets`` and
 ``bytes``, and the requested label fields (AWS names, e.g. ``action``, ``dstport``,
 ``flow-direction``). Only ``log-status OK`` records are traffic; NODATA and SKIPDATA records are
@@ -293,8 +293,8 @@ def _parse_block(
 ) -> Parsed:
     """Fast path for the block; if it has a bad line, split it in two at a newline and retry each
     half, so only the small pieces (< 64 KiB) that hold bad lines go line by line. With one bad
-    line in a 32 MiB block this costs about two extra polars parses instead of a Python loop over
-    300,000 lines."""
+    line in a 16 MiB block this costs about two extra polars parses instead of a Python loop over
+    150,000 lines."""
     fast = _fast(block, layout, want, ints) if block else None
     if fast is not None:
         # polars keeps one row per line (a blank line is a null row, which fails validation and
