@@ -154,6 +154,17 @@ def test_lines_in_memory_form() -> None:
     assert (b.records, b.nodata, b.rejected.total) == (1, 1, 1)
 
 
+@settings(max_examples=60, deadline=None)
+@given(junk=st.lists(st.text(alphabet=" \t0123456789-abcOKACEPTNODA", max_size=80), max_size=40))
+def test_every_line_is_accounted_for_whatever_it_holds(junk: list[str]) -> None:
+    lines = [v2(T0 + 7 * i) if i % 3 == 0 else j for i, j in enumerate(junk)]
+    data = ("\n".join(lines) + "\n").encode()
+    res = bucketize(read_flowlog(data, block_size=64), 60)
+    blank = sum(1 for line in lines if not line.split())
+    assert res.records + res.nodata + res.skipdata + res.rejected.total + blank == len(lines)
+    assert sum(np.nansum(s.values) for s in res) == res.records
+
+
 def test_v5_field_list_is_complete() -> None:
     assert len(V5_FIELDS) == 29 and V5_FIELDS[-1] == "traffic-path"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import datetime
 from pathlib import Path
@@ -143,3 +144,29 @@ def test_spreading_irregular_samples_preserves_the_sum(
     assert np.nansum(res["requests{metric=r,status=-}"].values) == pytest.approx(
         sum(values[: len(ts)])
     )
+
+
+literals = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**12), 10**12)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(value=literals)
+def test_safe_literal_reads_any_repr_of_plain_data(value: object) -> None:
+    assert safe_literal(repr(value)) == value
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=st.text(max_size=60))
+def test_safe_literal_never_raises_anything_but_input_error(text: str) -> None:
+    with contextlib.suppress(InputError):
+        safe_literal(text)
