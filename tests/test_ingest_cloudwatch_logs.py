@@ -81,3 +81,15 @@ def test_undecodable_payload_lines_are_counted(tmp_path: Path) -> None:
     assert res.records == 1 and res.rejected.examples["undecodable payload"] == [f"{path}:2"]
     with pytest.raises(InputError, match="neither base64"):
         decode_payload(b"!!", source="x")
+
+
+def test_gzipped_file_of_base64_payload_lines(tmp_path: Path) -> None:
+    path = tmp_path / "payloads.b64.gz"
+    lines = (
+        b64gz(message([LINE.format(s=T0, e=T0)] * 2))
+        + b"\n"
+        + b64gz(message(["x"], "CONTROL_MESSAGE"))
+    )
+    path.write_bytes(gzip.compress(lines + b"\n"))
+    res = bucketize(read_records(path, format="cloudwatch-subscription"), 60)
+    assert res.records == 2 and res.rejected.total == 0

@@ -122,7 +122,12 @@ def read_subscription(
             data = Path(src).read_bytes()
         except OSError as exc:
             raise InputError(f"cannot read file ({exc.strerror or exc})", source=name) from exc
-    if data[:2] == b"\x1f\x8b" or data.lstrip().startswith(b"{"):
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise InputError(f"corrupt gzip data ({exc})", source=name) from exc
+    if data.lstrip().startswith(b"{"):
         yield decode_payload(data, source=name, labels=labels, values=values, layout=layout)
         return
     for i, line in enumerate(data.splitlines(), start=1):
