@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,7 +27,8 @@ from pydantic_settings import (
 )
 
 from rushhour.errors import ConfigError, RushhourError
-from rushhour.timeutil import bucket_seconds, zone
+from rushhour.pipeline.spec import SourceSpec
+from rushhour.timeutil import bucket_seconds, parse_duration, zone
 
 DEFAULT_CONFIG = Path("rushhour.toml")
 
@@ -72,6 +74,47 @@ class DemoSettings(_Section):
     series: str = Field("connected-drive", description="name of the demo series")
 
 
+class PipelineSettings(_Section):
+    """The live pipeline's runtime."""
+
+    lateness: str = Field(
+        "2m", description="allowed lateness: the watermark trails the newest event by this"
+    )
+    queue_size: int = Field(64, ge=1, description="batches buffered between sources and processing")
+    retrain_cron: str = Field(
+        "0 3 * * 1", description="when to retrain (cron, in `timezone`); empty: never"
+    )
+    train_weeks: int = Field(4, ge=1, description="weeks of stored history each retraining uses")
+    min_history: str = Field(
+        "1d", description="history a series needs before it gets its own model"
+    )
+
+    @field_validator("lateness", "min_history")
+    @classmethod
+    def _duration(cls, v: str) -> str:
+        return _as_value_error(parse_duration, v)
+
+    @field_validator("retrain_cron")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        if v.strip():
+            from cronsim import CronSim, CronSimError
+
+            try:
+                CronSim(v, datetime(2026, 1, 1, tzinfo=UTC))
+            except CronSimError as exc:
+                raise ValueError(
+                    f"not a cron expression: {exc} (e.g. '0 3 * * 1', Mondays 03:00)"
+                ) from exc
+        return v
+
+    def lateness_seconds(self) -> float:
+        return parse_duration(self.lateness).total_seconds()
+
+    def min_history_seconds(self) -> float:
+        return parse_duration(self.min_history).total_seconds()
+
+
 class ApiSettings(_Section):
     """The HTTP API (``rushhour serve``)."""
 
@@ -95,10 +138,12 @@ class Settings(BaseSettings):
     bucket: str = Field("1m", description="bucket width, e.g. 1m or 5m")
     holidays_country: str = Field("US", description="country whose public holidays are used")
     holidays_subdiv: str | None = Field(None, description="region of that country, if any")
-    store: StoreSettings = Field(default_factory=StoreSettings)  # type: ignore[arg-type]
-    detect: DetectSettings = Field(default_factory=DetectSettings)  # type: ignore[arg-type]
-    demo: DemoSettings = Field(default_factory=DemoSettings)  # type: ignore[arg-type]
-    api: ApiSettings = Field(default_factory=ApiSettings)  # type: ignore[arg-type]
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    detect: DetectSettings = Field(default_factory=DetectSettings)
+    demo: DemoSettings = Field(default_factory=DemoSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
+    source: list[SourceSpec] = Field(default_factory=list, description="where live data comes from")
 
     @field_validator("timezone")
     @classmethod
