@@ -31,6 +31,7 @@ from typing import Any
 
 from rushhour.errors import InputError
 from rushhour.ingest.batch import RecordBatch, Rejections
+from rushhour.ingest.blocks import iter_blocks, read_head
 from rushhour.ingest.flowlogs import Layout, records_from_lines
 
 
@@ -115,32 +116,27 @@ def read_subscription(
 ) -> Iterator[RecordBatch]:
     """Yield one batch per payload of a file of subscription payloads (see the module docstring)."""
     name = source or (str(src) if not isinstance(src, bytes) else "<bytes>")
-    if isinstance(src, bytes):
-        data = src
-    else:
-        try:
-            data = Path(src).read_bytes()
-        except OSError as exc:
-            raise InputError(f"cannot read file ({exc.strerror or exc})", source=name) from exc
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise InputError(f"corrupt gzip data ({exc})", source=name) from exc
-    if data.lstrip().startswith(b"{"):
+    head = read_head(src, 4096)
+    if head.lstrip().startswith(b"{"):
+        # one JSON document or concatenated JSON payloads (Firehose to S3): read whole
+        data = b"".join(block for block, _ in iter_blocks(src, source=name))
         yield decode_payload(data, source=name, labels=labels, values=values, layout=layout)
         return
-    for i, line in enumerate(data.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            b = decode_payload(
-                line.strip(), source=name, labels=labels, values=values, layout=layout
-            )
-        except InputError:
-            b = records_from_lines([], source=name, labels=labels, values=values, layout=layout)
-            b.rejected = Rejections()
-            b.rejected.add("undecodable payload", name, i)
-            b.lines = 1
-        b.bytes_read = len(line)
-        yield b
+    # one base64 payload per line: streamed block by block, so memory stays bounded
+    i = 0
+    for block, consumed in iter_blocks(src, 4 << 20, source=name):
+        for line in block.splitlines():
+            i += 1
+            if not line.strip():
+                continue
+            try:
+                b = decode_payload(
+                    line.strip(), source=name, labels=labels, values=values, layout=layout
+                )
+            except InputError:
+                b = records_from_lines([], source=name, labels=labels, values=values, layout=layout)
+                b.rejected = Rejections()
+                b.rejected.add("undecodable payload", name, i)
+                b.lines = 1
+            b.bytes_read = consumed
+            yield b
