@@ -18,7 +18,9 @@ from rushhour.cli.app import (
     monday_weeks_ago,
     out,
     parse_day,
+    progress_bar,
 )
+from rushhour.errors import UsageError
 from rushhour.timeutil import parse_duration
 
 
@@ -63,13 +65,30 @@ def generate(
         typer.Option(help="Ground-truth windows JSON (default: OUT with .labels.json)."),
     ] = None,
     timezone: Annotated[str | None, typer.Option(help="Local zone of the rhythm (IANA).")] = None,
+    format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="csv, jsonl, parquet (counts), flowlog (v2), flowlog-v5 (header + v5 fields), "
+            "cloudwatch-subscription (base64 gzip payloads, one per line) or metrics (the seed's "
+            "output-mass.json repr dump, 4-6 minute samples). Add .gz to OUT to compress flow logs.",
+        ),
+    ] = "csv",
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Write weeks of synthetic request counts with rush hours, weekends, holidays and labelled anomalies."""
+    """Write weeks of synthetic request counts with rush hours, weekends, holidays and labelled anomalies.
+
+    Flow-log formats hold exactly the generated number of records per bucket, so `rushhour ingest`
+    of the output (with --labels '') reproduces the counts."""
+    from rushhour.ingest.synthesize import OUTPUT_FORMATS, write_generated
     from rushhour.series.generate import TrafficShape, generate_traffic, labels_json
     from rushhour.timeutil import bucket_seconds
 
+    if format not in OUTPUT_FORMATS:
+        raise UsageError(
+            f"unknown output format {format!r}", hint=f"choose from {', '.join(OUTPUT_FORMATS)}"
+        )
     settings = load_cli_settings(config, timezone=timezone)
     width = bucket_seconds(bucket)
     first = parse_day(start) if start else monday_weeks_ago(weeks)
@@ -85,15 +104,34 @@ def generate(
         shape=TrafficShape(base_rpm=base_rpm),
     )
     frame = traffic.frame.reset_index()
-    frame["timestamp"] = frame["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out_path, index=False)
+    if format == "csv":
+        frame["timestamp"] = frame["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        frame.to_csv(out_path, index=False)
+    else:
+        with progress_bar(as_json) as progress:
+            task = progress.add_task(f"writing {format}", total=len(frame)) if progress else None
+
+            def advance(done: int) -> None:
+                if progress is not None and task is not None:
+                    progress.update(task, completed=done)
+
+            write_generated(
+                traffic.frame,
+                out_path,
+                format,
+                width=width,
+                seed=seed,
+                tz=settings.timezone,
+                on_progress=advance,
+            )
     labels_path = labels or out_path.with_suffix(".labels.json")
     labels_path.write_text(
         json.dumps(labels_json(traffic.anomalies, out_path.name), indent=2) + "\n"
     )
     summary = {
         "out": str(out_path),
+        "format": format,
         "labels": str(labels_path),
         "buckets": len(frame),
         "start": first.isoformat(),
