@@ -16,6 +16,7 @@ import typer
 from typer.exceptions import TyperException
 
 from rushhour.cli import demo as _demo  # noqa: F401  (registers config, generate, run)
+from rushhour.cli import rcf as _rcf  # noqa: F401  (registers detect)
 from rushhour.cli.app import app, err
 from rushhour.errors import RushhourError
 

@@ -226,7 +226,7 @@ class RandomCutForest:
         if bad.any():
             row, col = np.argwhere(bad)[0]
             raise InputError(
-                f"record {int(row)} column {int(col)} is {A[row, col]!r}",
+                f"record {int(row)} column {int(col)} is {float(A[row, col])}",
                 expected="finite numbers (fill or drop gaps first)",
             )
         return A
