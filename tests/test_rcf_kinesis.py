@@ -23,7 +23,8 @@ def _records(n: int = 400) -> list[dict[str, object]]:
          "ok": True, "region": "eu"}
         for i in range(n)
     ]  # fmt: skip
-    rows[350]["errors"] = 40
+    if n > 350:
+        rows[350]["errors"] = 40
     return rows
 
 

@@ -47,6 +47,14 @@ def detect(
 
     if algo != "rcf":
         raise UsageError(f"--algo must be rcf, got {algo!r}")
+    config = RCFConfig(
+        number_of_trees=trees,
+        sub_sample_size=samples,
+        time_decay=decay,
+        shingle_size=shingle,
+        seed=seed,
+    )
+    config.validate()
     if not file.exists():
         raise InputError("file not found", source=str(file))
     try:
@@ -71,16 +79,7 @@ def detect(
             field=columns[col],
             expected="a number in every row",
         )
-    forest = RandomCutForest(
-        RCFConfig(
-            number_of_trees=trees,
-            sub_sample_size=samples,
-            time_decay=decay,
-            shingle_size=shingle,
-            seed=seed,
-        ),
-        dimensions=len(columns),
-    )
+    forest = RandomCutForest(config, dimensions=len(columns))
     scores = np.zeros(len(frame))
     notes: list[str] = []
     started = time.perf_counter()

@@ -97,6 +97,7 @@ class BatchRandomCutForest:
                 t, where[pick].astype(np.int64), a.pts, a.pref, a.root, a.left, a.right, a.cdim,
                 a.cval, a.nmass, a.bmin, a.bmax, a.lpt, a.lmass, a.ifree, a.ifn, a.lfree, a.lfn,
                 a.rng,
+                a.spt,
             )  # fmt: skip
             a.sn[t] = len(pick)
         self.arrays_ = a

@@ -681,6 +681,7 @@ def insert_points(
     lfree,
     lfn,
     rng,
+    spt,
 ):
     """Build tree ``t`` from store points ``idx`` (the batch forest's fit)."""
     path = np.empty(lpt.shape[1] + 2, dtype=np.int64)
@@ -707,6 +708,7 @@ def insert_points(
             path,
         )
         pref[used] += 1
+        spt[t, i] = used
 
 
 @njit(cache=True)
