@@ -150,6 +150,15 @@ def run_peer(impl: str, case: str, X: np.ndarray, shingle: int) -> dict[str, flo
 
 
 def run_rrcf(case: str, X: np.ndarray, shingle: int) -> dict[str, float]:
+    import importlib.metadata
+    import types
+
+    # rrcf 0.4.4 reads its version through pkg_resources, gone from current setuptools
+    shim = types.ModuleType("pkg_resources")
+    shim.get_distribution = lambda name: types.SimpleNamespace(  # type: ignore[attr-defined]
+        version=importlib.metadata.version(name)
+    )
+    sys.modules.setdefault("pkg_resources", shim)
     import rrcf
 
     pts = np.lib.stride_tricks.sliding_window_view(X, (shingle, X.shape[1]))[:, 0]
