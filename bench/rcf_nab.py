@@ -5,8 +5,8 @@ Kinesis RANDOM_CUT_FOREST run for NAB) over every file of /work/shared/nab/data,
 CSVs (timestamp,value,anomaly_score) to a temporary directory, and scores them and the published
 reference results (reference/randomCutForest) with the same scorer and optimized thresholds.
 
-The scorer is the evaluate area's (src/rushhour/evaluate/nab.py), loaded by path from the evaluate
-worktree when it exists (``--scorer PATH``); otherwise the minimal scorer below (same published rules,
+The scorer is the evaluate area's (rushhour.evaluate.nab) when this checkout has it, else loaded by
+path from the evaluate worktree when that exists (``--scorer PATH``); otherwise the minimal scorer below (same published rules,
 but its optimizer only tries 2,000 threshold quantiles: it gives the reference 48.83 standard instead
 of the published 49.53, so compare rushhour with the reference *as scored in the same run*).
 
@@ -64,6 +64,10 @@ def run_forest(data: Path, out: Path, seed: int) -> float:
 
 # -- scoring ------------------------------------------------------------------------------------
 def load_evaluate(path: Path) -> ModuleType | None:
+    try:  # merged into this checkout
+        return importlib.import_module("rushhour.evaluate.nab")
+    except ImportError:
+        pass
     if not path.exists():
         return None
     spec = importlib.util.spec_from_file_location("nab_scorer_from_evaluate", path)
@@ -172,7 +176,7 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="write result CSVs here instead of a temp dir")
     args = parser.parse_args()
     scorer = None if args.minimal else load_evaluate(args.scorer)
-    print(f"scorer: {'evaluate branch ' + str(args.scorer) if scorer else 'minimal (this script)'}")
+    print(f"scorer: {scorer.__file__ if scorer else 'minimal (this script)'}")
     reference = score_dir(NAB / "reference" / "randomCutForest", "randomCutForest", scorer)
     print("AWS reference (published): " + ", ".join(f"{k} {v:.2f}" for k, v in reference.items()))
     runs = []

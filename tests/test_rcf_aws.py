@@ -13,7 +13,7 @@ from functools import cache
 import numpy as np
 import pytest
 
-from rcf_streams import traffic_stream
+from tests.rcf_streams import traffic_stream
 from rushhour.detect.rcf import RandomCutForest, RCFConfig
 
 SAMPLES = 256

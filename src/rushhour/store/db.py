@@ -193,6 +193,72 @@ class Store:
         if rows:
             self._upsert(conn, t.buckets, rows, keys=["series_id", "start"], update=["value"])
 
+    def add_to_buckets(
+        self, conn: Connection, rows: Sequence[tuple[int, int, float]], *, late: bool = False
+    ) -> None:
+        """Add ``(series_id, start, delta)`` to stored buckets, creating them at 0 when new.
+
+        ``late`` marks updates to buckets that had already closed; they are counted per bucket.
+        """
+        if not rows:
+            return
+        ins: Any = (
+            postgresql.insert(t.buckets)
+            if self.dialect == "postgresql"
+            else sqlite.insert(t.buckets)
+        )
+        stmt = ins.on_conflict_do_update(
+            index_elements=["series_id", "start"],
+            set_={
+                "value": t.buckets.c.value + ins.excluded.value,
+                "late_updates": t.buckets.c.late_updates + ins.excluded.late_updates,
+            },
+        )
+        flag = 1 if late else 0
+        conn.execute(
+            stmt,
+            [
+                {"series_id": sid, "start": int(st), "value": float(v), "late_updates": flag}
+                for sid, st, v in rows
+            ],
+        )
+
+    def buckets_since(self, start: int) -> dict[int, dict[int, float]]:
+        """Every stored bucket starting at or after ``start``, per series id (open buckets on restart)."""
+        q = select(t.buckets.c.series_id, t.buckets.c.start, t.buckets.c.value).where(
+            t.buckets.c.start >= start
+        )
+        out: dict[int, dict[int, float]] = {}
+        with self.engine.connect() as conn:
+            for sid, st, v in conn.execute(q):
+                out.setdefault(int(sid), {})[int(st)] = float(v)
+        return out
+
+    def first_buckets(self) -> dict[int, int]:
+        """The first stored bucket start of every series."""
+        q = select(t.buckets.c.series_id, func.min(t.buckets.c.start)).group_by(
+            t.buckets.c.series_id
+        )
+        with self.engine.connect() as conn:
+            return {int(sid): int(st) for sid, st in conn.execute(q)}
+
+    def last_buckets(self) -> dict[int, int]:
+        """The last stored bucket start of every series."""
+        q = select(t.buckets.c.series_id, func.max(t.buckets.c.start)).group_by(
+            t.buckets.c.series_id
+        )
+        with self.engine.connect() as conn:
+            return {int(sid): int(st) for sid, st in conn.execute(q)}
+
+    def late_updates(self) -> int:
+        """How many late updates closed buckets received, in all."""
+        q = select(func.coalesce(func.sum(t.buckets.c.late_updates), 0))
+        with self.engine.connect() as conn:
+            return int(conn.execute(q).scalar_one())
+
+    def series_by_id(self) -> dict[int, SeriesRef]:
+        return {ref.id: ref for ref in self.all_series()}
+
     def read_buckets(
         self, series_id: int, start: int | None = None, end: int | None = None
     ) -> pd.Series:
@@ -232,6 +298,21 @@ class Store:
         conn.execute(t.anomalies.insert().values(**a.__dict__))
         return True
 
+    def add_anomalies(self, conn: Connection, records: Sequence[AnomalyRecord]) -> int:
+        """Record many anomalies, each once; returns how many were new."""
+        if not records:
+            return 0
+        ins: Any = (
+            postgresql.insert(t.anomalies)
+            if self.dialect == "postgresql"
+            else sqlite.insert(t.anomalies)
+        )
+        stmt = ins.on_conflict_do_nothing(index_elements=["series_id", "start", "detector"])
+        count = select(func.count()).select_from(t.anomalies)
+        before = conn.execute(count).scalar_one()
+        conn.execute(stmt, [dict(r.__dict__) for r in records])
+        return int(conn.execute(count).scalar_one() - before)
+
     def count_anomalies(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(t.anomalies)).scalar_one())
@@ -249,6 +330,13 @@ class Store:
             row = conn.execute(
                 select(t.checkpoints.c.position).where(t.checkpoints.c.source == source)
             ).first()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def checkpoint_in(self, conn: Connection, source: str) -> dict[str, Any] | None:
+        """A checkpoint read inside a transaction (to test-and-set with the data it guards)."""
+        row = conn.execute(
+            select(t.checkpoints.c.position).where(t.checkpoints.c.source == source)
+        ).first()
         return None if row is None else dict(json.loads(row[0]))
 
     def set_checkpoint(self, conn: Connection, source: str, position: Mapping[str, Any]) -> None:

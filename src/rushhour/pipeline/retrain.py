@@ -1,0 +1,168 @@
+"""Retraining: the blog's Glue job. Refit every series' Mean Predictor from stored history.
+
+For each series with at least ``pipeline.min_history`` of stored buckets in the last
+``pipeline.train_weeks`` weeks: fit the Mean Predictor, leaving out buckets stored as anomalies
+(confirmed by the detector that raised them) and public holidays; save it as a new model version; score
+the training window with it and record the cut-off ``mean + 3·std`` of those scores, with its update
+time, in the cut-off history (the seed's ``anomaly_cut_off`` table). The fleet baseline, used to score
+series that have no model yet, is fitted on the sum of all trained series, each scaled to mean 1.
+
+The result is a :class:`~rushhour.pipeline.detectors.ModelSet` that the runtime swaps in whole.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+from cronsim import CronSim
+from sqlalchemy import select
+
+from rushhour.detect.mean_band import MeanBandDetector
+from rushhour.forecast.mean_predictor import MeanPredictor
+from rushhour.pipeline.detectors import FLEET, DetectorBank, ModelSet, model_name
+from rushhour.settings import Settings
+from rushhour.store import schema as t
+from rushhour.store.db import Store
+from rushhour.timeutil import to_epoch, utc, zone
+
+CUTOFF_K = 3.0
+
+
+@dataclass
+class TrainReport:
+    trained: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    cutoffs: dict[str, float] = field(default_factory=dict)
+    fleet: bool = False
+    models: ModelSet | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "trained": self.trained,
+            "skipped": self.skipped,
+            "cutoffs": {k: round(v, 4) for k, v in self.cutoffs.items()},
+            "fleet": self.fleet,
+        }
+
+
+def next_run(cron: str, after: datetime, tz: str) -> datetime | None:
+    """The next time ``cron`` fires after ``after``, read in local zone ``tz``; None when disabled."""
+    if not cron.strip():
+        return None
+    local = after.astimezone(zone(tz)).replace(tzinfo=None)
+    nxt = next(CronSim(cron, local))
+    return utc(nxt.replace(tzinfo=zone(tz)))
+
+
+def _predictor(settings: Settings) -> MeanPredictor:
+    return MeanPredictor(
+        key=settings.detect.key,
+        deviation=settings.detect.deviation,
+        timezone=settings.timezone,
+        freq=f"{settings.bucket_width()}s",
+        smooth=3,
+        holidays_country=settings.holidays_country,
+        holidays_subdiv=settings.holidays_subdiv,
+    )
+
+
+def _anomaly_windows(store: Store, series_id: int, width: int) -> list[tuple[datetime, datetime]]:
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            select(t.anomalies.c.start).where(t.anomalies.c.series_id == series_id)
+        ).all()
+    return [(_dt(r[0]), _dt(r[0] + width - 1)) for r in rows]
+
+
+def _dt(epoch: int) -> datetime:
+    return pd.Timestamp(epoch, unit="s", tz="UTC").to_pydatetime()
+
+
+def train(
+    settings: Settings,
+    store: Store,
+    now: datetime,
+    progress: Callable[[int, int, str], None] | None = None,
+    exclude: dict[str, list[tuple[datetime, datetime]]] | None = None,
+) -> TrainReport:
+    """Refit every series with enough history; record cut-offs; return the new model set."""
+    report = TrainReport()
+    width = settings.bucket_width()
+    horizon = int(timedelta(weeks=settings.pipeline.train_weeks).total_seconds())
+    latest = store.last_buckets()
+    needed = settings.pipeline.min_history_seconds()
+    series = store.all_series()
+    normalised: list[pd.Series] = []
+    bank = DetectorBank(settings)
+    for i, ref in enumerate(series):
+        if progress:
+            progress(i, len(series), f"training {ref.key}")
+        # each series trains on the weeks before its own newest bucket (backfilled history counts)
+        until = min(to_epoch(now), latest.get(ref.id, 0) + width)
+        history = store.read_buckets(ref.id, until - horizon, until)
+        if history.empty or (len(history) * width) < needed:
+            span = len(history) * width / 3600
+            report.skipped[ref.key] = (
+                f"{span:.1f} h of history, needs {settings.pipeline.min_history}"
+            )
+            continue
+        windows = _anomaly_windows(store, ref.id, width) + list((exclude or {}).get(ref.key, []))
+        model = _predictor(settings).fit(history, exclude=windows, exclude_holidays=True)
+        version = store.save_model(
+            model_name(ref.key),
+            "mean_predictor",
+            json.dumps(model.snapshot()).encode(),
+            series_id=ref.id,
+            params={"key": model.key, "train_weeks": settings.pipeline.train_weeks},
+            trained_at=until,
+        )
+        cutoff = _cutoff(bank._band(model), history)
+        with store.begin() as tx:
+            tx.execute(
+                t.cutoffs.insert().values(
+                    series_id=ref.id, model=bank.name, update_time=until, score_cutoff=cutoff
+                )
+            )
+        report.trained.append(ref.key)
+        report.cutoffs[ref.key] = cutoff
+        del version
+        mean = float(history.mean())
+        if mean > 0:
+            normalised.append(history / mean)
+    if normalised:
+        fleet_series = pd.concat(normalised, axis=1).mean(axis=1)
+        fleet = _predictor(settings).fit(fleet_series, exclude_holidays=True)
+        store.save_model(
+            model_name(FLEET),
+            "mean_predictor",
+            json.dumps(fleet.snapshot()).encode(),
+            params={"series": len(normalised)},
+            trained_at=until,
+        )
+        report.fleet = True
+    if progress:
+        progress(len(series), len(series), "trained")
+    report.models = bank.load(store)
+    return report
+
+
+def _cutoff(band: MeanBandDetector, history: pd.Series) -> float:
+    """mean + 3·std of the band's scores over its own training window."""
+    verdicts = band.score_many(pd.DatetimeIndex(history.index), history.to_numpy(dtype=float))
+    scores = np.array([v.score for v in verdicts], dtype=float)
+    scores = scores[np.isfinite(scores)]
+    return float(scores.mean() + CUTOFF_K * scores.std()) if len(scores) else float("nan")
+
+
+def cutoff_history(store: Store, series_id: int | None = None) -> list[dict[str, object]]:
+    """The cut-off rows (series, model, update_time, score_cutoff), newest first."""
+    q = select(t.cutoffs).order_by(t.cutoffs.c.update_time.desc(), t.cutoffs.c.id.desc())
+    if series_id is not None:
+        q = q.where(t.cutoffs.c.series_id == series_id)
+    with store.engine.connect() as conn:
+        return [dict(r) for r in conn.execute(q).mappings()]

@@ -1,0 +1,115 @@
+"""Retraining: models and cut-offs from stored history, and a hot swap while points keep flowing."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from rushhour.pipeline.clock import SystemClock
+from rushhour.pipeline.points import PointBatch
+from rushhour.pipeline.retrain import cutoff_history, next_run, train
+from rushhour.pipeline.service import build_runtime
+from rushhour.pipeline.sources.queue import QueueSource
+from rushhour.series.generate import generate_traffic
+from rushhour.settings import load_settings
+from rushhour.store import Store
+from rushhour.testing import ListChannel
+
+START = datetime(2026, 3, 2, tzinfo=UTC)
+
+
+def _batch(series: str, times: np.ndarray, values: np.ndarray) -> PointBatch:
+    rows = [
+        (series, {"region": "eu"}, float(t), float(v)) for t, v in zip(times, values, strict=True)
+    ]
+    return PointBatch.from_rows(rows)
+
+
+def _traffic(days: int, seed: int, start: datetime = START) -> tuple[np.ndarray, np.ndarray]:
+    tr = generate_traffic(start, days=days, seed=seed, anomalies_per_day=0)
+    return tr.series.index.asi8 / 1e9, tr.series.to_numpy(dtype=float)
+
+
+def test_next_run_follows_cron_in_local_time() -> None:
+    after = datetime(2026, 3, 4, 12, tzinfo=UTC)  # a Wednesday
+    assert next_run("0 3 * * 1", after, "UTC") == datetime(2026, 3, 9, 3, tzinfo=UTC)
+    assert next_run("0 3 * * 1", after, "Europe/Berlin") == datetime(2026, 3, 9, 2, tzinfo=UTC)
+    assert next_run("", after, "UTC") is None
+
+
+def test_retrain_hot_swap_loses_nothing(tmp_path: Path, store: Store) -> None:
+    settings = load_settings(
+        environ={},
+        overrides={
+            "data_dir": str(tmp_path),
+            "store": {"url": str(store.engine.url.render_as_string(hide_password=False))},
+        },
+    )
+    channel = ListChannel()
+    push = QueueSource()
+    runtime = build_runtime(settings, store, SystemClock(), [channel], extra_sources=[push])
+    history_t, history_v = _traffic(14, 1)
+    live_t, live_v = _traffic(1, 2, datetime(2026, 3, 16, tzinfo=UTC))
+    live_v[600:610] *= 4  # a spike at 10:00 on the live day
+
+    async def scenario() -> None:
+        task = asyncio.create_task(runtime.run())
+        await push.push(_batch("api", history_t, history_v))
+        assert runtime.processor.bank.models.bands == {}  # nothing trained: no per-series band yet
+        report = await asyncio.to_thread(train, settings, store, datetime(2026, 3, 16, tzinfo=UTC))
+        assert report.trained == ["api{region=eu}"] and report.fleet
+        runtime.processor.bank.swap(report.models)  # what the scheduler does, between batches
+        for lo in range(0, len(live_t), 120):  # keep pushing in pieces while swapped
+            await push.push(_batch("api", live_t[lo : lo + 120], live_v[lo : lo + 120]))
+        runtime.stop()
+        await task
+
+    asyncio.run(scenario())
+    ref = store.all_series()[0]
+    stored = store.read_buckets(ref.id)
+    assert stored.sum() == history_v.sum() + live_v.sum()  # nothing lost or doubled across the swap
+    cut = cutoff_history(store, ref.id)
+    assert (
+        len(cut) == 1
+        and cut[0]["model"] == "mean_band"
+        and 1.0 < float(cut[0]["score_cutoff"]) < 6.0
+    )  # type: ignore[arg-type]
+    firing = [e for e in channel.events if e.status == "firing"]
+    spike = datetime(2026, 3, 16, 10, 0, tzinfo=UTC)
+    assert any(e.start == spike and e.direction == "spike" for e in firing)
+    assert len(firing) <= 6, [e.sentence() for e in firing]
+
+
+def test_cold_start_uses_the_fleet_baseline(tmp_path: Path, store: Store) -> None:
+    settings = load_settings(
+        environ={}, overrides={"data_dir": str(tmp_path), "pipeline": {"min_history": "3d"}}
+    )
+    push = QueueSource()
+    channel = ListChannel()
+    runtime = build_runtime(settings, store, SystemClock(), [channel], extra_sources=[push])
+    old_t, old_v = _traffic(14, 3)
+    new_t, new_v = _traffic(2, 4, datetime(2026, 3, 16, tzinfo=UTC))
+    new_v = new_v * 0.3  # a smaller service with the same rhythm
+    new_v[1500:1510] = 0  # an outage on its second day
+
+    async def scenario() -> None:
+        task = asyncio.create_task(runtime.run())
+        await push.push(_batch("big", old_t, old_v))
+        report = await asyncio.to_thread(train, settings, store, datetime(2026, 3, 16, tzinfo=UTC))
+        runtime.processor.bank.swap(report.models)
+        for lo in range(0, len(new_t), 240):
+            await push.push(_batch("small", new_t[lo : lo + 240], new_v[lo : lo + 240]))
+        runtime.stop()
+        await task
+
+    asyncio.run(scenario())
+    drops = [
+        e
+        for e in channel.events
+        if e.status == "firing" and e.series == "small" and e.direction == "drop"
+    ]
+    assert drops and drops[0].explanation.get("confidence") == "low"
+    assert drops[0].start == datetime(2026, 3, 17, 1, 0, tzinfo=UTC)
