@@ -13,8 +13,8 @@ from functools import cache
 import numpy as np
 import pytest
 
-from tests.rcf_streams import traffic_stream
 from rushhour.detect.rcf import RandomCutForest, RCFConfig
+from tests.rcf_streams import traffic_stream
 
 SAMPLES = 256
 WARM = SAMPLES
