@@ -20,6 +20,7 @@ from rushhour.cli import evaluate as _evaluate  # noqa: F401  (registers evaluat
 from rushhour.cli import ingest as _ingest  # noqa: F401  (registers ingest)
 from rushhour.cli import notify as _notify  # noqa: F401  (registers silence, notify)
 from rushhour.cli import pipeline as _pipeline  # noqa: F401  (registers series, train)
+from rushhour.cli import rcf as _rcf  # noqa: F401  (registers detect)
 from rushhour.cli.app import app, err
 from rushhour.errors import RushhourError
 

@@ -1,0 +1,350 @@
+"""The streaming random cut forest (Kinesis ``RANDOM_CUT_FOREST`` semantics).
+
+Per record the forest first *scores* the record, then *updates* with it. Scores are 0 for the first
+``sub_sample_size`` records (Kinesis's warm-up) and while the internal shingle fills; afterwards they
+are the average over trees of AWS's expected-inverse-depth anomaly score, on AWS's scale
+(``0 .. log2(sub_sample_size + 1)``; ordinary points score around 0.7 on traffic, anomalies 2 and more).
+
+>>> import numpy as np
+>>> rng = np.random.default_rng(0)
+>>> forest = RandomCutForest(RCFConfig(number_of_trees=30, sub_sample_size=64, seed=1))
+>>> X = rng.normal(size=(600, 2))
+>>> X[550] = [9.0, 9.0]
+>>> scores = forest.process(X).scores
+>>> bool(scores[:64].max() == 0.0), int(scores.argmax())
+(True, 550)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import numpy as np
+
+from rushhour.detect.rcf import kernels
+from rushhour.detect.rcf.layout import META_FREE_N, META_SEQ, META_SIZE, META_WBASE
+from rushhour.detect.rcf.shingle import Shingler
+from rushhour.errors import InputError, NotFittedError, UsageError
+
+MAX_INPUT_COLUMNS = 30
+
+
+@dataclass
+class ForestArrays:
+    """Every array of a forest: a point store shared by the trees, per-tree nodes, samplers, RNGs."""
+
+    pts: np.ndarray  # (P, D) float32: the point store
+    pref: np.ndarray  # (P,) int32: how many tree samples reference each stored point
+    pfree: np.ndarray  # (P,) int32: stack of free store slots
+    meta: np.ndarray  # (META_SIZE,) int64: counters, see layout.py
+    root: np.ndarray  # (F,) int32: root reference of each tree, -1 when empty
+    left: np.ndarray  # (F, M) int16: child references (< M internal, >= M leaf M + slot)
+    right: np.ndarray  # (F, M) int16
+    cdim: np.ndarray  # (F, M) int16: cut dimension
+    cval: np.ndarray  # (F, M) float32: cut value (left when x[cdim] <= cval)
+    nmass: np.ndarray  # (F, M) int16: points under each internal node
+    bmin: np.ndarray  # (F, M, D) float32: bounding box of each internal node
+    bmax: np.ndarray  # (F, M, D) float32
+    lpt: np.ndarray  # (F, S) int32: store index of each leaf's point
+    lmass: np.ndarray  # (F, S) int16: copies of the point in the leaf
+    ifree: np.ndarray  # (F, M) int16: free internal slots
+    ifn: np.ndarray  # (F,) int32
+    lfree: np.ndarray  # (F, S) int16: free leaf slots
+    lfn: np.ndarray  # (F,) int32
+    sw: np.ndarray  # (F, S) float32: sampler weights, a max-heap
+    spt: np.ndarray  # (F, S) int32: store index of each sampled point
+    sn: np.ndarray  # (F,) int32: sampler size
+    rng: np.ndarray  # (F,) uint64: splitmix64 state of each tree
+
+    @classmethod
+    def allocate(cls, trees: int, samples: int, dims: int, seed: int) -> ForestArrays:
+        M = samples  # a tree of S leaves has S - 1 internal nodes; one spare keeps the code simple
+        cap = max(64, samples * 2)
+        return cls(
+            pts=np.zeros((cap, dims), dtype=np.float32),
+            pref=np.zeros(cap, dtype=np.int32),
+            pfree=np.arange(cap - 1, -1, -1, dtype=np.int32),
+            meta=np.array([cap, 0, 0][:META_SIZE], dtype=np.int64),
+            root=np.full(trees, -1, dtype=np.int32),
+            left=np.full((trees, M), -1, dtype=np.int16),
+            right=np.full((trees, M), -1, dtype=np.int16),
+            cdim=np.zeros((trees, M), dtype=np.int16),
+            cval=np.zeros((trees, M), dtype=np.float32),
+            nmass=np.zeros((trees, M), dtype=np.int16),
+            bmin=np.zeros((trees, M, dims), dtype=np.float32),
+            bmax=np.zeros((trees, M, dims), dtype=np.float32),
+            lpt=np.zeros((trees, samples), dtype=np.int32),
+            lmass=np.zeros((trees, samples), dtype=np.int16),
+            ifree=np.tile(np.arange(M - 1, -1, -1, dtype=np.int16), (trees, 1)),
+            ifn=np.full(trees, M, dtype=np.int32),
+            lfree=np.tile(np.arange(samples - 1, -1, -1, dtype=np.int16), (trees, 1)),
+            lfn=np.full(trees, samples, dtype=np.int32),
+            sw=np.zeros((trees, samples), dtype=np.float32),
+            spt=np.zeros((trees, samples), dtype=np.int32),
+            sn=np.zeros(trees, dtype=np.int32),
+            rng=kernels.seed_states(seed, trees),
+        )
+
+    def tree(self) -> tuple[np.ndarray, ...]:
+        """The arrays the scoring kernels read, in their argument order."""
+        return (
+            self.pts, self.root, self.left, self.right, self.cdim, self.cval, self.nmass,
+            self.bmin, self.bmax, self.lpt, self.lmass,
+        )  # fmt: skip
+
+    def grow_store(self) -> None:
+        """Double the point store (called by the Python side when the kernel reports it full)."""
+        cap = self.pts.shape[0]
+        self.pts = np.concatenate([self.pts, np.zeros_like(self.pts)])
+        self.pref = np.concatenate([self.pref, np.zeros(cap, dtype=np.int32)])
+        n = int(self.meta[META_FREE_N])
+        pfree = np.empty(2 * cap, dtype=np.int32)
+        pfree[:cap] = np.arange(2 * cap - 1, cap - 1, -1, dtype=np.int32)
+        pfree[cap : cap + n] = self.pfree[:n]
+        self.pfree = pfree
+        self.meta[META_FREE_N] = cap + n
+
+    def copy(self) -> ForestArrays:
+        return ForestArrays(**{f.name: getattr(self, f.name).copy() for f in fields(self)})
+
+    def as_dict(self) -> dict[str, np.ndarray]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, np.ndarray]) -> ForestArrays:
+        return cls(**{f.name: np.ascontiguousarray(data[f.name]) for f in fields(cls)})
+
+    def nbytes(self, *, in_use: bool = True) -> int:
+        """Memory of the arrays; with ``in_use`` the point store counts only its occupied rows."""
+        total = sum(a.nbytes for a in self.as_dict().values())
+        if in_use:
+            free = int(self.meta[META_FREE_N])
+            per_row = self.pts.itemsize * self.pts.shape[1] + 8  # point + refcount + free slot
+            total -= free * per_row
+        return total
+
+    def points_in_use(self) -> int:
+        return int(self.pts.shape[0] - self.meta[META_FREE_N])
+
+
+@dataclass
+class RCFConfig:
+    """Parameters of the streaming forest, named after Kinesis's RANDOM_CUT_FOREST arguments.
+
+    ``time_decay`` is in records (Kinesis's convention): the sampler's λ is ``1 / time_decay``.
+    """
+
+    number_of_trees: int = 100
+    sub_sample_size: int = 256
+    time_decay: float = 100_000
+    shingle_size: int = 1
+    seed: int | None = None
+    initial_accept_fraction: float = 0.125
+
+    def validate(self) -> None:
+        _check_range("number_of_trees", self.number_of_trees, 1, 1000)
+        _check_range("sub_sample_size", self.sub_sample_size, 10, 1000)
+        _check_range("shingle_size", self.shingle_size, 1, 30)
+        if not self.time_decay > self.sub_sample_size:
+            raise UsageError(
+                f"time_decay must be greater than sub_sample_size ({self.sub_sample_size}), "
+                f"got {self.time_decay}"
+            )
+        if not 0.0 <= self.initial_accept_fraction <= 1.0:
+            raise UsageError(
+                f"initial_accept_fraction must be in 0..1, got {self.initial_accept_fraction}"
+            )
+
+
+def _check_range(name: str, value: int, lo: int, hi: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not lo <= value <= hi:
+        raise UsageError(f"{name} must be an integer in {lo}..{hi}, got {value!r}")
+
+
+@dataclass
+class RCFResult:
+    """Scores of a batch of records, with attributions per input column when asked for.
+
+    ``high``/``low`` have one column per *input* column: the attribution summed over the shingle's
+    positions, as Kinesis reports it. ``high + low`` sums to ``scores`` row by row.
+    """
+
+    scores: np.ndarray
+    high: np.ndarray | None = None
+    low: np.ndarray | None = None
+
+
+@dataclass
+class RandomCutForest:
+    """A streaming RCF over records of ``dimensions`` numeric columns (set by the first record)."""
+
+    config: RCFConfig = field(default_factory=RCFConfig)
+    dimensions: int | None = None
+    arrays_: ForestArrays | None = None
+    shingler_: Shingler | None = None
+    records_: int = 0
+    seed_: int = 0
+
+    def __post_init__(self) -> None:
+        self.config.validate()
+        if self.config.seed is None:
+            self.seed_ = int(np.random.SeedSequence().entropy % (1 << 62))  # type: ignore[operator]
+        else:
+            self.seed_ = int(self.config.seed)
+        if self.dimensions is not None:
+            self._build(self.dimensions)
+
+    # -- construction -----------------------------------------------------------------------------
+    def _build(self, dims: int) -> None:
+        if not 1 <= dims <= MAX_INPUT_COLUMNS:
+            raise UsageError(
+                f"the forest takes 1..{MAX_INPUT_COLUMNS} numeric input columns, got {dims}"
+            )
+        self.dimensions = dims
+        c = self.config
+        self.arrays_ = ForestArrays.allocate(
+            c.number_of_trees, c.sub_sample_size, dims * c.shingle_size, self.seed_
+        )
+        self.shingler_ = Shingler(dims, c.shingle_size)
+
+    def _as_matrix(self, X: Any) -> np.ndarray:
+        A = np.asarray(X, dtype=np.float64)
+        if A.ndim == 1:
+            A = A.reshape(-1, 1) if self.dimensions in (None, 1) else A.reshape(1, -1)
+        if A.ndim != 2:
+            raise InputError(f"records must be a 2-D array (rows × columns), got shape {A.shape}")
+        if self.dimensions is None:
+            self._build(A.shape[1])
+        if A.shape[1] != self.dimensions:
+            raise InputError(
+                f"records have {A.shape[1]} columns, the forest was built for {self.dimensions}",
+                expected=f"{self.dimensions} numeric columns",
+            )
+        bad = ~np.isfinite(A)
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            raise InputError(
+                f"record {int(row)} column {int(col)} is {float(A[row, col])}",
+                expected="finite numbers (fill or drop gaps first)",
+            )
+        return A
+
+    @property
+    def shingled_dimensions(self) -> int:
+        if self.dimensions is None:
+            raise NotFittedError("the forest has seen no record yet")
+        return self.dimensions * self.config.shingle_size
+
+    # -- streaming ------------------------------------------------------------------------------
+    def process(self, X: Any, *, explain: bool = False) -> RCFResult:
+        """Score then update with each record of ``X`` in order (rows × input columns)."""
+        A = self._as_matrix(X)
+        assert self.arrays_ is not None and self.shingler_ is not None
+        c = self.config
+        n = len(A)
+        shingled, full = self.shingler_.push(A)
+        index = self.records_ + np.arange(n)
+        mode = np.where(full, 1, 0).astype(np.int8)
+        mode[full & (index >= c.sub_sample_size)] = 3 if explain else 2
+        scores = np.zeros(n)
+        D = shingled.shape[1]
+        hi = np.zeros((n, D)) if explain else np.zeros((0, D))
+        lo = np.zeros((n, D)) if explain else np.zeros((0, D))
+        self._run(shingled, mode, scores, hi, lo)
+        self.records_ += n
+        if not explain:
+            return RCFResult(scores)
+        return RCFResult(scores, self._fold(hi), self._fold(lo))
+
+    def _run(
+        self, X: np.ndarray, mode: np.ndarray, scores: np.ndarray, hi: np.ndarray, lo: np.ndarray
+    ) -> None:
+        a = self.arrays_
+        assert a is not None
+        lam = 1.0 / float(self.config.time_decay)
+        start = 0
+        while start < len(X):
+            done = kernels.forest_step(
+                X[start:], mode[start:], scores[start:], hi[start:] if len(hi) else hi,
+                lo[start:] if len(lo) else lo,
+                a.pts, a.pref, a.pfree, a.meta,
+                a.root, a.left, a.right, a.cdim, a.cval, a.nmass, a.bmin, a.bmax, a.lpt, a.lmass,
+                a.ifree, a.ifn, a.lfree, a.lfn, a.sw, a.spt, a.sn, a.rng,
+                lam, float(self.config.initial_accept_fraction),
+            )  # fmt: skip
+            start += int(done)
+            if start < len(X):
+                a.grow_store()
+
+    def _fold(self, v: np.ndarray) -> np.ndarray:
+        """Sum shingled dimensions per input column (the shingle is blocks of input columns)."""
+        assert self.dimensions is not None
+        return v.reshape(len(v), self.config.shingle_size, self.dimensions).sum(axis=1)
+
+    def score(self, x: Any) -> float:
+        """Score one record without learning it (the score ``process`` would give it next)."""
+        return float(self.score_and_explain(x, explain=False).scores[0])
+
+    def score_and_explain(self, x: Any, *, explain: bool = True) -> RCFResult:
+        """Score (and attribute) one record without learning it."""
+        A = self._as_matrix(x)
+        if len(A) != 1:
+            raise InputError(f"expected one record, got {len(A)}")
+        assert self.arrays_ is not None and self.shingler_ is not None
+        point, full = self.shingler_.peek(A[0])
+        D = self.shingled_dimensions
+        if not full or self.records_ < self.config.sub_sample_size:
+            zero = np.zeros((1, self.dimensions or 1))
+            return RCFResult(
+                np.zeros(1), zero if explain else None, zero.copy() if explain else None
+            )
+        q = point.reshape(1, D)
+        if not explain:
+            return RCFResult(kernels.score_rows(q, *self.arrays_.tree()))
+        hi, lo = kernels.attribute_many(q, *self.arrays_.tree())
+        return RCFResult((hi + lo).sum(axis=1), self._fold(hi), self._fold(lo))
+
+    def update(self, x: Any) -> None:
+        """Learn one record (or several, in order) without scoring them."""
+        A = self._as_matrix(x)
+        assert self.arrays_ is not None and self.shingler_ is not None
+        shingled, full = self.shingler_.push(A)
+        mode = full.astype(np.int8)
+        empty = np.zeros((0, shingled.shape[1]))
+        self._run(shingled, mode, np.zeros(len(A)), empty, empty)
+        self.records_ += len(A)
+
+    # -- introspection, copies --------------------------------------------------------------------
+    @property
+    def is_warm(self) -> bool:
+        return self.records_ >= self.config.sub_sample_size
+
+    def memory_bytes(self, *, in_use: bool = True) -> int:
+        return 0 if self.arrays_ is None else self.arrays_.nbytes(in_use=in_use)
+
+    def copy(self) -> RandomCutForest:
+        """An independent copy (for a hot swap: update the copy, then replace the live one)."""
+        twin = RandomCutForest(
+            RCFConfig(**{f.name: getattr(self.config, f.name) for f in fields(RCFConfig)})
+        )
+        twin.seed_ = self.seed_
+        twin.dimensions = self.dimensions
+        twin.arrays_ = None if self.arrays_ is None else self.arrays_.copy()
+        twin.shingler_ = None if self.shingler_ is None else self.shingler_.copy()
+        twin.records_ = self.records_
+        return twin
+
+    def max_score(self) -> float:
+        """Upper end of the score scale: ``log2(1 + sub_sample_size)``."""
+        return math.log2(1 + self.config.sub_sample_size)
+
+    @property
+    def sequence(self) -> int:
+        """Records that reached the trees (after the shingle filled)."""
+        return 0 if self.arrays_ is None else int(self.arrays_.meta[META_SEQ])
+
+    @property
+    def weight_base(self) -> int:
+        return 0 if self.arrays_ is None else int(self.arrays_.meta[META_WBASE])

@@ -1,0 +1,265 @@
+"""The streaming and batch forests: structure, scores, attributions, state, parameters."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rushhour.detect.rcf import (
+    BatchConfig,
+    BatchRandomCutForest,
+    RandomCutForest,
+    RCFConfig,
+    daily_thresholds,
+    load,
+    save,
+    score_threshold,
+)
+from rushhour.detect.rcf.forest import ForestArrays
+from rushhour.errors import InputError, NotFittedError, UsageError
+
+SMALL = {"number_of_trees": 8, "sub_sample_size": 32, "time_decay": 500}
+
+
+def _walk(a: ForestArrays, t: int, node: int, M: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Check one subtree's invariants; return its box and mass."""
+    if node >= M:
+        p = a.pts[a.lpt[t, node - M]]
+        assert a.lmass[t, node - M] >= 1
+        return p.copy(), p.copy(), int(a.lmass[t, node - M])
+    llo, lhi, lm = _walk(a, t, int(a.left[t, node]), M)
+    rlo, rhi, rm = _walk(a, t, int(a.right[t, node]), M)
+    d, v = int(a.cdim[t, node]), a.cval[t, node]
+    assert lhi[d] <= v < rlo[d], "the cut separates the children"
+    lo, hi = np.minimum(llo, rlo), np.maximum(lhi, rhi)
+    assert np.array_equal(a.bmin[t, node], lo) and np.array_equal(a.bmax[t, node], hi)
+    assert a.nmass[t, node] == lm + rm
+    return lo, hi, lm + rm
+
+
+def check_invariants(forest: RandomCutForest | BatchRandomCutForest) -> None:
+    a = forest.arrays_
+    assert a is not None
+    M = a.left.shape[1]
+    refs = np.zeros(len(a.pref), dtype=int)
+    for t in range(len(a.root)):
+        if a.root[t] < 0:
+            assert a.sn[t] == 0
+            continue
+        _, _, mass = _walk(a, t, int(a.root[t]), M)
+        assert mass == a.sn[t], "tree mass equals the sampler's size"
+        np.add.at(refs, a.spt[t, : a.sn[t]], 1)
+    assert np.array_equal(refs, a.pref), "reference counts match the samplers"
+
+
+def test_scores_zero_during_warm_up_then_flag_outlier() -> None:
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(800, 3))
+    X[700] = [6.0, -6.0, 6.0]
+    forest = RandomCutForest(RCFConfig(number_of_trees=50, sub_sample_size=64, seed=1))
+    scores = forest.process(X).scores
+    assert np.all(scores[:64] == 0.0) and np.all(scores[64:] > 0.0)
+    assert int(np.argmax(scores)) == 700
+    assert scores[700] > 3 * np.median(scores[64:])
+    check_invariants(forest)
+
+
+def test_long_stream_keeps_structure_and_memory_bounded() -> None:
+    rng = np.random.default_rng(4)
+    forest = RandomCutForest(RCFConfig(seed=2, **SMALL))
+    for _ in range(5):
+        forest.process(rng.normal(size=(1000, 2)).round(1))  # rounding makes duplicates
+        check_invariants(forest)
+    # a decay of 500 records keeps the sample recent, so the store holds few points
+    assert forest.arrays_ is not None and forest.arrays_.points_in_use() < 8 * 32
+
+
+def test_attributions_sum_to_scores_with_shingle() -> None:
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(600, 2))
+    X[500] = [0.0, 9.0]
+    result = RandomCutForest(
+        RCFConfig(number_of_trees=20, sub_sample_size=64, shingle_size=4, seed=3)
+    ).process(X, explain=True)
+    assert result.high is not None and result.low is not None
+    assert result.high.shape == (600, 2)
+    np.testing.assert_allclose((result.high + result.low).sum(axis=1), result.scores, rtol=1e-9)
+    # the outlier is in column 1, upwards
+    assert result.high[500, 1] > result.low[500, 1]
+    assert result.high[500, 1] + result.low[500, 1] > result.high[500, 0] + result.low[500, 0]
+
+
+def test_attributions_of_duplicates_sum_to_scores() -> None:
+    X = np.tile(np.array([[1.0], [2.0], [3.0]]), (200, 1))
+    forest = RandomCutForest(RCFConfig(number_of_trees=10, sub_sample_size=16, seed=1))
+    plain = forest.copy().process(X).scores
+    result = forest.process(X, explain=True)
+    assert result.high is not None and result.low is not None
+    np.testing.assert_allclose((result.high + result.low).sum(axis=1), result.scores, rtol=1e-9)
+    np.testing.assert_allclose(plain, result.scores, rtol=1e-9)
+
+
+def test_chunked_equals_whole_and_score_matches_process() -> None:
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(300, 2))
+    whole = RandomCutForest(RCFConfig(seed=9, **SMALL))
+    a = whole.process(X).scores
+    parts = RandomCutForest(RCFConfig(seed=9, **SMALL))
+    b = np.concatenate([parts.process(X[i : i + 7]).scores for i in range(0, 300, 7)])
+    np.testing.assert_array_equal(a, b)
+    nxt = rng.normal(size=2)
+    assert whole.score(nxt) == pytest.approx(float(whole.copy().process([nxt]).scores[0]))
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    data=st.lists(
+        st.tuples(st.floats(-1e6, 1e6, allow_nan=False), st.integers(-3, 3).map(float)),
+        min_size=40,
+        max_size=160,
+    ),
+    seed=st.integers(0, 2**31),
+    shingle=st.integers(1, 3),
+)
+def test_properties_nonnegative_deterministic_and_state_round_trip(
+    data: list[tuple[float, float]], seed: int, shingle: int
+) -> None:
+    X = np.array(data)
+    cfg = {"number_of_trees": 4, "sub_sample_size": 10, "time_decay": 50, "shingle_size": shingle}
+    half = len(X) // 2
+    one = RandomCutForest(RCFConfig(seed=seed, **cfg))
+    two = RandomCutForest(RCFConfig(seed=seed, **cfg))
+    s1 = one.process(X[:half]).scores
+    s2 = two.process(X[:half]).scores
+    np.testing.assert_array_equal(s1, s2)
+    assert np.all(s1 >= 0) and np.all(s1 <= math.log2(11) + 1e-9)
+    buf = io.BytesIO()
+    save(one, buf)
+    buf.seek(0)
+    restored = load(buf)
+    assert isinstance(restored, RandomCutForest)
+    later = one.process(X[half:]).scores
+    np.testing.assert_array_equal(later, restored.process(X[half:]).scores)
+    np.testing.assert_array_equal(later, two.copy().process(X[half:]).scores)
+    assert np.all(later >= 0)
+    check_invariants(restored)
+
+
+def test_seed_changes_scores() -> None:
+    X = np.random.default_rng(1).normal(size=(200, 1))
+    a = RandomCutForest(RCFConfig(seed=1, **SMALL)).process(X).scores
+    b = RandomCutForest(RCFConfig(seed=2, **SMALL)).process(X).scores
+    assert not np.array_equal(a, b)
+
+
+def test_copy_is_independent() -> None:
+    X = np.random.default_rng(2).normal(size=(100, 1))
+    forest = RandomCutForest(RCFConfig(seed=1, **SMALL))
+    forest.process(X)
+    twin = forest.copy()
+    twin.process(X * 5)
+    assert forest.records_ == 100 and twin.records_ == 200
+    check_invariants(forest)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"number_of_trees": 0}, r"number_of_trees must be an integer in 1\.\.1000, got 0"),
+        ({"number_of_trees": 1001}, r"number_of_trees must be an integer in 1\.\.1000"),
+        ({"sub_sample_size": 5}, r"sub_sample_size must be an integer in 10\.\.1000, got 5"),
+        ({"shingle_size": 31}, r"shingle_size must be an integer in 1\.\.30, got 31"),
+        ({"sub_sample_size": 256, "time_decay": 200}, r"time_decay must be greater than"),
+    ],
+)
+def test_bad_parameters(kwargs: dict[str, int], message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        RandomCutForest(RCFConfig(**kwargs))
+
+
+def test_bad_records() -> None:
+    forest = RandomCutForest(RCFConfig(seed=1, **SMALL))
+    with pytest.raises(UsageError, match=r"1\.\.30 numeric input columns, got 31"):
+        forest.process(np.zeros((2, 31)))
+    forest.process(np.zeros((2, 2)))
+    with pytest.raises(InputError, match="records have 3 columns, the forest was built for 2"):
+        forest.process(np.zeros((1, 3)))
+    with pytest.raises(InputError, match=r"record 1 column 0 is nan"):
+        forest.process([[0.0, 0.0], [math.nan, 1.0]])
+
+
+def test_state_file_errors(tmp_path: pytest.TempPathFactory) -> None:
+    bad = tmp_path / "bad.npz"  # type: ignore[operator]
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(InputError, match="not a forest file"):
+        load(bad)
+    other = tmp_path / "other.npz"  # type: ignore[operator]
+    header = json.dumps({"format": "rushhour-rcf", "version": 99}).encode()
+    np.savez(other, header=np.frombuffer(header, dtype=np.uint8))
+    with pytest.raises(InputError, match="version 99 is not supported"):
+        load(other)
+
+
+def test_memory_is_compact() -> None:
+    X, _ = np.random.default_rng(0).normal(size=(20_000, 3)), None
+    forest = RandomCutForest(RCFConfig(seed=1))
+    forest.process(X)
+    # int16/float32 nodes, a shared point store: well under 2 MB for 100 trees x 256 x 3 dims
+    assert forest.memory_bytes() < 2_000_000
+
+
+# -- batch -------------------------------------------------------------------------------------
+def test_batch_fit_score_threshold_and_state(tmp_path: pytest.TempPathFactory) -> None:
+    rng = np.random.default_rng(8)
+    train = rng.normal(size=(3000, 2))
+    forest = BatchRandomCutForest(BatchConfig(feature_dim=2, num_trees=50, seed=4)).fit(train)
+    check_invariants(forest)
+    points = np.vstack([rng.normal(size=(500, 2)), [[8.0, 8.0]]])
+    scores = forest.score(points)
+    assert int(np.argmax(scores)) == 500 and scores[500] > forest.threshold()
+    assert np.mean(scores[:500] > forest.threshold()) < 0.05
+    np.testing.assert_array_equal(scores, forest.score(points)), "scoring does not update"
+    hi, lo = forest.attribution(points)
+    np.testing.assert_allclose((hi + lo).sum(axis=1), scores, rtol=1e-9)
+    path = tmp_path / "batch.npz"  # type: ignore[operator]
+    save(forest, path)
+    again = load(path)
+    assert isinstance(again, BatchRandomCutForest)
+    np.testing.assert_array_equal(again.score(points), scores)
+    assert again.threshold(k=2) == forest.threshold(k=2)
+
+
+def test_batch_same_seed_same_forest() -> None:
+    train = np.random.default_rng(1).normal(size=(500, 1))
+    a = BatchRandomCutForest(BatchConfig(feature_dim=1, num_trees=50, seed=3)).fit(train)
+    b = BatchRandomCutForest(BatchConfig(feature_dim=1, num_trees=50, seed=3)).fit(train)
+    np.testing.assert_array_equal(a.score(train[:50]), b.score(train[:50]))
+
+
+def test_batch_errors() -> None:
+    with pytest.raises(UsageError, match=r"num_trees must be an integer in 50\.\.1000, got 10"):
+        BatchRandomCutForest(BatchConfig(feature_dim=1, num_trees=10))
+    with pytest.raises(UsageError, match=r"num_samples_per_tree must be an integer in 1\.\.2048"):
+        BatchRandomCutForest(BatchConfig(feature_dim=1, num_samples_per_tree=4096))
+    forest = BatchRandomCutForest(BatchConfig(feature_dim=2))
+    with pytest.raises(NotFittedError, match="not fitted"):
+        forest.score([[1.0, 2.0]])
+    with pytest.raises(InputError, match=r"expected rows of feature_dim=2 numbers"):
+        forest.fit(np.zeros((10, 3)))
+
+
+def test_thresholds() -> None:
+    assert score_threshold([1.0, 3.0], k=1) == pytest.approx(3.0)
+    import pandas as pd
+
+    idx = pd.date_range("2026-01-05", periods=48, freq="1h", tz="UTC")
+    scores = np.r_[np.ones(24), np.arange(24.0)]
+    daily = daily_thresholds(idx, scores, k=3)
+    assert daily.iloc[0] == pytest.approx(1.0)
+    assert daily.iloc[1] == pytest.approx(np.mean(np.arange(24.0)) + 3 * np.std(np.arange(24.0)))
