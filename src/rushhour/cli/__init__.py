@@ -16,6 +16,7 @@ import typer
 from typer.exceptions import TyperException
 
 from rushhour.cli import demo as _demo  # noqa: F401  (registers config, generate, run)
+from rushhour.cli import forecast as _forecast  # noqa: F401  (backtest, forecast, plan, deepar-train)
 from rushhour.cli.app import app, err
 from rushhour.errors import RushhourError
 
