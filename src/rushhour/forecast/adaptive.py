@@ -59,8 +59,8 @@ class AdaptiveProfile:
     * ``smooth``: width (in steps, odd) of a circular moving average over the profile (1: none).
     """
 
-    weeks: int = 8
-    recency: float = 0.85
+    weeks: int = 12
+    recency: float = 0.9
     estimator: Literal["median", "trimmed"] = "median"
     level_halflife: str = "15m"
     level_decay: str = "12h"
