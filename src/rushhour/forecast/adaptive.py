@@ -55,7 +55,7 @@ class AdaptiveProfile:
     * ``level_halflife``: how fast old ratios lose weight in the level; ``level_decay``: the horizon
       at which the level's pull has halved; ``level_limits``: the level is clipped to this range.
     * ``calibration_weeks``: weeks of history backtested for the intervals; origins every
-      ``calibration_every``.
+      ``calibration_every``; ``calibrate_on_holidays``: keep the errors made on public holidays.
     * ``smooth``: width (in steps, odd) of a circular moving average over the profile (1: none).
     """
 
@@ -67,8 +67,9 @@ class AdaptiveProfile:
     level_limits: tuple[float, float] = (0.2, 5.0)
     slow_window: str = "3d"
     slow_decay: str = "2d"
-    calibration_weeks: int = 3
+    calibration_weeks: int = 4
     calibration_every: str = "6h"
+    calibrate_on_holidays: bool = False
     smooth: int = 1
     timezone: str = "UTC"
     holidays_country: str | None = "US"
@@ -218,6 +219,8 @@ class AdaptiveProfile:
             h = np.arange(1, min(per_week, len(values) - origin) + 1)
             fc = self._path(expected[origin + h - 1], h, level, slow)
             err = self._error(values[origin + h - 1], fc)
+            if not self.calibrate_on_holidays:
+                err = np.where(phase[origin + h - 1] < 0, np.nan, err)
             which = np.searchsorted(bins, h, side="right") - 1
             for b in np.unique(which):
                 e = err[which == b]
@@ -299,6 +302,7 @@ class AdaptiveProfile:
             "slow_decay": self.slow_decay,
             "calibration_weeks": self.calibration_weeks,
             "calibration_every": self.calibration_every,
+            "calibrate_on_holidays": self.calibrate_on_holidays,
             "smooth": self.smooth,
             "timezone": self.timezone,
             "holidays_country": self.holidays_country,
