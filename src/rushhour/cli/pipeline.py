@@ -94,23 +94,9 @@ def train(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
         out.print(f"  [dim]skipped {key}: {why}[/]")
 
 
-def run_pipeline(
-    settings: Settings, duration: float | None, as_json: bool, base: Path, *, drain: bool = False
-) -> None:
-    """``rushhour run`` with configured sources."""
-    from rushhour.notify.console import ConsoleChannel
-    from rushhour.notify.jsonl import JsonlChannel
-    from rushhour.pipeline.clock import SystemClock
+def batch_reporter(as_json: bool) -> Any:
+    """The on_outcome callback that reports each batch on the console."""
     from rushhour.pipeline.processor import Batch, Outcome
-    from rushhour.pipeline.service import build_runtime
-    from rushhour.store import open_store
-
-    tz = zone(settings.timezone)
-    store = open_store(settings.store_url())
-    channels: list[Any] = [
-        ConsoleChannel(out, as_json=as_json, tz=tz),
-        JsonlChannel(settings.data_dir / "alerts.jsonl"),
-    ]
 
     def report(batch: Batch, outcome: Outcome) -> None:
         if outcome.duplicate:
@@ -136,6 +122,33 @@ def run_pipeline(
                 rejected=outcome.rejected,
                 examples=batch.points.examples,
             )
+
+    return report
+
+
+def run_pipeline(
+    settings: Settings, duration: float | None, as_json: bool, base: Path, *, drain: bool = False
+) -> None:
+    """``rushhour run`` with configured sources (and the API too, with ``api.enabled``)."""
+    if settings.api.enabled:
+        from rushhour.cli.api import serve_and_run
+
+        serve_and_run(settings, duration, as_json, base, drain=drain)
+        return
+    from rushhour.notify.console import ConsoleChannel
+    from rushhour.notify.jsonl import JsonlChannel
+    from rushhour.pipeline.clock import SystemClock
+    from rushhour.pipeline.service import build_runtime
+    from rushhour.store import open_store
+
+    tz = zone(settings.timezone)
+    store = open_store(settings.store_url())
+    channels: list[Any] = [
+        ConsoleChannel(out, as_json=as_json, tz=tz),
+        JsonlChannel(settings.data_dir / "alerts.jsonl"),
+    ]
+
+    report = batch_reporter(as_json)
 
     runtime = build_runtime(settings, store, SystemClock(), channels, base=base, on_outcome=report)
     names = ", ".join(s.name for s in runtime.sources)
