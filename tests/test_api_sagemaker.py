@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
-
 from typing import Any
 
 import pandas as pd
@@ -173,7 +172,7 @@ def test_predict_csv_and_json(env: tuple[TestClient, Seeded, Any]) -> None:
 
 
 def test_predict_bad_input(env: tuple[TestClient, Seeded, Any]) -> None:
-    client, seeded, _ = env
+    client = env[0]
     r = client.post("/predict", json={"start": "yesterday", "end": "2026-02-16 08:05:00"})
     assert r.status_code == 400
     assert r.json()["error"]["message"].startswith("request: field 'start': time unreadable")
