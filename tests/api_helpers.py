@@ -50,12 +50,15 @@ class Seeded:
 def seed(store: Store, settings: Settings, weeks: int = 2) -> Seeded:
     """Two weeks of synthetic traffic, a trained Mean Predictor, and the last day scored."""
     traffic = generate_traffic(START, weeks=weeks, seed=3, anomalies_per_day=3)
-    series = traffic.series.astype(float)
+    series = traffic.series.astype(float).copy()
+    spike = series.index[-1440 + 600 : -1440 + 606]  # 10:00-10:06 on the last day, tripled
+    series[spike] = series[spike] * 3
     starts = (series.index.asi8 // 1_000_000_000).tolist()
     with store.begin() as tx:
         ref = store.ensure_series(tx, "requests", {"region": "eu"}, 60)
         store.write_buckets(tx, ref.id, starts, series.tolist())
-    report = train(settings, store, START + timedelta(weeks=weeks))
+    # trained on all days but the last, which is then scored as if live
+    report = train(settings, store, START + timedelta(weeks=weeks, days=-1))
     assert report.models is not None and ref.key in report.trained
     bank = DetectorBank(settings)
     day = starts[-1440:]

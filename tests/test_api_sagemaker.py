@@ -58,7 +58,7 @@ def test_models_lists_newest_versions(env: tuple[TestClient, Seeded, Any]) -> No
     models = {m["name"]: m for m in r.json()["models"]}
     mine = models[f"mean_predictor/{seeded.key}"]
     assert mine["kind"] == "mean_predictor" and mine["series"] == seeded.key
-    assert mine["version"] == 1 and mine["trained_at"].startswith("2026-02-16")
+    assert mine["version"] == 1 and mine["trained_at"].startswith("2026-02-15")
     assert "mean_predictor/__fleet__" in models
     page = client.get("/models", params={"limit": 1, "offset": 1}).json()
     assert len(page["models"]) == 1 and page["total"] == r.json()["total"]

@@ -1,0 +1,120 @@
+"""End to end over a real uvicorn server on 127.0.0.1: push points, see them committed and served."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from rushhour.store import open_store
+from tests.api_helpers import AUTH, TOKEN, live_server, settings_for
+
+T0 = 1_772_000_000 - 1_772_000_000 % 60
+
+
+@pytest.fixture
+def server(tmp_path: Path, store_url: str) -> Iterator[tuple[str, Any, Any]]:
+    settings = settings_for(tmp_path, store_url, token=TOKEN, max_body_bytes=64 * 1024)
+    store = open_store(settings.store_url())
+    try:
+        with live_server(settings, store) as (url, runtime):
+            yield url, runtime, store
+    finally:
+        store.close()
+
+
+def _lines(n: int, series: str = "web") -> str:
+    return "".join(
+        json.dumps({"series": series, "labels": {"dc": "a"}, "time": T0 + i * 20, "value": 2})
+        + "\n"
+        for i in range(n)
+    )
+
+
+def test_push_every_format_and_read_back(server: tuple[str, Any, Any]) -> None:
+    url, runtime, store = server
+    with httpx.Client(base_url=url, timeout=30) as c:
+        r = c.post(
+            "/ingest", content=_lines(30), headers={**AUTH, "Content-Type": "application/jsonlines"}
+        )
+        assert r.status_code == 200, r.text
+        assert r.json() == {"accepted": 30, "rejected": {}, "examples": [], "series": ["web{dc=a}"]}
+        # committed when answered: the store already holds every value
+        assert sum(store.read_buckets(1).tolist()) == 60.0
+        points = [{"series": "web", "labels": {"dc": "a"}, "time": T0 + 600, "value": 5}]
+        assert c.post("/ingest", json=points, headers=AUTH).json()["accepted"] == 1
+        csv = "timestamp,value\n2026-02-25T06:00:00Z,7\nnot-a-time,1\n"
+        r = c.post(
+            "/ingest",
+            content=csv,
+            params={"series": "api"},
+            headers={**AUTH, "Content-Type": "text/csv"},
+        )
+        assert r.json()["accepted"] == 1 and r.json()["rejected"] == {"time unreadable": 1}
+        assert r.json()["examples"] == ["request:3: field 'timestamp': time unreadable"]
+        files = {"file": ("more.jsonl", _lines(3, "upload").encode(), "application/octet-stream")}
+        r = c.post("/ingest", files=files, headers=AUTH)
+        assert r.status_code == 200 and r.json()["series"] == ["upload{dc=a}"]
+        keys = [s["key"] for s in c.get("/series").json()["series"]]
+        assert keys == ["web{dc=a}", "api", "upload{dc=a}"]
+        metrics = c.get("/metrics").text
+        assert "rushhour_records_in_total 35.0" in metrics
+        assert 'rushhour_records_rejected_total{reason="time unreadable"} 1.0' in metrics
+        assert 'rushhour_stage_latency_seconds_count{stage="ingest_commit"}' in metrics
+        health = c.get("/healthz").json()
+        assert health["status"] == "ok" and health["checks"]["pipeline"] == "running"
+    assert runtime.stats.points == 35
+
+
+def test_bad_pushes_get_clear_4xx(server: tuple[str, Any, Any]) -> None:
+    url, _, _ = server
+    with httpx.Client(base_url=url, timeout=30) as c:
+        r = c.post("/ingest", content=_lines(1), headers={"Content-Type": "application/jsonlines"})
+        assert r.status_code == 401 and r.json()["error"]["type"] == "Unauthorized"
+        r = c.post(
+            "/ingest",
+            content='{"series": "x", "time": "soon"}\n',
+            params={"strict": "true"},
+            headers={**AUTH, "Content-Type": "application/jsonlines"},
+        )
+        assert r.status_code == 400
+        assert r.json()["error"]["message"] == (
+            "request:1: field 'time': time unreadable (expected ISO 8601 with a zone or epoch seconds)"
+        )
+        r = c.post("/ingest", content="x", headers={**AUTH, "Content-Type": "text/plain"})
+        assert r.status_code == 415
+        r = c.post(
+            "/ingest", content="\n", headers={**AUTH, "Content-Type": "application/jsonlines"}
+        )
+        assert r.status_code == 400 and "no points" in r.json()["error"]["message"]
+        big = _lines(2000)
+        assert len(big) > 64 * 1024
+        r = c.post(
+            "/ingest", content=big, headers={**AUTH, "Content-Type": "application/jsonlines"}
+        )
+        assert r.status_code == 413
+        assert r.json()["error"] == {
+            "type": "PayloadTooLarge",
+            "message": "request body larger than 65536 bytes",
+            "hint": "split the upload, or raise api.max_body_bytes",
+        }
+
+
+def test_binds_loopback_by_default_and_cors_is_off(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, token=TOKEN)
+    assert settings.api.host == "127.0.0.1"
+    store = open_store(settings.store_url())
+    try:
+        with live_server(settings, store) as (url, _):
+            assert url.startswith("http://127.0.0.1:")
+            r = httpx.options(
+                url + "/series",
+                headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "GET"},
+            )
+            assert "access-control-allow-origin" not in r.headers
+    finally:
+        store.close()
