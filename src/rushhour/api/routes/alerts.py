@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field, field_validator
 
 from rushhour.api.auth import require_token
@@ -116,6 +116,6 @@ def add_silence(body: SilenceIn, request: Request) -> dict[str, Any]:
     summary="Delete a silence",
     dependencies=[Depends(require_token)],
 )
-def delete_silence(silence_id: int, request: Request) -> None:
+def delete_silence(silence_id: int = Path(ge=1, le=2**31 - 1), *, request: Request) -> None:
     if not repo(request).delete_silence(silence_id):
         raise ApiError(404, f"no silence with id {silence_id}", hint="GET /silences lists them")

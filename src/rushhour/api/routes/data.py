@@ -6,9 +6,9 @@ import asyncio
 import json
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
@@ -22,6 +22,9 @@ from rushhour.store.db import SeriesRef, Store
 from rushhour.timeutil import from_epoch
 
 router = APIRouter(tags=["data"])
+
+MAX_ID = 2**31 - 1
+SeriesId = Annotated[int, Path(ge=1, le=MAX_ID, description="series id (GET /series)")]
 
 MAX_POINTS = 5000
 ANOMALOUS_WINDOW = 3600
@@ -256,7 +259,7 @@ def _range(store: Store, ref: SeriesRef, start: str | None, end: str | None) -> 
 
 
 @router.get("/series/{series_id}", response_model=SeriesInfo, summary="One series")
-def one_series(series_id: int, request: Request) -> SeriesInfo:
+def one_series(series_id: SeriesId, request: Request) -> SeriesInfo:
     ref = _one_series(ctx(request).store, series_id)
     page = list_series(request, limit=1, offset=0, q=ref.key, sparkline=0)
     for s in page.series:
@@ -267,7 +270,7 @@ def one_series(series_id: int, request: Request) -> SeriesInfo:
 
 @router.get("/series/{series_id}/points", summary="Values, downsampled on the server")
 def points(
-    series_id: int,
+    series_id: SeriesId,
     request: Request,
     from_: str | None = Query(
         None, alias="from", description="ISO 8601; default: a day before 'to'"
@@ -338,7 +341,7 @@ def anomalies(
     request: Request,
     limit: int = Query(100, ge=1, le=1000),
     offset: int = Query(0, ge=0),
-    series_id: int | None = Query(None),
+    series_id: int | None = Query(None, ge=1, le=MAX_ID),
     since: str | None = Query(None, description="ISO 8601"),
 ) -> dict[str, Any]:
     store = ctx(request).store
@@ -393,7 +396,7 @@ def forecast_model(store: Store, series_id: int | None, kind: str) -> dict[str, 
 
 @router.get("/forecast/{series_id}", summary="Forecast ahead of a series' newest bucket")
 def forecast(
-    series_id: int,
+    series_id: SeriesId,
     request: Request,
     horizon: str = Query("1h", description="how far ahead, e.g. 30m, 6h, 2d (at most 31d)"),
     model: str = Query("mean_predictor", description="model kind"),
@@ -426,7 +429,7 @@ def forecast(
 
 @router.get("/plan/{series_id}", summary="Capacity plan of a series (from a registered planner)")
 def plan(
-    series_id: int,
+    series_id: SeriesId,
     request: Request,
     planner: str = Query("default", description="which registered planner"),
 ) -> dict[str, Any]:

@@ -217,7 +217,9 @@ class PredictRequest(BaseModel):
 def predict(
     body: PredictRequest,
     request: Request,
-    series: int | None = Query(None, description="series id; optional when one series has a model"),
+    series: int | None = Query(
+        None, ge=1, le=2**31 - 1, description="series id; optional when one series has a model"
+    ),
 ) -> Response:
     from rushhour.api.routes.data import forecast_model
 
