@@ -21,7 +21,7 @@ from rushhour.store.db import AnomalyRecord, Store
 
 TOKEN = "test-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-START = datetime(2026, 2, 2, tzinfo=UTC)  # a Monday
+START = datetime(2026, 3, 3, tzinfo=UTC)  # a Tuesday: the scored last day is a Monday
 
 
 def settings_for(tmp: Path, store_url: str | None = None, **api: Any) -> Settings:

@@ -74,14 +74,14 @@ def test_points_are_downsampled_with_band_and_anomalies(env: Env) -> None:
     assert len(d["anomalies"]) == seeded.anomalies
     week = client.get(
         f"/series/{seeded.series_id}/points",
-        params={"from": "2026-02-02T00:00:00Z", "to": "2026-02-09T00:00:00Z", "resolution": 1000},
+        params={"from": "2026-03-03T00:00:00Z", "to": "2026-03-10T00:00:00Z", "resolution": 1000},
     ).json()
     assert week["step"] == 660 and sum(week["count"]) == 7 * 1440
     r = client.get(f"/series/{seeded.series_id}/points", params={"from": "last week"})
     assert r.status_code == 400 and "field 'from'" in r.json()["error"]["message"]
     r = client.get(
         f"/series/{seeded.series_id}/points",
-        params={"from": "2026-02-09T00:00:00Z", "to": "2026-02-02T00:00:00Z"},
+        params={"from": "2026-03-10T00:00:00Z", "to": "2026-03-03T00:00:00Z"},
     )
     assert r.status_code == 400 and "'to' is not after 'from'" in r.json()["error"]["message"]
 

@@ -58,7 +58,7 @@ def test_models_lists_newest_versions(env: tuple[TestClient, Seeded, Any]) -> No
     models = {m["name"]: m for m in r.json()["models"]}
     mine = models[f"mean_predictor/{seeded.key}"]
     assert mine["kind"] == "mean_predictor" and mine["series"] == seeded.key
-    assert mine["version"] == 1 and mine["trained_at"].startswith("2026-02-15")
+    assert mine["version"] == 1 and mine["trained_at"].startswith("2026-03-16")
     assert "mean_predictor/__fleet__" in models
     page = client.get("/models", params={"limit": 1, "offset": 1}).json()
     assert len(page["models"]) == 1 and page["total"] == r.json()["total"]
@@ -126,7 +126,7 @@ def test_invocation_needs_token(env: tuple[TestClient, Seeded, Any], scorer: str
 def test_deepar_style_forecast_from_mean_predictor(env: tuple[TestClient, Seeded, Any]) -> None:
     client, seeded, _ = env
     body = {
-        "instances": [{"start": "2026-02-16 07:00:00", "target": [100.0] * 60}],
+        "instances": [{"start": "2026-03-16 07:00:00", "target": [100.0] * 60}],
         "configuration": {
             "num_samples": 5,
             "output_types": ["mean", "quantiles", "samples"],
@@ -154,12 +154,12 @@ def test_deepar_style_forecast_from_mean_predictor(env: tuple[TestClient, Seeded
 
 def test_predict_csv_and_json(env: tuple[TestClient, Seeded, Any]) -> None:
     client, seeded, _ = env
-    body = {"start": "2026-02-16 08:00:00", "end": "2026-02-16 08:05:00"}
+    body = {"start": "2026-03-16 08:00:00", "end": "2026-03-16 08:05:00"}
     r = client.post("/predict", json=body, params={"series": seeded.series_id})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     frame = pd.read_csv(io.StringIO(r.text))
     assert list(frame.columns) == ["Timestamp", "Value", "Std"] and len(frame) == 5
-    assert frame["Timestamp"][0] == "2026-02-16 08:00:00" and (frame["Value"] > 0).all()
+    assert frame["Timestamp"][0] == "2026-03-16 08:00:00" and (frame["Value"] > 0).all()
     j = client.post(
         "/predict",
         json=body,
@@ -173,16 +173,16 @@ def test_predict_csv_and_json(env: tuple[TestClient, Seeded, Any]) -> None:
 
 def test_predict_bad_input(env: tuple[TestClient, Seeded, Any]) -> None:
     client = env[0]
-    r = client.post("/predict", json={"start": "yesterday", "end": "2026-02-16 08:05:00"})
+    r = client.post("/predict", json={"start": "yesterday", "end": "2026-03-16 08:05:00"})
     assert r.status_code == 400
     assert r.json()["error"]["message"].startswith("request: field 'start': time unreadable")
-    r = client.post("/predict", json={"start": "2026-02-16 09:00:00", "end": "2026-02-16 08:00:00"})
+    r = client.post("/predict", json={"start": "2026-03-16 09:00:00", "end": "2026-03-16 08:00:00"})
     assert r.status_code == 400 and "end is not after start" in r.json()["error"]["message"]
-    r = client.post("/predict", json={"start": "2026-02-16 09:00:00"})
+    r = client.post("/predict", json={"start": "2026-03-16 09:00:00"})
     assert r.status_code == 422 and r.json()["error"]["message"].startswith("body.end")
     r = client.post(
         "/predict",
-        json={"start": "2026-02-16 08:00:00", "end": "2026-02-16 09:00:00"},
+        json={"start": "2026-03-16 08:00:00", "end": "2026-03-16 09:00:00"},
         params={"series": 999},
     )
     assert r.status_code == 404

@@ -19,6 +19,16 @@ async function api(path, opts = {}) {
 }
 const fail = (e) => `<p class="error">${esc(e.message)}</p>${e.hint ? `<p class="muted">${esc(e.hint)}</p>` : ""}`;
 const fmtTime = (iso) => iso ? new Date(iso).toLocaleString([], { dateStyle: "medium", timeStyle: "short" }) : "";
+function why(a) {
+  const parts = [];
+  if (a.expected != null && a.expected > 0) {
+    const pct = Math.round((a.value - a.expected) / a.expected * 100);
+    parts.push(`${pct > 0 ? "+" : ""}${pct}% vs expected ${Math.round(a.expected)}`);
+  }
+  if (a.score != null) parts.push(`${a.score.toFixed(1)} deviations out (deviation ${a.deviation == null ? "?" : Math.round(a.deviation)})`);
+  if (a.explanation) for (const [k, v] of Object.entries(a.explanation)) parts.push(`${k}: ${v}`);
+  return parts.join("; ");
+}
 const labelText = (labels) => Object.entries(labels || {}).map(([k, v]) => `${k}=${v}`).join(", ");
 
 function sparkSvg(values) {
@@ -110,7 +120,7 @@ async function chartPage(id) {
     document.getElementById("chart").dataset.anomalies = b.anomalies.length;
     document.getElementById("note").textContent = `${b.d.t.length} points, one per ${b.d.step / 60} min (min/max/mean computed by the store); band = expected ± ${b.d.k}·deviation` + (b.fc ? `; forecast: ${b.fc.model.name} v${b.fc.model.version}` : "");
     document.getElementById("anoms").innerHTML = b.anomalies.length
-      ? `<table><thead><tr><th>Time</th><th>Value</th><th>Expected</th><th>Score</th><th>Severity</th><th>Why</th></tr></thead><tbody>${b.anomalies.slice(0, 50).map((a) => `<tr><td>${esc(fmtTime(a.time))}</td><td>${a.value.toFixed(0)}</td><td>${a.expected == null ? "" : a.expected.toFixed(0)}</td><td>${a.score == null ? "" : a.score.toFixed(1)}</td><td>${esc(a.severity)} ${esc(a.direction)}</td><td class="muted">${esc(a.explanation ? JSON.stringify(a.explanation) : "")}</td></tr>`).join("")}</tbody></table>`
+      ? `<table><thead><tr><th>Time</th><th>Value</th><th>Expected</th><th>Score</th><th>Severity</th><th>Why</th></tr></thead><tbody>${b.anomalies.slice(0, 50).map((a) => `<tr><td>${esc(fmtTime(a.time))}</td><td>${a.value.toFixed(0)}</td><td>${a.expected == null ? "" : a.expected.toFixed(0)}</td><td>${a.score == null ? "" : a.score.toFixed(1)}</td><td>${esc(a.severity)} ${esc(a.direction)}</td><td class="muted">${esc(why(a))}</td></tr>`).join("")}</tbody></table>`
       : '<p class="muted">None in this range.</p>';
   }
   async function zoom(lo, hi) { try { draw(await load(Math.floor(lo), Math.ceil(hi))); } catch (e) { document.getElementById("note").innerHTML = fail(e); } }
@@ -138,7 +148,7 @@ async function alertsPage() {
   } catch (e) {
     if (e.status !== 501) { box.innerHTML = fail(e); return; }
     const r = await api("/anomalies?limit=100");
-    box.innerHTML = `<p class="muted">${esc(e.message)}: showing the stored anomalies instead.</p>` + (r.anomalies.length ? `<table><thead><tr><th>Time</th><th>Series</th><th>Value</th><th>Expected</th><th>Severity</th><th>Explanation</th></tr></thead><tbody>${r.anomalies.map((a) => `<tr><td>${esc(fmtTime(a.time))}</td><td><a href="/ui/series/${a.series_id}">${esc(a.series)}</a></td><td>${a.value.toFixed(0)}</td><td>${a.expected == null ? "" : a.expected.toFixed(0)}</td><td>${esc(a.severity)} ${esc(a.direction)}</td><td class="muted">${esc(a.explanation ? JSON.stringify(a.explanation) : "")}</td></tr>`).join("")}</tbody></table>` : '<p class="muted">No anomalies stored.</p>');
+    box.innerHTML = `<p class="muted">${esc(e.message)}: showing the stored anomalies instead.</p>` + (r.anomalies.length ? `<table><thead><tr><th>Time</th><th>Series</th><th>Value</th><th>Expected</th><th>Severity</th><th>Explanation</th></tr></thead><tbody>${r.anomalies.map((a) => `<tr><td>${esc(fmtTime(a.time))}</td><td><a href="/ui/series/${a.series_id}">${esc(a.series)}</a></td><td>${a.value.toFixed(0)}</td><td>${a.expected == null ? "" : a.expected.toFixed(0)}</td><td>${esc(a.severity)} ${esc(a.direction)}</td><td class="muted">${esc(why(a))}</td></tr>`).join("")}</tbody></table>` : '<p class="muted">No anomalies stored.</p>');
   }
 }
 
