@@ -118,3 +118,53 @@ def test_binds_loopback_by_default_and_cors_is_off(tmp_path: Path) -> None:
             assert "access-control-allow-origin" not in r.headers
     finally:
         store.close()
+
+
+def _serving_url(proc: Any) -> str:
+    for line in proc.stdout:
+        event = json.loads(line)
+        if event["event"] == "serving":
+            return str(event["url"])
+    raise AssertionError(f"no serving line; stderr: {proc.stderr.read()}")
+
+
+def test_rushhour_serve_prints_a_token_once_and_serves(tmp_path: Path) -> None:
+    from tests.pipeline_helpers import spawn
+
+    proc = spawn("serve", "--port", "0", "--for", "4s", "--json", cwd=tmp_path)
+    line = proc.stdout.readline()  # type: ignore[union-attr]
+    first = json.loads(line)
+    assert "event" in first, line
+    assert first["event"] == "token" and len(first["token"]) >= 40
+    url = _serving_url(proc)
+    assert url.startswith("http://127.0.0.1:")
+    assert httpx.get(url + "/healthz").json()["checks"]["pipeline"] == "running"
+    r = httpx.post(
+        url + "/ingest",
+        content=_lines(3),
+        headers={"Authorization": f"Bearer {first['token']}", "Content-Type": "application/jsonlines"},
+    )
+    assert r.status_code == 200 and r.json()["accepted"] == 3
+    assert proc.wait(30) == 0
+    again = spawn("serve", "--port", "0", "--for", "1s", "--json", cwd=tmp_path)
+    out, _ = again.communicate(timeout=30)
+    assert '"token"' not in out and '"serving"' in out
+
+
+def test_rushhour_run_serves_the_api_when_enabled(tmp_path: Path) -> None:
+    from tests.pipeline_helpers import spawn, write_config
+
+    (tmp_path / "inbox").mkdir()
+    config = write_config(
+        tmp_path / "rushhour.toml",
+        f"sqlite:///{tmp_path / 'r.db'}",
+        [{"type": "inbox", "path": "inbox"}],
+    )
+    config.write_text(config.read_text() + f'[api]\nenabled = true\nport = 0\ntoken = "{TOKEN}"\n')
+    proc = spawn("run", "--config", str(config), "--for", "4s", "--json", cwd=tmp_path)
+    url = _serving_url(proc)
+    r = httpx.post(url + "/ingest", content=_lines(2), headers={**AUTH, "Content-Type": "application/jsonlines"})
+    assert r.status_code == 200
+    names = [s["key"] for s in httpx.get(url + "/series").json()["series"]]
+    assert names == ["web{dc=a}"]
+    assert proc.wait(30) == 0
