@@ -142,7 +142,10 @@ def test_rushhour_serve_prints_a_token_once_and_serves(tmp_path: Path) -> None:
     r = httpx.post(
         url + "/ingest",
         content=_lines(3),
-        headers={"Authorization": f"Bearer {first['token']}", "Content-Type": "application/jsonlines"},
+        headers={
+            "Authorization": f"Bearer {first['token']}",
+            "Content-Type": "application/jsonlines",
+        },
     )
     assert r.status_code == 200 and r.json()["accepted"] == 3
     assert proc.wait(30) == 0
@@ -163,7 +166,11 @@ def test_rushhour_run_serves_the_api_when_enabled(tmp_path: Path) -> None:
     config.write_text(config.read_text() + f'[api]\nenabled = true\nport = 0\ntoken = "{TOKEN}"\n')
     proc = spawn("run", "--config", str(config), "--for", "4s", "--json", cwd=tmp_path)
     url = _serving_url(proc)
-    r = httpx.post(url + "/ingest", content=_lines(2), headers={**AUTH, "Content-Type": "application/jsonlines"})
+    r = httpx.post(
+        url + "/ingest",
+        content=_lines(2),
+        headers={**AUTH, "Content-Type": "application/jsonlines"},
+    )
     assert r.status_code == 200
     names = [s["key"] for s in httpx.get(url + "/series").json()["series"]]
     assert names == ["web{dc=a}"]
