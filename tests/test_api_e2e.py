@@ -88,6 +88,17 @@ def test_bad_pushes_get_clear_4xx(server: tuple[str, Any, Any]) -> None:
         r = c.post("/ingest", content="x", headers={**AUTH, "Content-Type": "text/plain"})
         assert r.status_code == 415
         r = c.post(
+            "/ingest",
+            content="2 123 eni-1 10.0.0.1 10.0.0.2 443 49152 6 10 840 1620000000 1620000060 ACCEPT OK\n",
+            params={"format": "flowlog"},
+            headers={**AUTH, "Content-Type": "text/plain"},
+        )
+        assert r.status_code == 400
+        assert (
+            "format 'flowlog' is not readable by the live pipeline yet"
+            in r.json()["error"]["message"]
+        )
+        r = c.post(
             "/ingest", content="\n", headers={**AUTH, "Content-Type": "application/jsonlines"}
         )
         assert r.status_code == 400 and "no points" in r.json()["error"]["message"]
@@ -174,4 +185,27 @@ def test_rushhour_run_serves_the_api_when_enabled(tmp_path: Path) -> None:
     assert r.status_code == 200
     names = [s["key"] for s in httpx.get(url + "/series").json()["series"]]
     assert names == ["web{dc=a}"]
+    assert proc.wait(30) == 0
+
+
+def test_the_demo_serves_the_dashboard_when_enabled(tmp_path: Path) -> None:
+    from tests.pipeline_helpers import spawn
+
+    (tmp_path / "rushhour.toml").write_text(
+        f'[api]\nenabled = true\nport = 0\ntoken = "{TOKEN}"\n[demo]\nhistory_weeks = 1\nspeed = 600\n'
+    )
+    proc = spawn("run", "--for", "5s", "--json", cwd=tmp_path)
+    url = _serving_url(proc)
+    models = httpx.get(url + "/models").json()["models"]
+    assert [(m["name"], m["kind"]) for m in models] == [("demo/mean_predictor", "mean_predictor")]
+    series = httpx.get(url + "/series").json()["series"]
+    assert series[0]["name"] == "connected-drive"
+    fc = httpx.get(f"{url}/forecast/{series[0]['id']}", params={"horizon": "10m"})
+    assert fc.status_code == 200 and len(fc.json()["Value"]) == 10
+    r = httpx.post(
+        url + "/ingest",
+        content=_lines(1),
+        headers={**AUTH, "Content-Type": "application/jsonlines"},
+    )
+    assert r.status_code == 503  # the demo generates its own traffic; there is nothing to push into
     assert proc.wait(30) == 0

@@ -53,6 +53,33 @@ def resolve_guard(settings: Settings) -> tuple[TokenGuard, str | None]:
     return TokenGuard.resolve(configured, Path(settings.data_dir))
 
 
+async def serve_beside(
+    settings: Settings,
+    store: Store,
+    work: Callable[[], Any],
+    *,
+    on_ready: Callable[[str], None] | None = None,
+) -> Any:
+    """Serve the API (read-only routes, no push queue) while blocking ``work`` runs in a thread: the
+    demo job, which paces itself with sleeps."""
+    guard, _ = resolve_guard(settings)
+    app = create_app(settings, store, guard=guard)
+    sock = bind(settings.api.host, settings.api.port)
+    host, port = sock.getsockname()[:2]
+    server = EmbeddedServer(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    http = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started and not http.done():
+        await asyncio.sleep(0.01)
+    if on_ready is not None:
+        on_ready(f"http://{host}:{port}")
+    try:
+        return await asyncio.to_thread(work)
+    finally:
+        server.should_exit = True
+        await asyncio.gather(http, return_exceptions=True)
+        sock.close()
+
+
 async def serve_with_pipeline(
     settings: Settings,
     store: Store,

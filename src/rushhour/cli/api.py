@@ -107,3 +107,32 @@ def serve_and_run(
     )
     if stats.errors:
         raise typer.Exit(1)
+
+
+def serve_demo(settings: Settings, as_json: bool, work: Any, stop: Any) -> Any:
+    """The demo job (blocking, in a thread) with the API and dashboard served beside it."""
+    from rushhour.api.server import resolve_guard, serve_beside
+    from rushhour.store import open_store
+
+    _, new_token = resolve_guard(settings)
+    if new_token is not None:
+        emit(
+            as_json,
+            "token",
+            f"API token for write endpoints (shown once, kept hashed in {settings.data_dir}): "
+            f"[bold]{new_token}[/]",
+            token=new_token,
+        )
+    store = open_store(settings.store_url())  # the API's own connections; the job keeps its own
+    loop = asyncio.new_event_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
+
+    def ready(url: str) -> None:
+        emit(as_json, "serving", f"dashboard on {url}/ (API docs: {url}/docs)", url=url)
+
+    try:
+        return loop.run_until_complete(serve_beside(settings, store, work, on_ready=ready))
+    finally:
+        loop.close()
+        store.close()

@@ -212,7 +212,14 @@ def run(
     previous = signal.signal(signal.SIGTERM, lambda *_: job.stop())
     interrupted = False
     try:
-        stats = job.run(duration=duration, on_tick=tick)
+        if settings.api.enabled:
+            from rushhour.cli.api import serve_demo
+
+            stats = serve_demo(
+                settings, as_json, lambda: job.run(duration=duration, on_tick=tick), job.stop
+            )
+        else:
+            stats = job.run(duration=duration, on_tick=tick)
     except KeyboardInterrupt:
         interrupted = True
         stats = RunStats(sim_time=job.sim_time())

@@ -109,6 +109,13 @@ async def ingest(
     request: Request,
     series: str = Query("requests", description="series name of CSV rows"),
     strict: bool = Query(False, description="reject the whole body at its first bad record"),
+    fmt: str | None = Query(
+        None,
+        alias="format",
+        max_length=32,
+        description="reader format (points, csv, or any other the readers know, e.g. flow logs "
+        "once installed); default: from the content type or file name",
+    ),
 ) -> IngestResult:
     from rushhour.pipeline.readers import read_points
 
@@ -122,18 +129,20 @@ async def ingest(
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     started = time.perf_counter()
     if ctype == "multipart/form-data":
-        data, fmt, source = await _upload(request)
-    elif ctype == "application/json":
-        data, fmt, source = _json_points(await request.body()), "points", "request"
-    elif ctype in FORMATS:
-        data, fmt, source = await request.body(), FORMATS[ctype], "request"
+        data, fmt_from_body, source = await _upload(request)
+    elif ctype == "application/json" and not fmt:
+        data, fmt_from_body, source = _json_points(await request.body()), "points", "request"
+    elif ctype in FORMATS or fmt:  # with an explicit format the body is read as that format
+        data, fmt_from_body, source = await request.body(), FORMATS.get(ctype, "points"), "request"
     else:
         raise ApiError(
             415,
             f"content type {ctype or 'missing'!r} is not supported",
             hint="send application/jsonlines, application/json, text/csv or a multipart file",
         )
-    points = await asyncio.to_thread(read_points, data, fmt, source, series=series, strict=strict)
+    points = await asyncio.to_thread(
+        read_points, data, fmt or fmt_from_body, source, series=series, strict=strict
+    )
     c.metrics.stage("ingest_parse", time.perf_counter() - started)
     if len(points) == 0 and not points.rejected:
         raise InputError("no points in the body", source=source, expected="at least one record")
