@@ -188,8 +188,11 @@ async function uploadPage() {
     try {
       const r = await api("/ingest?series=" + encodeURIComponent(series), { method: "POST", body });
       const rejected = Object.entries(r.rejected).map(([k, v]) => `${v} × ${k}`).join(", ");
-      const found = await api("/series?limit=500");
-      const ids = Object.fromEntries(found.series.map((s) => [s.key, s.id]));
+      const ids = {};
+      for (const key of r.series.slice(0, 20)) {  // look each up by key: works with any number of series
+        const found = await api("/series?" + new URLSearchParams({ q: key, limit: 10 }));
+        for (const s of found.series) if (s.key === key) ids[key] = s.id;
+      }
       out.innerHTML = `<div class="panel"><p><b>${r.accepted.toLocaleString()}</b> points committed${rejected ? `, rejected: ${esc(rejected)}` : ""}.</p>${r.examples.length ? `<pre>${esc(r.examples.join("\n"))}</pre>` : ""}<p>Series: ${r.series.map((k) => ids[k] ? `<a href="/ui/series/${ids[k]}">${esc(k)}</a>` : esc(k)).join(", ")}</p></div>`;
     } catch (e) { out.innerHTML = fail(e); }
   };
