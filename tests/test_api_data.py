@@ -51,7 +51,11 @@ def test_series_list_paginates_with_status_and_sparkline(env: Env) -> None:
 
 def test_one_series(env: Env) -> None:
     client, seeded, _ = env
-    assert client.get(f"/series/{seeded.series_id}").json()["key"] == seeded.key
+    one = client.get(f"/series/{seeded.series_id}").json()
+    assert one["key"] == seeded.key and one["status"] == "ok"  # the spikes are hours before the end
+    assert one["last"] == "2026-03-16T23:59:00+00:00"
+    other = client.get("/series", params={"q": "region=us"}).json()["series"][0]
+    assert client.get(f"/series/{other['id']}").json()["status"] == "no data"
     r = client.get("/series/999")
     assert r.status_code == 404
     assert r.json() == {
@@ -162,3 +166,37 @@ def test_ingest_without_a_pipeline_says_so(env: Env) -> None:
     assert (
         r.status_code == 503 and "no pipeline runs in this process" in r.json()["error"]["message"]
     )
+
+
+def test_status_is_anomalous_with_anomalies_in_the_last_hour(store: Store) -> None:
+    from rushhour.api.routes.data import describe_series
+    from rushhour.store.db import AnomalyRecord
+
+    with store.begin() as tx:
+        calm = store.ensure_series(tx, "calm", {}, 60)
+        hot = store.ensure_series(tx, "hot", {}, 60)
+        for ref in (calm, hot):
+            store.write_buckets(tx, ref.id, [i * 60 for i in range(180)], [10.0] * 180)
+        for ref, start in ((calm, 60 * 60), (hot, 170 * 60)):  # calm's is two hours old
+            store.add_anomaly(
+                tx,
+                AnomalyRecord(
+                    ref.id,
+                    start,
+                    "mean_band",
+                    50.0,
+                    10.0,
+                    2.0,
+                    20.0,
+                    20.0,
+                    "spike",
+                    "critical",
+                    start,
+                ),
+            )
+    rows = [
+        {"id": r.id, "key": r.key, "name": r.name, "labels": "{}", "bucket_seconds": 60}
+        for r in (calm, hot)
+    ]
+    got = {s.key: (s.status, s.anomalies_recent) for s in describe_series(store, rows)}
+    assert got == {"calm": ("ok", 0), "hot": ("anomalous", 1)}

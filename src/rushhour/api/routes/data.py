@@ -210,7 +210,19 @@ def list_series(
     with store.engine.connect() as conn:
         total = int(conn.execute(count).scalar_one())
         rows = [dict(r) for r in conn.execute(page).mappings()]
-        ids = [int(r["id"]) for r in rows]
+    out = describe_series(store, rows, sparkline)
+    return SeriesPage(series=out, total=total, limit=limit, offset=offset)
+
+
+def describe_series(
+    store: Store, rows: list[dict[str, Any]], sparkline: int = 0
+) -> list[SeriesInfo]:
+    """Status, last bucket and sparkline of the given series rows, in a few grouped queries.
+
+    A series is ``anomalous`` when it has anomalies in the hour before its own newest bucket.
+    """
+    ids = [int(r["id"]) for r in rows]
+    with store.engine.connect() as conn:
         last = {
             int(sid): int(st)
             for sid, st in conn.execute(
@@ -219,18 +231,17 @@ def list_series(
                 .group_by(t.buckets.c.series_id)
             )
         }
-        newest = max(last.values(), default=0)
-        recent = {
-            int(sid): int(n)
-            for sid, n in conn.execute(
-                select(t.anomalies.c.series_id, func.count())
-                .where(
-                    t.anomalies.c.series_id.in_(ids)
-                    & (t.anomalies.c.start >= newest - ANOMALOUS_WINDOW)
+        recent: dict[int, int] = {}
+        if last:
+            for sid, st in conn.execute(
+                select(t.anomalies.c.series_id, t.anomalies.c.start).where(
+                    t.anomalies.c.series_id.in_(list(last))
+                    & (t.anomalies.c.start >= min(last.values()) - ANOMALOUS_WINDOW)
                 )
-                .group_by(t.anomalies.c.series_id)
-            )
-        }
+            ):
+                if int(st) >= last[int(sid)] - ANOMALOUS_WINDOW:
+                    recent[int(sid)] = recent.get(int(sid), 0) + 1
+    newest = max(last.values(), default=0)
     sparks = sparklines(store, ids, newest + 1, 86400, sparkline) if sparkline else {}
     out = []
     for r in rows:
@@ -249,7 +260,7 @@ def list_series(
                 sparkline=sparks.get(sid) if sparkline else None,
             )
         )
-    return SeriesPage(series=out, total=total, limit=limit, offset=offset)
+    return out
 
 
 def _range(store: Store, ref: SeriesRef, start: str | None, end: str | None) -> tuple[int, int]:
@@ -269,12 +280,12 @@ def _range(store: Store, ref: SeriesRef, start: str | None, end: str | None) -> 
 
 @router.get("/series/{series_id}", response_model=SeriesInfo, summary="One series")
 def one_series(series_id: SeriesId, request: Request) -> SeriesInfo:
-    ref = _one_series(ctx(request).store, series_id)
-    page = list_series(request, limit=1, offset=0, q=ref.key, sparkline=0)
-    for s in page.series:
-        if s.id == series_id:
-            return s
-    raise ApiError(404, f"no series with id {series_id}")  # pragma: no cover - raced a delete
+    store: Store = ctx(request).store
+    with store.engine.connect() as conn:
+        row = conn.execute(select(t.series).where(t.series.c.id == series_id)).mappings().first()
+    if row is None:
+        raise ApiError(404, f"no series with id {series_id}", hint="GET /series lists them")
+    return describe_series(store, [dict(row)])[0]
 
 
 @router.get("/series/{series_id}/points", summary="Values, downsampled on the server")
