@@ -77,7 +77,11 @@ def test_unknown_route_has_the_same_shape(client: TestClient) -> None:
     r = client.get("/nowhere")
     assert r.status_code == 404
     assert r.json() == {
-        "error": {"type": "NotFound", "message": "Not Found", "hint": "see /docs for the routes"}
+        "error": {
+            "type": "NotFound",
+            "message": "Not Found",
+            "hint": "see /openapi.json for the routes",
+        }
     }
 
 
@@ -133,6 +137,7 @@ def test_openapi_is_published_and_written_to_docs(client: TestClient) -> None:
     ):
         assert path in schema["paths"], path
     DOCS.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
+    assert client.get("/docs").status_code == 404  # Swagger UI would load from a CDN
 
 
 def test_token_header_forms(client: TestClient) -> None:

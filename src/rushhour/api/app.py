@@ -103,6 +103,9 @@ def create_app(
     app = FastAPI(
         title="rushhour",
         version=__version__,
+        # Swagger UI and ReDoc load their scripts from a CDN; the app makes no outside request
+        docs_url=None,
+        redoc_url=None,
         description="Traffic rhythm, anomalies, alerts and forecasts. Write endpoints need "
         '\'Authorization: Bearer <token>\'. Errors: {"error": {"type", "message", "hint"}}.',
     )

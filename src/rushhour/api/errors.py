@@ -101,11 +101,11 @@ def install(app: FastAPI) -> None:
             422,
             "ValidationError",
             f"{where}: {first.get('msg')}{more}",
-            "see /docs or /openapi.json for the expected request",
+            "see /openapi.json for the expected request",
         )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         kind = HTTP_TYPES.get(exc.status_code, "Error")
-        hint = "see /docs for the routes" if exc.status_code in (404, 405) else ""
+        hint = "see /openapi.json for the routes" if exc.status_code in (404, 405) else ""
         return _json(exc.status_code, kind, str(exc.detail), hint)

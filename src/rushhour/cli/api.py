@@ -33,7 +33,7 @@ def serve(
     POST /ingest pushes points into the pipeline (plus any [[source]] in the config) and answers once
     they are committed. Write endpoints need 'Authorization: Bearer <token>': the api.token setting
     (RUSHHOUR_API__TOKEN), or a token generated at first start, printed once, and kept hashed in the
-    data directory. Open the printed address for the dashboard; /docs for the API.
+    data directory. Open the printed address for the dashboard; /openapi.json describes the API.
     """
     settings = load_cli_settings(config, api__host=host, api__port=port)
     duration = parse_duration(for_).total_seconds() if for_ else None
@@ -74,7 +74,10 @@ def serve_and_run(
 
     def ready(url: str) -> None:
         emit(
-            as_json, "serving", f"rushhour API and dashboard on {url}/ (docs: {url}/docs)", url=url
+            as_json,
+            "serving",
+            f"rushhour API and dashboard on {url}/ (schema: {url}/openapi.json)",
+            url=url,
         )
 
     try:
@@ -129,7 +132,7 @@ def serve_demo(settings: Settings, as_json: bool, work: Any, stop: Any) -> Any:
         loop.add_signal_handler(sig, stop)
 
     def ready(url: str) -> None:
-        emit(as_json, "serving", f"dashboard on {url}/ (API docs: {url}/docs)", url=url)
+        emit(as_json, "serving", f"dashboard on {url}/ (API schema: {url}/openapi.json)", url=url)
 
     try:
         return loop.run_until_complete(serve_beside(settings, store, work, on_ready=ready))
