@@ -144,3 +144,18 @@ def test_token_header_forms(client: TestClient) -> None:
     assert client.post("/train", headers={"Authorization": TOKEN}).status_code == 401
     assert client.post("/train", headers={"Authorization": "Basic " + TOKEN}).status_code == 401
     assert client.post("/train", headers=AUTH).status_code == 200
+
+
+def test_token_from_the_environment(tmp_path: Path) -> None:
+    from rushhour.settings import load_settings
+
+    settings = load_settings(
+        None, {"data_dir": str(tmp_path)}, environ={"RUSHHOUR_API__TOKEN": "from-env-123"}
+    )
+    assert settings.masked()["api"]["token"] == "***"
+    store = open_store(settings.store_url())
+    c = TestClient(create_app(settings, store))
+    assert c.post("/train", headers={"Authorization": "Bearer from-env-123"}).status_code == 200
+    assert c.post("/train", headers=AUTH).status_code == 403
+    assert not (tmp_path / TOKEN_FILE).exists()  # a configured token is never written down
+    store.close()

@@ -148,7 +148,14 @@ async def ingest(
         raise InputError("no points in the body", source=source, expected="at least one record")
     committed = time.perf_counter()
     if len(points):
-        await c.queue.push(points)
+        try:
+            await c.queue.push(points)
+        except RuntimeError as exc:  # the pipeline stopped before committing: not stored, retry
+            raise ApiError(
+                503,
+                str(exc),
+                hint="retry once the service is back; nothing from this request was stored",
+            ) from exc
     c.metrics.stage("ingest_commit", time.perf_counter() - committed)
     return IngestResult(
         accepted=len(points),
