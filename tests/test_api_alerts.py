@@ -73,7 +73,7 @@ def test_alerts_list_paginates_and_filters(client: TestClient) -> None:
 
 
 def test_silences_create_list_delete(client: TestClient) -> None:
-    body = {"matchers": {"series": "web"}, "ends_at": "2099-01-01T00:00:00Z", "comment": "deploy"}
+    body = {"matchers": ["series=web"], "ends_at": "2099-01-01T00:00:00Z", "comment": "deploy"}
     assert client.post("/silences", json=body).status_code == 401
     r = client.post("/silences", json=body, headers=AUTH)
     assert r.status_code == 201 and r.json()["id"] == 1 and r.json()["starts_at"] is not None
@@ -88,10 +88,10 @@ def test_silences_create_list_delete(client: TestClient) -> None:
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({"matchers": {}, "ends_at": "2099-01-01T00:00:00Z"}, "body.matchers"),
-        ({"matchers": {"series": "x"}, "ends_at": "2099-01-01T00:00:00"}, "give a zone"),
+        ({"matchers": [], "ends_at": "2099-01-01T00:00:00Z"}, "body.matchers"),
+        ({"matchers": ["series=x"], "ends_at": "2099-01-01T00:00:00"}, "give a zone"),
         (
-            {"matchers": {"series": "x"}, "ends_at": "2000-01-01T00:00:00Z"},
+            {"matchers": ["series=x"], "ends_at": "2000-01-01T00:00:00Z"},
             "ends_at is not after starts_at",
         ),
     ],
@@ -109,4 +109,26 @@ def test_without_a_repository_the_routes_say_what_is_missing(tmp_path: Path) -> 
         assert r.status_code == 501
         assert r.json()["error"]["message"] == "alerts are not stored by this build yet"
         assert c.get("/silences").status_code == 501
+    store.close()
+
+
+def test_store_backed_silences(tmp_path: Path) -> None:
+    from rushhour.api.alert_store import StoreAlerts
+
+    settings = settings_for(tmp_path)
+    store = open_store(settings.store_url())
+    with TestClient(create_app(settings, store, guard=guard(), alerts=StoreAlerts(store))) as c:
+        body = {"matchers": ["series=web", "dc=~a.*"], "ends_at": "2099-01-01T00:00:00Z"}
+        r = c.post("/silences", json=body, headers=AUTH)
+        assert r.status_code == 201, r.text
+        assert r.json()["matchers"] == ["series=web", "dc=~a.*"]
+        assert r.json()["ends_at"] == "2099-01-01T00:00:00+00:00"
+        assert [
+            s["id"] for s in c.get("/silences", params={"active": True}).json()["silences"]
+        ] == [r.json()["id"]]
+        bad = c.post("/silences", json={**body, "matchers": ["dc=~("]}, headers=AUTH)
+        assert bad.status_code == 400 and "bad regex" in bad.json()["error"]["message"]
+        assert c.delete(f"/silences/{r.json()['id']}", headers=AUTH).status_code == 204
+        assert c.get("/silences").json()["silences"] == []
+        assert c.get("/alerts").json() == {"alerts": [], "total": 0, "limit": 100, "offset": 0}
     store.close()

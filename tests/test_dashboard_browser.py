@@ -133,9 +133,10 @@ def test_alerts_page_explains_anomalies(browser: Any, site: tuple[str, Any]) -> 
     url, seeded = site
     page = _page(browser)
     page.goto(url + "/ui/alerts")
-    page.wait_for_selector("#alerts table tbody tr")
-    assert "alerts are not stored by this build yet" in page.locator("#alerts").inner_text()
-    assert page.locator("#alerts table tbody tr").count() == min(seeded.anomalies, 100)
+    page.wait_for_selector("#anomalies table tbody tr")
+    assert "No alerts sent yet." in page.locator("#alerts").inner_text()
+    assert page.locator("#anomalies table tbody tr").count() == min(seeded.anomalies, 100)
+    assert "vs expected" in page.locator("#anomalies table tbody tr").first.inner_text()
     assert page.errors == []
 
 

@@ -1,10 +1,15 @@
-"""The demo main job, driven by a fake clock."""
+"""The demo on the live pipeline: history and models at first start, live traffic, restart."""
 
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
-from rushhour.pipeline.demo import DemoJob, choose_live_start
+from rushhour.pipeline.clock import SystemClock
+from rushhour.pipeline.demo import choose_live_start, prepare_demo
+from rushhour.pipeline.service import build_runtime
+from rushhour.pipeline.spec import DemoSpec
 from rushhour.settings import load_settings
 from rushhour.store import open_store
 from rushhour.testing import FakeClock, ListChannel
@@ -12,17 +17,28 @@ from rushhour.testing import FakeClock, ListChannel
 NOW = 1_795_200_000.0  # Fri 2026-11-20 ~15:20 UTC
 
 
-def _job(tmp_path: Path, channel: ListChannel, url: str | None = None) -> DemoJob:
-    settings = load_settings(
-        environ={}, overrides={"data_dir": str(tmp_path), "demo": {"history_weeks": 2}}
-    )
-    store = open_store(url or settings.store_url())
-    return DemoJob(settings, store, FakeClock(wall=NOW), [channel])
+def _settings(tmp_path: Path, url: str | None = None):  # type: ignore[no-untyped-def]
+    overrides = {
+        "data_dir": str(tmp_path),
+        "demo": {"history_weeks": 2, "speed": 600},
+        "pipeline": {"retrain_cron": ""},
+    }
+    if url:
+        overrides["store"] = {"url": url}
+    s = load_settings(environ={}, overrides=overrides)
+    return s.model_copy(update={"source": [DemoSpec(type="demo")]})
+
+
+def _run(settings, channel: ListChannel, seconds: float):  # type: ignore[no-untyped-def]
+    store = open_store(settings.store_url())
+    position = prepare_demo(settings, store, FakeClock(wall=NOW))
+    runtime = build_runtime(settings, store, SystemClock(), [channel])
+    stats = asyncio.run(runtime.run(duration=seconds))
+    after = store.checkpoint("source:demo")
+    return store, position, stats, after
 
 
 def test_live_start_is_a_weekday_morning() -> None:
-    from datetime import UTC, datetime
-
     t = datetime.fromtimestamp(choose_live_start(NOW, "UTC", 60), tz=UTC)
     assert (t.weekday(), t.hour, t.minute) == (4, 7, 0)
     sunday = datetime(2026, 11, 22, 12, tzinfo=UTC).timestamp()
@@ -32,51 +48,51 @@ def test_live_start_is_a_weekday_morning() -> None:
 
 def test_first_start_learns_history_then_finds_the_demo_spike(tmp_path: Path) -> None:
     channel = ListChannel()
-    job = _job(tmp_path, channel)
-    position = job.prepare()
+    store, position, _, after = _run(_settings(tmp_path), channel, 1.5)
     assert position["first_start"] is True
-    summary = job.store.series_summary()[0]
-    assert summary["buckets"] == 14 * 1440
-    assert job.store.load_model("demo/mean_predictor") is not None
-    stats = job.run(duration=1.0)  # one wall second at 60 simulated minutes per second
-    assert stats.buckets == 60
-    firing = [e for e in channel.events if e.status == "firing"]
-    assert firing, "the demo must show an anomaly within its first simulated hour"
-    first = firing[0]
+    summary = store.series_summary()
+    assert len(summary) == 3
+    assert all(row["buckets"] >= 14 * 1440 for row in summary)
     assert (
-        first.direction == "spike"
-        and first.expected is not None
-        and first.value > 2 * first.expected
-    )
-    assert job.store.count_anomalies() >= 5
+        len([m for m in store.list_models() if m["name"].startswith("mean_predictor/")]) == 4
+    )  # + fleet
+    assert after is not None and after["next"] > position["next"]
+    firing = [e for e in channel.events if e.status == "firing"]
+    spike = datetime.fromtimestamp(position["live_start"] + 20 * 60, tz=UTC)
+    assert any(
+        e.start == spike and e.direction == "spike" and e.labels["status"] == "ok" for e in firing
+    ), [e.sentence() for e in firing]
+    assert store.count_anomalies() >= 5
+    store.close()
 
 
 def test_restart_continues_where_it_stopped_without_double_counting(tmp_path: Path) -> None:
     channel = ListChannel()
-    job = _job(tmp_path, channel)
-    job.prepare()
-    job.run(duration=0.5)
-    stopped_at = job.position["next"]
-    stored = job.store.count_anomalies()
-    job.store.close()
+    settings = _settings(tmp_path)
+    store, _, _, after = _run(settings, channel, 0.5)
+    stopped_at = after["next"]
+    buckets = sum(r["buckets"] for r in store.series_summary())
+    store.close()
 
-    again = _job(tmp_path, channel)
-    position = again.prepare()
-    assert position["first_start"] is False
-    assert position["next"] == stopped_at
-    again.run(duration=0.5)
-    summary = again.store.series_summary()[0]
-    assert summary["buckets"] == 14 * 1440 + 60  # history + one hour, nothing twice
-    assert again.store.count_anomalies() >= stored
-    starts = [e.start for e in channel.events if e.status == "firing"]
+    store, position, _, after2 = _run(settings, channel, 0.5)
+    assert position["first_start"] is False and position["next"] == stopped_at
+    assert after2["next"] > stopped_at
+    total = sum(r["buckets"] for r in store.series_summary())
+    # every live bucket is stored once: history + (live span) per series, give or take the open ones
+    live = (after2["next"] - position["live_start"]) // 60
+    assert buckets < total <= 3 * (14 * 1440 + live + 3)
+    starts = [
+        (e.series, tuple(sorted(e.labels.items())), e.start)
+        for e in channel.events
+        if e.status == "firing"
+    ]
     assert len(starts) == len(set(starts)), "an episode fired twice across the restart"
+    store.close()
 
 
-@pytest.mark.services
 def test_demo_runs_on_postgresql(tmp_path: Path, pg_url: str) -> None:
     channel = ListChannel()
-    job = _job(tmp_path, channel, pg_url)
-    job.prepare()
-    job.run(duration=1.0)
-    assert job.store.dialect == "postgresql"
-    assert job.store.count_anomalies() > 0
+    store, _, _, _ = _run(_settings(tmp_path, pg_url), channel, 1.0)
+    assert store.dialect == "postgresql"
+    assert store.count_anomalies() > 0
+    store.close()

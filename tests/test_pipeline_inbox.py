@@ -58,3 +58,48 @@ def test_unknown_source_key_is_a_config_error(tmp_path: Path, in_tmp: Path) -> N
     (in_tmp / "rushhour.toml").write_text('[[source]]\ntype = "inbox"\npth = "x"\n')
     with pytest.raises(ConfigError, match=r"source\.0\.inbox\.pth"):
         load_settings(environ={})
+
+
+def test_s3_inbox_against_a_local_s3_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same inbox semantics on an S3-compatible bucket (moto's server on loopback)."""
+    boto3 = pytest.importorskip("boto3")
+    server_mod = pytest.importorskip("moto.server")
+    server = server_mod.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        env = {
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+        import os
+
+        os.environ.update(env)
+        s3 = boto3.client("s3", endpoint_url=endpoint)
+        s3.create_bucket(Bucket="traffic")
+        total = points_file(tmp_path / "a.jsonl", 1_772_409_600, 20)
+        s3.put_object(
+            Bucket="traffic", Key="drop/inbox/a.jsonl", Body=(tmp_path / "a.jsonl").read_bytes()
+        )
+        s3.put_object(Bucket="traffic", Key="drop/inbox/bad.csv", Body=b"no,header\n1,2\n")
+        url = f"sqlite:///{tmp_path / 'rh.db'}"
+        source = {
+            "type": "s3",
+            "bucket_name": "traffic",
+            "prefix": "drop/inbox/",
+            "endpoint_url": endpoint,
+        }
+        cfg = write_config(tmp_path / "rushhour.toml", url, [source])
+        drain(cfg, tmp_path)
+        keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="traffic")["Contents"])
+        assert [k.split("/")[1] for k in keys] == ["failed", "failed", "finished"]
+        assert keys[2].startswith("drop/finished/a.") and keys[1].endswith(".csv.error")
+        body = s3.get_object(Bucket="traffic", Key=keys[1])["Body"].read().decode()
+        assert "missing columns" in body
+        assert _total(url) == total
+    finally:
+        server.stop()

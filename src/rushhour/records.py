@@ -47,16 +47,23 @@ class AnomalyEvent:
             "explanation": self.explanation,
         }
 
+    def display_name(self) -> str:
+        """``requests[connected-drive failed eu-west-1]``: the name with its label values."""
+        if not self.labels:
+            return self.series
+        return f"{self.series}[{' '.join(str(self.labels[k]) for k in sorted(self.labels))}]"
+
     def sentence(self, tz: Any = None) -> str:
         """One plain line: ``08:15 connected-drive 31,200/min, expected 12,400 ±900 (+20.3σ, spike)``."""
         when = self.start.astimezone(tz) if tz is not None else self.start
+        name = self.display_name()
         if self.status == "resolved" and self.end is not None:
             lasted = int((self.end - self.start).total_seconds() // 60)
             return (
                 f"{when:%Y-%m-%d %H:%M} {self.series} {self.direction} resolved after {lasted} min "
                 f"({self.buckets} anomalous buckets, peak {self.score:.1f}σ, {self.severity})"
             )
-        head = f"{when:%Y-%m-%d %H:%M} {self.series} {self.value:,.0f}/bucket"
+        head = f"{when:%Y-%m-%d %H:%M} {name} {self.value:,.0f}/bucket"
         if self.expected is None:
             return f"{head} ({self.direction}, score {self.score:.2f})"
         dev = f" ±{self.deviation:,.0f}" if self.deviation else ""

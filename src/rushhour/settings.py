@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -130,6 +130,132 @@ class ApiSettings(_Section):
     )
 
 
+Severity = Literal["info", "warning", "critical"]
+
+CHATBOT_TEMPLATE = '{"status": "${status}", "description": "${sentence}", "priority": "high"}'
+
+
+class _ChannelSettings(_Section):
+    """Keys every ``[[notify]]`` table has."""
+
+    name: str = Field("", description="channel name in the outbox and logs (default: the type)")
+    min_severity: Severity = Field("warning", description="lowest severity this channel receives")
+    timeout: float = Field(10.0, gt=0, description="seconds per request")
+
+    def channel_name(self) -> str:
+        return self.name or str(getattr(self, "type", "channel"))
+
+
+class SlackNotify(_ChannelSettings):
+    """Slack Web API with a bot token: chat.postMessage, then the PNG in the thread."""
+
+    type: Literal["slack"]
+    channel: str = Field(description="channel name or id, e.g. #traffic-alerts")
+    token_env: str = Field("SLACK_BOT_TOKEN", description="variable holding the xoxb- token")
+    base_url: str = Field("https://slack.com/api/", description="Web API base URL")
+    upload_image: bool = Field(True, description="upload the plot into the thread")
+
+
+class SlackWebhookNotify(_ChannelSettings):
+    """Slack incoming webhook: text, and an image block linking to rushhour's own PNG."""
+
+    type: Literal["slack_webhook"]
+    url_env: str = Field("SLACK_WEBHOOK_URL", description="variable holding the webhook URL")
+
+
+class WebhookNotify(_ChannelSettings):
+    """Generic JSON webhook with a bearer token (the seed's ChatBot call)."""
+
+    type: Literal["webhook"]
+    url: str = Field(description="endpoint URL")
+    token_env: str | None = Field(None, description="variable holding the bearer token")
+    template: str = Field(CHATBOT_TEMPLATE, description="JSON body with ${field} placeholders")
+
+
+class AlertmanagerNotify(_ChannelSettings):
+    """Alertmanager-compatible webhook payload (version 4)."""
+
+    type: Literal["alertmanager"]
+    url: str = Field(description="receiver URL")
+    token_env: str | None = Field(None, description="variable holding a bearer token, if any")
+    receiver: str = Field("rushhour", description="receiver name in the payload")
+
+
+class EmailNotify(_ChannelSettings):
+    """Email through SMTP, the plot attached."""
+
+    type: Literal["email"]
+    host: str = Field("127.0.0.1", description="SMTP server")
+    port: int = Field(25, ge=1, le=65535, description="SMTP port")
+    starttls: bool = Field(False, description="upgrade the connection with STARTTLS")
+    username: str | None = Field(None, description="SMTP user, if the server wants a login")
+    password_env: str | None = Field(None, description="variable holding the SMTP password")
+    sender: str = Field("rushhour@localhost", description="From address")
+    to: list[str] = Field(description="recipients")
+
+
+class ConsoleNotify(_ChannelSettings):
+    """One line per alert on the terminal."""
+
+    type: Literal["console"]
+    min_severity: Severity = Field("info", description="lowest severity this channel receives")
+
+
+class JsonlNotify(_ChannelSettings):
+    """One JSON object per alert appended to a file."""
+
+    type: Literal["jsonl"]
+    path: Path = Field(Path(".rushhour/alerts.jsonl"), description="file to append to")
+    min_severity: Severity = Field("info", description="lowest severity this channel receives")
+
+
+NotifyChannel = Annotated[
+    SlackNotify
+    | SlackWebhookNotify
+    | WebhookNotify
+    | AlertmanagerNotify
+    | EmailNotify
+    | ConsoleNotify
+    | JsonlNotify,
+    Field(discriminator="type"),
+]
+
+
+class AlertSettings(_Section):
+    """What makes an alert worth sending, and how deliveries are retried."""
+
+    dashboard_url: str = Field(
+        "http://127.0.0.1:8080", description="base URL of links and served PNGs"
+    )
+    group_by: list[str] = Field(["series"], description="labels that group simultaneous alerts")
+    group_wait: str = Field("30s", description="wait this long to collect a group")
+    repeat_interval: str = Field("4h", description="re-send a still-firing alert after this")
+    cooldown: str = Field("10m", description="after a resolve, hold a new firing this long")
+    min_abs_deviation: float = Field(0.0, ge=0, description="minimum |actual - expected|")
+    min_rel_deviation: float = Field(
+        0.0, ge=0, description="minimum |actual - expected| / expected"
+    )
+    direction: Literal["above", "below", "both"] = Field("both", description="which side alerts")
+    m: int = Field(1, ge=1, description="M of the M-of-N bucket trigger")
+    n: int = Field(1, ge=1, description="N of the M-of-N bucket trigger")
+    plot_hours: float = Field(6.0, gt=0, description="hours of history in the alert plot")
+    retry_base: float = Field(2.0, gt=0, description="first retry delay in seconds")
+    retry_max: float = Field(600.0, gt=0, description="longest retry delay in seconds")
+
+    @field_validator("group_wait", "repeat_interval", "cooldown")
+    @classmethod
+    def _duration(cls, v: str) -> str:
+        return _as_value_error(parse_duration, v)
+
+    @field_validator("n")
+    @classmethod
+    def _m_of_n(cls, v: int, info: Any) -> int:
+        m = info.data.get("m", 1)
+        if m > v:
+            raise ValueError(f"m must be <= n, got m={m}, n={v}")
+        return v
+
+
 class Settings(BaseSettings):
     """Effective settings of one rushhour process."""
 
@@ -145,12 +271,16 @@ class Settings(BaseSettings):
     bucket: str = Field("1m", description="bucket width, e.g. 1m or 5m")
     holidays_country: str = Field("US", description="country whose public holidays are used")
     holidays_subdiv: str | None = Field(None, description="region of that country, if any")
-    store: StoreSettings = Field(default_factory=StoreSettings)  # type: ignore[arg-type]
-    detect: DetectSettings = Field(default_factory=DetectSettings)  # type: ignore[arg-type]
-    demo: DemoSettings = Field(default_factory=DemoSettings)  # type: ignore[arg-type]
-    api: ApiSettings = Field(default_factory=ApiSettings)  # type: ignore[arg-type]
-    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)  # type: ignore[arg-type]
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    detect: DetectSettings = Field(default_factory=DetectSettings)
+    demo: DemoSettings = Field(default_factory=DemoSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    pipeline: PipelineSettings = Field(default_factory=PipelineSettings)
     source: list[SourceSpec] = Field(default_factory=list, description="where live data comes from")
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    notify: list[NotifyChannel] = Field(
+        default_factory=list, description="alert channels, one [[notify]] table each"
+    )
 
     @field_validator("timezone")
     @classmethod

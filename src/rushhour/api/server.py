@@ -53,58 +53,21 @@ def resolve_guard(settings: Settings) -> tuple[TokenGuard, str | None]:
     return TokenGuard.resolve(configured, Path(settings.data_dir))
 
 
-async def serve_beside(
+async def serve_with_runtime(
     settings: Settings,
     store: Store,
-    work: Callable[[], Any],
+    runtime: Any,
+    queue: Any,
     *,
-    on_ready: Callable[[str], None] | None = None,
-) -> Any:
-    """Serve the API (read-only routes, no push queue) while blocking ``work`` runs in a thread: the
-    demo job, which paces itself with sleeps."""
-    guard, _ = resolve_guard(settings)
-    app = create_app(settings, store, guard=guard)
-    sock = bind(settings.api.host, settings.api.port)
-    host, port = sock.getsockname()[:2]
-    server = EmbeddedServer(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    http = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started and not http.done():
-        await asyncio.sleep(0.01)
-    if on_ready is not None:
-        on_ready(f"http://{host}:{port}")
-    try:
-        return await asyncio.to_thread(work)
-    finally:
-        server.should_exit = True
-        await asyncio.gather(http, return_exceptions=True)
-        sock.close()
-
-
-async def serve_with_pipeline(
-    settings: Settings,
-    store: Store,
-    clock: Any,
-    channels: Sequence[Any] = (),
-    *,
-    base: Path | None = None,
     duration: float | None = None,
     drain: bool = False,
-    on_outcome: Callable[..., None] | None = None,
     on_ready: Callable[[str], None] | None = None,
-    on_runtime: Callable[[Any], None] | None = None,
     alerts: Any = None,
 ) -> Any:
-    """Serve the API while the pipeline runs; returns the pipeline's stats when it stops."""
-    from rushhour.pipeline.service import build_runtime
-    from rushhour.pipeline.sources.queue import QueueSource
-
+    """Serve the API while ``runtime`` runs (``queue`` must be one of its sources); returns its stats."""
     guard, _ = resolve_guard(settings)
-    queue = QueueSource()
-    runtime = build_runtime(
-        settings, store, clock, channels, base=base, extra_sources=[queue], on_outcome=on_outcome
-    )
-    if on_runtime is not None:
-        on_runtime(runtime)
+    if alerts is None:
+        alerts = default_alerts(store)
     app = create_app(settings, store, guard=guard, queue=queue, runtime=runtime, alerts=alerts)
     sock = bind(settings.api.host, settings.api.port)
     host, port = sock.getsockname()[:2]
@@ -122,3 +85,48 @@ async def serve_with_pipeline(
         server.should_exit = True
         await asyncio.gather(http, return_exceptions=True)
         sock.close()
+
+
+def default_alerts(store: Store) -> Any:
+    """The store-backed alert repository when the alerts feature is installed, else None."""
+    try:
+        from rushhour.api.alert_store import StoreAlerts
+    except ImportError:  # pragma: no cover - the alerts feature is part of this build
+        return None
+    return StoreAlerts(store)
+
+
+async def serve_with_pipeline(
+    settings: Settings,
+    store: Store,
+    clock: Any,
+    channels: Sequence[Any] = (),
+    *,
+    base: Path | None = None,
+    duration: float | None = None,
+    drain: bool = False,
+    on_outcome: Callable[..., None] | None = None,
+    on_ready: Callable[[str], None] | None = None,
+    on_runtime: Callable[[Any], None] | None = None,
+    alerts: Any = None,
+) -> Any:
+    """Build the pipeline with an HTTP push source and serve the API beside it (tests, embedding)."""
+    from rushhour.pipeline.service import build_runtime
+    from rushhour.pipeline.sources.queue import QueueSource
+
+    queue = QueueSource()
+    runtime = build_runtime(
+        settings, store, clock, channels, base=base, extra_sources=[queue], on_outcome=on_outcome
+    )
+    if on_runtime is not None:
+        on_runtime(runtime)
+    return await serve_with_runtime(
+        settings,
+        store,
+        runtime,
+        queue,
+        duration=duration,
+        drain=drain,
+        on_ready=on_ready,
+        alerts=alerts,
+    )

@@ -3,28 +3,23 @@
 from __future__ import annotations
 
 import json
-import signal
-from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from rushhour import __version__
 from rushhour.cli.app import (
     ConfigOpt,
     JsonOpt,
     app,
-    emit,
     flatten,
     load_cli_settings,
     monday_weeks_ago,
     out,
     parse_day,
-    progress_bar,
 )
-from rushhour.timeutil import format_duration, parse_duration, zone
+from rushhour.timeutil import parse_duration
 
 
 # -- config -------------------------------------------------------------------------------------
@@ -143,99 +138,17 @@ def run(
 ) -> None:
     """Run the main job: the live pipeline over the sources in the config, or without any, the demo.
 
-    On first start the demo generates weeks of history into SQLite and fits the Mean Predictor; then it
-    streams live synthetic traffic bucket by bucket and reports each anomaly on the console, in the
-    store and in .rushhour/alerts.jsonl. Ctrl-C stops cleanly; a restart continues where it stopped.
+    The demo generates weeks of history for a few services into SQLite and fits their Mean
+    Predictors on first start; then it streams live synthetic traffic bucket by bucket through the
+    pipeline and reports each anomaly on the console, in the store and in .rushhour/alerts.jsonl.
+    Ctrl-C stops cleanly; a restart continues where it stopped.
     """
-    from rushhour.notify.console import ConsoleChannel
-    from rushhour.notify.jsonl import JsonlChannel
-    from rushhour.pipeline.clock import SystemClock
-    from rushhour.pipeline.demo import Channel, DemoJob, RunStats
-    from rushhour.store import open_store
+    from rushhour.cli.pipeline import run_pipeline
+    from rushhour.pipeline.spec import DemoSpec
 
     duration = parse_duration(for_).total_seconds() if for_ else None
     settings = load_cli_settings(config, demo__speed=speed, data_dir=data_dir)
-    if settings.source:
-        from rushhour.cli.pipeline import run_pipeline
-
-        base = config.resolve().parent if config is not None else Path.cwd()
-        run_pipeline(settings, duration, as_json, base, drain=drain)
-        return
-    tz = zone(settings.timezone)
-    store = open_store(settings.store_url())
-    channels: list[Channel] = [
-        ConsoleChannel(out, as_json=as_json, tz=tz),
-        JsonlChannel(settings.data_dir / "alerts.jsonl"),
-    ]
-    job = DemoJob(settings, store, SystemClock(), channels)
-    emit(
-        as_json,
-        "starting",
-        f"rushhour {__version__}: demo on synthetic traffic, store "
-        f"{settings.masked()['store']['url']}",
-    )
-    with progress_bar(as_json) as progress:
-        task = progress.add_task("preparing", total=None) if progress else None
-
-        def advance(done: int, total: int, what: str) -> None:
-            if progress is not None and task is not None:
-                progress.update(task, completed=done, total=total, description=what)
-
-        position = job.prepare(advance)
-    fresh = position.get("first_start")
-    emit(
-        as_json,
-        "ready",
-        ("generated" if fresh else "resumed")
-        + f" {settings.demo.series}: live from {job.sim_time().astimezone(tz):%a %Y-%m-%d %H:%M} "
-        f"({settings.timezone}), {settings.demo.speed:g} simulated minutes per second, "
-        f"{position['buckets']:,} live buckets and {position['anomalies']} anomalies so far",
-        sim_time=job.sim_time().isoformat(),
-        first_start=bool(fresh),
-    )
-    last_hour = [job.sim_time().replace(minute=0, second=0)]
-
-    def tick(stats: RunStats) -> None:
-        now = job.sim_time()
-        if now - last_hour[0] >= timedelta(hours=1):
-            last_hour[0] = now.replace(minute=0, second=0)
-            emit(
-                as_json,
-                "status",
-                f"[dim]{now.astimezone(tz):%a %H:%M} · {stats.buckets:,} buckets "
-                f"· {stats.anomalies} anomalies this run · {job.position['anomalies']} stored[/]",
-                sim_time=now.isoformat(),
-                buckets=stats.buckets,
-                anomalies=stats.anomalies,
-            )
-
-    previous = signal.signal(signal.SIGTERM, lambda *_: job.stop())
-    interrupted = False
-    try:
-        if settings.api.enabled:
-            from rushhour.cli.api import serve_demo
-
-            stats = serve_demo(
-                settings, as_json, lambda: job.run(duration=duration, on_tick=tick), job.stop
-            )
-        else:
-            stats = job.run(duration=duration, on_tick=tick)
-    except KeyboardInterrupt:
-        interrupted = True
-        stats = RunStats(sim_time=job.sim_time())
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        store.close()
-    emit(
-        as_json,
-        "stopped",
-        f"{'interrupted' if interrupted else 'stopped'} at simulated "
-        f"{job.sim_time().astimezone(tz):%a %Y-%m-%d %H:%M}; "
-        f"{job.position['buckets']:,} live buckets and {job.position['anomalies']} anomalies stored. "
-        "Run `rushhour run` again to continue.",
-        sim_time=job.sim_time().isoformat(),
-        buckets=job.position["buckets"],
-        anomalies=job.position["anomalies"],
-        ran_for=format_duration(timedelta(seconds=duration)) if duration else None,
-    )
-    del stats
+    if not settings.source:
+        settings = settings.model_copy(update={"source": [DemoSpec(type="demo")]})
+    base = config.resolve().parent if config is not None else Path.cwd()
+    run_pipeline(settings, duration, as_json, base, drain=drain)

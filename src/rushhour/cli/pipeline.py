@@ -94,14 +94,154 @@ def train(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
         out.print(f"  [dim]skipped {key}: {why}[/]")
 
 
-def batch_reporter(as_json: bool) -> Any:
-    """The on_outcome callback that reports each batch on the console."""
-    from rushhour.pipeline.processor import Batch, Outcome
+def run_pipeline(
+    settings: Settings, duration: float | None, as_json: bool, base: Path, *, drain: bool = False
+) -> None:
+    """``rushhour run``: the live pipeline over the configured sources (the demo is one of them)."""
+    from rushhour import __version__
+    from rushhour.notify.console import ConsoleChannel
+    from rushhour.notify.jsonl import JsonlChannel
+    from rushhour.pipeline.clock import SystemClock
+    from rushhour.pipeline.demo import prepare_demo
+    from rushhour.pipeline.service import build_runtime
+    from rushhour.store import open_store
 
-    def report(batch: Batch, outcome: Outcome) -> None:
+    tz = zone(settings.timezone)
+    clock = SystemClock()
+    store = open_store(settings.store_url())
+    channels: list[Any] = [
+        ConsoleChannel(out, as_json=as_json, tz=tz),
+        JsonlChannel(settings.data_dir / "alerts.jsonl"),
+    ]
+    demo = any(spec.type == "demo" for spec in settings.source)
+    emit(
+        as_json,
+        "starting",
+        f"rushhour {__version__}: "
+        + (
+            "demo on synthetic traffic"
+            if demo
+            else f"live pipeline with {len(settings.source)} source(s)"
+        )
+        + f", store {settings.masked()['store']['url']}",
+    )
+    if demo:
+        _prepare_demo(settings, store, clock, as_json, tz, prepare_demo)
+    status = _Status(as_json, tz)
+    # with api.enabled the HTTP API runs in this loop; POST /ingest pushes into this queue source
+    push = _api_source(settings, as_json)
+    runtime = build_runtime(
+        settings, store, clock, channels, base=base, on_outcome=status.report, extra_sources=push
+    )
+    loop = asyncio.new_event_loop()
+    interrupted: list[int] = []
+
+    def on_signal(sig: int) -> None:
+        interrupted.append(sig)
+        runtime.stop()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        if push:
+            from rushhour.cli.api import serve_runtime
+
+            work = serve_runtime(settings, store, runtime, push[0], duration, drain, as_json)
+        else:
+            work = runtime.run(duration=duration, until_idle=drain)
+        stats = loop.run_until_complete(work)
+    finally:
+        loop.close()
+        position = store.checkpoint("source:demo") if demo else None
+        stored = store.count_anomalies()
+        store.close()
+    where = ""
+    if position is not None:
+        where = f" at simulated {from_epoch(position['next']).astimezone(tz):%a %Y-%m-%d %H:%M}"
+    emit(
+        as_json,
+        "stopped",
+        f"{'interrupted' if interrupted else 'stopped'}{where}: {stats.points:,} points, {stats.closed:,} buckets closed, {stats.late_records} late, "
+        f"{stats.anomalies} new anomalous buckets ({stored} stored). Run `rushhour run` again to continue.",
+        sim_time=None if position is None else from_epoch(position["next"]).isoformat(),
+        batches=stats.batches,
+        points=stats.points,
+        closed=stats.closed,
+        late_records=stats.late_records,
+        anomalies=stats.anomalies,
+        anomalies_stored=stored,
+        duplicates=stats.duplicates,
+        rejected=stats.rejected,
+    )
+    if stats.errors:
+        raise typer.Exit(1)
+
+
+def _api_source(settings: Settings, as_json: bool) -> list[Any]:
+    if not settings.api.enabled:
+        return []
+    from rushhour.cli.api import announce_token
+    from rushhour.pipeline.sources.queue import QueueSource
+
+    announce_token(settings, as_json)
+    return [QueueSource()]
+
+
+def _prepare_demo(
+    settings: Settings, store: Any, clock: Any, as_json: bool, tz: Any, prepare: Any
+) -> None:
+    with progress_bar(as_json) as bar:
+        task = bar.add_task("preparing", total=None) if bar else None
+
+        def advance(done: int, total: int, what: str) -> None:
+            if bar is not None and task is not None:
+                bar.update(task, completed=done, total=total, description=what)
+
+        position = prepare(settings, store, clock, advance)
+    fresh = position["first_start"]
+    sim = from_epoch(position["next"])
+    emit(
+        as_json,
+        "ready",
+        ("generated and trained" if fresh else "resumed")
+        + f" {len(store.all_series())} demo series: live from {sim.astimezone(tz):%a %Y-%m-%d %H:%M} "
+        f"({settings.timezone}), {settings.demo.speed:g} simulated minutes per second",
+        sim_time=sim.isoformat(),
+        first_start=bool(fresh),
+    )
+
+
+class _Status:
+    """Per-batch lines for real sources; one line per simulated hour for the demo."""
+
+    def __init__(self, as_json: bool, tz: Any) -> None:
+        self.as_json = as_json
+        self.tz = tz
+        self.hour: str | None = None
+        self.points = 0
+        self.anomalies = 0
+
+    def report(self, batch: Any, outcome: Any) -> None:
+        self.points += outcome.points
+        self.anomalies += outcome.anomalies
+        if batch.source == "demo":
+            when = datetime.fromisoformat(batch.label).astimezone(self.tz)
+            hour = when.strftime("%a %H:00")
+            if hour != self.hour:
+                self.hour = hour
+                emit(
+                    self.as_json,
+                    "status",
+                    f"[dim]{hour} · {self.points:,} points · "
+                    f"{self.anomalies} anomalous buckets this run[/]",
+                    sim_time=when.isoformat(),
+                    points=self.points,
+                    anomalies=self.anomalies,
+                )
+            return
         if outcome.duplicate:
             emit(
-                as_json,
+                self.as_json,
                 "duplicate",
                 f"[dim]{batch.source} {batch.label}: already processed, skipped[/]",
                 source=batch.source,
@@ -110,7 +250,7 @@ def batch_reporter(as_json: bool) -> Any:
         elif outcome.points or outcome.rejected:
             rejected = sum(outcome.rejected.values())
             emit(
-                as_json,
+                self.as_json,
                 "batch",
                 f"[dim]{batch.source} {batch.label}: {outcome.points:,} points, {outcome.closed:,} buckets closed"
                 + (f", {rejected} rejected" if rejected else "")
@@ -122,62 +262,3 @@ def batch_reporter(as_json: bool) -> Any:
                 rejected=outcome.rejected,
                 examples=batch.points.examples,
             )
-
-    return report
-
-
-def run_pipeline(
-    settings: Settings, duration: float | None, as_json: bool, base: Path, *, drain: bool = False
-) -> None:
-    """``rushhour run`` with configured sources (and the API too, with ``api.enabled``)."""
-    if settings.api.enabled:
-        from rushhour.cli.api import serve_and_run
-
-        serve_and_run(settings, duration, as_json, base, drain=drain)
-        return
-    from rushhour.notify.console import ConsoleChannel
-    from rushhour.notify.jsonl import JsonlChannel
-    from rushhour.pipeline.clock import SystemClock
-    from rushhour.pipeline.service import build_runtime
-    from rushhour.store import open_store
-
-    tz = zone(settings.timezone)
-    store = open_store(settings.store_url())
-    channels: list[Any] = [
-        ConsoleChannel(out, as_json=as_json, tz=tz),
-        JsonlChannel(settings.data_dir / "alerts.jsonl"),
-    ]
-
-    report = batch_reporter(as_json)
-
-    runtime = build_runtime(settings, store, SystemClock(), channels, base=base, on_outcome=report)
-    names = ", ".join(s.name for s in runtime.sources)
-    emit(
-        as_json,
-        "starting",
-        f"rushhour pipeline: {len(runtime.sources)} source(s) ({names}), store "
-        f"{settings.masked()['store']['url']}",
-    )
-    loop = asyncio.new_event_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, runtime.stop)
-    try:
-        stats = loop.run_until_complete(runtime.run(duration=duration, until_idle=drain))
-    finally:
-        loop.close()
-        store.close()
-    emit(
-        as_json,
-        "stopped",
-        f"stopped: {stats.batches} batches, {stats.points:,} points, {stats.closed:,} buckets closed, "
-        f"{stats.late_records} late records, {stats.anomalies} anomalies, {stats.duplicates} duplicates skipped",
-        batches=stats.batches,
-        points=stats.points,
-        closed=stats.closed,
-        late_records=stats.late_records,
-        anomalies=stats.anomalies,
-        duplicates=stats.duplicates,
-        rejected=stats.rejected,
-    )
-    if stats.errors:
-        raise typer.Exit(1)

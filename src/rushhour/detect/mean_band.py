@@ -22,10 +22,12 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from rushhour.detect.base import Direction, Severity, Verdict
+from rushhour.detect.base import Verdict
 from rushhour.errors import UsageError
 from rushhour.forecast.mean_predictor import MeanPredictor
 from rushhour.timeutil import utc
+
+_UNKNOWN = Verdict(score=0.0, anomalous=False)
 
 
 @dataclass
@@ -53,24 +55,33 @@ class MeanBandDetector:
 
     def score_many(self, index: pd.DatetimeIndex, values: np.ndarray) -> list[Verdict]:
         mean, dev = self.predictor.expected(index)
+        return self.verdicts(np.asarray(values, dtype=float), mean, dev)
+
+    def verdicts(self, x: np.ndarray, mean: np.ndarray, dev: np.ndarray) -> list[Verdict]:
+        """Vectorised decision for values against their expected band."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            score = np.abs(x - mean) / dev
+            relative = np.abs(x - mean) / np.maximum(mean, 1.0)
+        known = np.isfinite(score)
+        anomalous = known & (score > self.k) & (relative >= self.min_relative_deviation)
+        critical = score >= self.critical_k
         out = []
-        for x, m, d in zip(values, mean, dev, strict=True):
-            out.append(self._verdict(float(x), float(m), float(d)))
+        for i in range(len(x)):
+            if not known[i]:
+                out.append(_UNKNOWN)
+                continue
+            xi, mi = float(x[i]), float(mean[i])
+            out.append(
+                Verdict(
+                    score=float(score[i]),
+                    anomalous=bool(anomalous[i]),
+                    expected=mi,
+                    deviation=float(dev[i]),
+                    direction="none" if xi == mi else ("spike" if xi > mi else "drop"),
+                    severity="critical" if critical[i] else "warning",
+                )
+            )
         return out
 
     def _verdict(self, x: float, mean: float, dev: float) -> Verdict:
-        if np.isnan(mean) or np.isnan(dev) or np.isnan(x):
-            return Verdict(score=0.0, anomalous=False)
-        score = abs(x - mean) / dev
-        relative = abs(x - mean) / max(mean, 1.0)
-        anomalous = score > self.k and relative >= self.min_relative_deviation
-        direction: Direction = "none" if x == mean else ("spike" if x > mean else "drop")
-        severity: Severity = "critical" if score >= self.critical_k else "warning"
-        return Verdict(
-            score=score,
-            anomalous=anomalous,
-            expected=mean,
-            deviation=dev,
-            direction=direction,
-            severity=severity,
-        )
+        return self.verdicts(np.array([x]), np.array([mean]), np.array([dev]))[0]

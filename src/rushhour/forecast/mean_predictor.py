@@ -98,7 +98,9 @@ class MeanPredictor:
         dev = np.where(n > 1, dev, np.nan)
         if self.smooth > 1:
             mean, dev = _smooth(mean, self.smooth), _smooth(dev, self.smooth)
-        self.mean_, self.dev_, self.count_ = mean, dev, n
+        # float32 tables: thousands of series' models stay small in memory
+        self.mean_, self.dev_ = mean.astype(np.float32), dev.astype(np.float32)
+        self.count_ = n.astype(np.int32)
         self.trained_at_ = values.index[-1].to_pydatetime()
         return self
 
@@ -128,13 +130,21 @@ class MeanPredictor:
             cls = self._classes(index)
         return np.asarray(cls, dtype=np.int64) * _MINUTES + minute
 
+    def signature(self) -> tuple[object, ...]:
+        """The parameters that decide :meth:`codes`: models that share it share codes."""
+        return (self.key, self.timezone, self.holidays_country, self.holidays_subdiv)
+
     # -- prediction -----------------------------------------------------------------------------
     def expected(self, index: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
         """Mean and deviation for each timestamp (NaN where a key never had data)."""
+        return self.lookup(self.codes(index))
+
+    def lookup(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and deviation for precomputed :meth:`codes` (many series share one set of codes)."""
         if self.mean_ is None or self.dev_ is None:
             raise NotFittedError("the Mean Predictor is not fitted")
-        codes = self.codes(index)
-        mean, dev = self.mean_[codes], self.dev_[codes]
+        mean = self.mean_[codes].astype(float)
+        dev = self.dev_[codes].astype(float)
         if self.key == "holiday":
             # a holiday without its own data uses the weekend profile (class 0)
             fallback = codes % _MINUTES
@@ -167,8 +177,8 @@ class MeanPredictor:
                 "holidays_country": self.holidays_country,
                 "holidays_subdiv": self.holidays_subdiv,
             },
-            "mean": _nan_list(self.mean_),
-            "dev": _nan_list(self.dev_),
+            "mean": _nan_list(self.mean_.astype(float)),
+            "dev": _nan_list(self.dev_.astype(float)),
             "count": self.count_.astype(int).tolist(),
             "trained_at": self.trained_at_.isoformat() if self.trained_at_ else None,
         }
@@ -183,9 +193,11 @@ class MeanPredictor:
                 hint="retrain the model with `rushhour train`",
             )
         model = cls(**state["params"])
-        model.mean_ = np.array([np.nan if v is None else v for v in state["mean"]], dtype=float)
-        model.dev_ = np.array([np.nan if v is None else v for v in state["dev"]], dtype=float)
-        model.count_ = np.asarray(state["count"], dtype=float)
+        model.mean_ = np.array(
+            [np.nan if v is None else v for v in state["mean"]], dtype=np.float32
+        )
+        model.dev_ = np.array([np.nan if v is None else v for v in state["dev"]], dtype=np.float32)
+        model.count_ = np.asarray(state["count"], dtype=np.int32)
         ts = state.get("trained_at")
         model.trained_at_ = datetime.fromisoformat(ts) if ts else None
         return model

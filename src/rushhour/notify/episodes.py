@@ -9,8 +9,8 @@ round-trips through :meth:`snapshot` so a restart neither re-fires nor forgets a
 ['firing']
 >>> tr.observe("s", 60, True, "spike", "critical", 9.0), tr.observe("s", 120, False)
 ([], [])
->>> [(e.status, e.buckets, e.severity) for e in tr.observe("s", 180, False)]
-[('resolved', 2, 'critical')]
+>>> [(e.status, e.buckets, e.severity, e.duration) for e in tr.observe("s", 180, False)]
+[('resolved', 2, 'critical', 180)]
 """
 
 from __future__ import annotations
@@ -44,6 +44,11 @@ class EpisodeChange:
     direction: str
     severity: str
     peak_score: float
+
+    @property
+    def duration(self) -> int | None:
+        """Seconds from the first anomalous bucket to the resolve; None while firing."""
+        return None if self.end is None else self.end - self.start
 
 
 class EpisodeTracker:

@@ -1,55 +1,47 @@
-"""The demo main job of ``rushhour run`` without sources.
+"""The demo: synthetic live traffic for a few services, on the real pipeline.
 
-On first start it generates weeks of history into the store and fits the Mean Predictor on it, leaving
-out the labelled anomalies. Then it streams endless synthetic live traffic bucket by bucket, at
-``speed`` simulated minutes per wall second, scoring each closed bucket against the band. Each batch of
-buckets, its scores, its anomalies and the checkpoint commit in one transaction, so a restart continues
-exactly where the last commit stopped, with nothing counted twice.
+On first start :func:`prepare_demo` writes weeks of history for each demo series into the store and
+trains their models with the pipeline's own retraining (leaving out the generator's labelled
+anomalies and public holidays). Then the ``demo`` source streams endless live traffic, bucket by
+bucket, at ``demo.speed`` simulated minutes per wall second, through the same runtime as any other
+source. A restart continues from the last committed bucket.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from rushhour.detect.mean_band import MeanBandDetector
-from rushhour.forecast.mean_predictor import MeanPredictor
-from rushhour.notify.episodes import EpisodeChange, EpisodeTracker
-from rushhour.pipeline.clock import Clock
-from rushhour.records import AnomalyEvent
-from rushhour.series.generate import AnomalyWindow, day_seed, generate_traffic
+from rushhour.pipeline.clock import Clock, SystemClock
+from rushhour.pipeline.points import PointBatch
+from rushhour.pipeline.processor import CHECKPOINT, Batch
+from rushhour.pipeline.retrain import train
+from rushhour.pipeline.sources import register
+from rushhour.series.generate import AnomalyWindow, TrafficShape, day_seed, generate_traffic
 from rushhour.settings import Settings
-from rushhour.store.db import AnomalyRecord, SeriesRef, Store
+from rushhour.store.db import Store, series_key
 from rushhour.timeutil import from_epoch, zone
 
 SOURCE = "demo"
-MODEL = "demo/mean_predictor"
 DEMO_SPIKE_AFTER = timedelta(minutes=20)
 DEMO_SPIKE_LENGTH = timedelta(minutes=6)
-BATCH = 60
-
-
-class Channel(Protocol):
-    def send(self, event: AnomalyEvent) -> None: ...
-
+MAX_BATCH = 60
 
 Progress = Callable[[int, int, str], None]
 
 
-@dataclass
-class RunStats:
-    """What one run did."""
-
-    buckets: int = 0
-    anomalies: int = 0
-    sim_time: datetime | None = None
-    events: list[AnomalyEvent] = field(default_factory=list)
+def demo_series(settings: Settings) -> list[tuple[str, dict[str, str], float]]:
+    """(name, labels, scale) of each demo series: a service's successes and failures, and another."""
+    service = settings.demo.series
+    return [
+        ("requests", {"service": service, "status": "ok", "region": "eu-west-1"}, 1.0),
+        ("requests", {"service": service, "status": "failed", "region": "eu-west-1"}, 0.05),
+        ("requests", {"service": "remote-services", "status": "ok", "region": "us-east-1"}, 0.35),
+    ]
 
 
 def choose_live_start(now: float, tz: str, width: int) -> int:
@@ -65,42 +57,44 @@ def choose_live_start(now: float, tz: str, width: int) -> int:
 
 
 class DemoTraffic:
-    """Endless synthetic traffic: each UTC day is generated alone from its own seed."""
+    """Endless synthetic traffic per demo series: each UTC day is generated alone from its own seed."""
 
     def __init__(self, settings: Settings, origin: int, live_start: int) -> None:
         self.s = settings
         self.origin = origin
         self.live_start = live_start
         self.width = settings.bucket_width()
-        self._cache: dict[int, tuple[pd.Series, list[AnomalyWindow]]] = {}
+        self.series = demo_series(settings)
+        self._cache: dict[tuple[int, int], tuple[pd.Series, list[AnomalyWindow]]] = {}
 
-    def day(self, day_start: int) -> tuple[pd.Series, list[AnomalyWindow]]:
-        if day_start not in self._cache:
-            if len(self._cache) > 4:
+    def day(self, which: int, day_start: int) -> tuple[pd.Series, list[AnomalyWindow]]:
+        if (which, day_start) not in self._cache:
+            if len(self._cache) > 4 * len(self.series):
                 self._cache.clear()
             start = from_epoch(day_start)
+            _, _, scale = self.series[which]
             traffic = generate_traffic(
                 start,
                 days=1,
                 freq=f"{self.width}s",
-                seed=day_seed(self.s.demo.seed, start.date()),
+                seed=day_seed(self.s.demo.seed * 31 + which, start.date()),
                 anomalies_per_day=self.s.demo.anomalies_per_day,
                 tz=self.s.timezone,
                 holidays_country=self.s.holidays_country,
                 holidays_subdiv=self.s.holidays_subdiv,
-                shape=_shape(self.s),
+                shape=TrafficShape(base_rpm=self.s.demo.base_rpm * scale),
                 growth_origin=from_epoch(self.origin),
             )
-            values = traffic.series.astype(float)
-            windows = list(traffic.anomalies)
-            values, windows = self._demo_spike(day_start, values, windows)
-            self._cache[day_start] = (values, windows)
-        return self._cache[day_start]
+            values, windows = traffic.series.astype(float), list(traffic.anomalies)
+            if which == 0:
+                values, windows = self._demo_spike(day_start, values, windows)
+            self._cache[(which, day_start)] = (values, windows)
+        return self._cache[(which, day_start)]
 
     def _demo_spike(
         self, day_start: int, values: pd.Series, windows: list[AnomalyWindow]
     ) -> tuple[pd.Series, list[AnomalyWindow]]:
-        """A guaranteed spike shortly after the live start, so a new user sees one within a minute."""
+        """A guaranteed spike shortly after the live start, so a new user sees one within seconds."""
         lo = pd.Timestamp(from_epoch(self.live_start) + DEMO_SPIKE_AFTER)
         hi = lo + pd.Timedelta(DEMO_SPIKE_LENGTH)
         if not (day_start <= lo.timestamp() < day_start + 86400):
@@ -112,13 +106,13 @@ class DemoTraffic:
         spike = AnomalyWindow(lo.to_pydatetime(), end.to_pydatetime(), "spike", 3.0)
         return values, sorted([*windows, spike], key=lambda w: w.start)
 
-    def values(self, start: int, count: int) -> pd.Series:
-        """Values of ``count`` buckets from ``start``."""
+    def values(self, which: int, start: int, count: int) -> pd.Series:
+        """Values of ``count`` buckets of one series from ``start``."""
         parts = []
         end = start + count * self.width
         day = start - start % 86400
         while day < end:
-            values, _ = self.day(day)
+            values, _ = self.day(which, day)
             parts.append(
                 values[(values.index >= from_epoch(start)) & (values.index < from_epoch(end))]
             )
@@ -126,236 +120,111 @@ class DemoTraffic:
         return pd.concat(parts)
 
 
-def _shape(settings: Settings) -> Any:
-    from rushhour.series.generate import TrafficShape
-
-    return TrafficShape(base_rpm=settings.demo.base_rpm)
-
-
-class DemoJob:
-    """Prepare once, then stream. ``channels`` receive each newly stored anomaly."""
-
-    def __init__(self, settings: Settings, store: Store, clock: Clock, channels: Sequence[Channel]):
-        self.s = settings
-        self.store = store
-        self.clock = clock
-        self.channels = list(channels)
-        self.width = settings.bucket_width()
-        self.stopping = False
-        self.series: SeriesRef | None = None
-        self.detector: MeanBandDetector | None = None
-        self.traffic: DemoTraffic | None = None
-        self.position: dict[str, Any] = {}
-        self.episodes = EpisodeTracker(settings.detect.resolve_after)
-        self._peaks: dict[int, tuple[float, Any]] = {}
-
-    # -- preparation ----------------------------------------------------------------------------
-    def prepare(self, progress: Progress | None = None) -> dict[str, Any]:
-        """Generate history and fit the model on first start; load both on later starts."""
-        position = self.store.checkpoint(SOURCE)
-        with self.store.begin() as tx:
-            self.series = self.store.ensure_series(
-                tx, self.s.demo.series, {"demo": "true"}, self.width
-            )
-        if position is None:
-            live_start = choose_live_start(self.clock.wall(), self.s.timezone, self.width)
-            origin = live_start - self.s.demo.history_weeks * 7 * 86400
-            self.traffic = DemoTraffic(self.s, origin, live_start)
-            model = self._generate_history(origin, live_start, progress)
-            position = {
-                "origin": origin,
-                "live_start": live_start,
-                "next": live_start,
-                "buckets": 0,
-                "anomalies": 0,
-                "first_start": True,
-            }
-            with self.store.begin() as tx:
-                self.store.set_checkpoint(tx, SOURCE, position)
-        else:
-            self.traffic = DemoTraffic(self.s, position["origin"], position["live_start"])
-            model = self._load_model()
-            position["first_start"] = False
-        self.episodes.restore(position.get("episodes", {}))
-        self.position = position
-        self.detector = MeanBandDetector(
-            model,
-            k=self.s.detect.k,
-            min_relative_deviation=self.s.detect.min_relative_deviation,
-        )
-        return position
-
-    def _generate_history(
-        self, origin: int, live_start: int, progress: Progress | None
-    ) -> MeanPredictor:
-        assert self.traffic is not None and self.series is not None
-        days = (live_start - origin) // 86400 + 1
-        parts, windows = [], []
+def prepare_demo(
+    settings: Settings, store: Store, clock: Clock, progress: Progress | None = None
+) -> dict[str, Any]:
+    """First start: history and trained models. Later starts: the committed position."""
+    position = store.checkpoint(f"source:{SOURCE}")
+    if position is not None:
+        return {**position, "first_start": False}
+    width = settings.bucket_width()
+    live_start = choose_live_start(clock.wall(), settings.timezone, width)
+    origin = live_start - settings.demo.history_weeks * 7 * 86400
+    traffic = DemoTraffic(settings, origin, live_start)
+    days = (live_start - origin) // 86400 + 1
+    labelled: dict[str, list[tuple[datetime, datetime]]] = {}
+    steps = len(traffic.series) * days + 1
+    for which, (name, labels, _) in enumerate(traffic.series):
+        parts = []
         for i in range(days):
-            values, labels = self.traffic.day(origin - origin % 86400 + i * 86400)
+            values, windows = traffic.day(which, origin - origin % 86400 + i * 86400)
             parts.append(values)
-            windows.extend(labels)
+            labelled.setdefault(series_key(name, labels), []).extend(
+                (w.start, w.end) for w in windows
+            )
             if progress:
-                progress(i + 1, days + 1, "generating history")
+                progress(
+                    which * days + i + 1,
+                    steps,
+                    f"generating history of {labels['service']} {labels['status']}",
+                )
         history = pd.concat(parts)
         history = history[
             (history.index >= from_epoch(origin)) & (history.index < from_epoch(live_start))
         ]
-        with self.store.begin() as tx:
-            starts = (history.index.asi8 // 1_000_000_000).tolist()
-            self.store.write_buckets(tx, self.series.id, starts, history.to_numpy().tolist())
-        model = MeanPredictor(
-            key=self.s.detect.key,
-            deviation=self.s.detect.deviation,
-            timezone=self.s.timezone,
-            freq=f"{self.width}s",
-            smooth=3,
-            holidays_country=self.s.holidays_country,
-            holidays_subdiv=self.s.holidays_subdiv,
-        ).fit(history, exclude=[(w.start, w.end) for w in windows], exclude_holidays=True)
-        self.store.save_model(
-            MODEL,
-            "mean_predictor",
-            json.dumps(model.snapshot()).encode(),
-            series_id=self.series.id,
-            params={
-                "key": model.key,
-                "deviation": model.deviation,
-                "excluded_windows": len(windows),
-            },
-            trained_at=live_start,
+        with store.begin() as tx:
+            ref = store.ensure_series(tx, name, labels, width)
+            store.write_buckets(
+                tx, ref.id, (history.index.asi8 // 1_000_000_000).tolist(), history.tolist()
+            )
+    if progress:
+        progress(steps - 1, steps, "training the Mean Predictor of each series")
+    train(settings, store, from_epoch(live_start), exclude=labelled)
+    position = {"origin": origin, "live_start": live_start, "next": live_start}
+    with store.begin() as tx:
+        # the live pipeline starts where history ends: everything before live_start is closed
+        store.set_checkpoint(
+            tx, CHECKPOINT, {"bucketizer": {"max_event": live_start, "closed_until": live_start}}
         )
-        if progress:
-            progress(days + 1, days + 1, "fitted the Mean Predictor")
-        return model
+        store.set_checkpoint(tx, f"source:{SOURCE}", position)
+    if progress:
+        progress(steps, steps, "ready")
+    return {**position, "first_start": True}
 
-    def _load_model(self) -> MeanPredictor:
-        row = self.store.load_model(MODEL)
-        if row is None or row["artifact"] is None:
+
+@register("demo")
+class DemoSource:
+    """Live synthetic traffic of the demo series, paced by the clock at ``demo.speed``."""
+
+    def __init__(
+        self, spec: Any, *, settings: Settings, clock: Clock | None = None, **_: Any
+    ) -> None:
+        self.spec = spec
+        self.s = settings
+        self.name = SOURCE
+        self.finished = False
+        self.clock = clock or SystemClock()
+        self.width = settings.bucket_width()
+        self.traffic: DemoTraffic | None = None
+        self.next = 0
+        self._resume = 0
+        self._mono0 = 0.0
+
+    async def open(self, position: dict[str, Any] | None) -> None:
+        if position is None:
             from rushhour.errors import StoreError
 
             raise StoreError(
-                "the demo's checkpoint exists but its model is missing",
-                hint="delete the data directory (.rushhour/) to start the demo afresh",
+                "the demo has not been prepared", hint="run `rushhour run` without sources first"
             )
-        return MeanPredictor.restore(json.loads(bytes(row["artifact"]).decode()))
+        self.traffic = DemoTraffic(self.s, position["origin"], position["live_start"])
+        self.position = dict(position)
+        self.next = self._resume = int(position["next"])
+        self._mono0 = self.clock.monotonic()
 
-    # -- streaming ------------------------------------------------------------------------------
-    def sim_time(self) -> datetime:
-        return from_epoch(self.position["next"])
+    async def close(self) -> None:
+        return None
 
-    def run(
-        self, duration: float | None = None, on_tick: Callable[[RunStats], None] | None = None
-    ) -> RunStats:
-        """Stream until ``stop()`` is called or ``duration`` wall seconds pass."""
-        stats = RunStats()
-        per_bucket_wall = self.width / (self.s.demo.speed * 60.0)
-        resume = self.position["next"]
-        wall0 = self.clock.monotonic()
-        while not self.stopping:
-            elapsed = self.clock.monotonic() - wall0
-            if duration is not None:
-                elapsed = min(elapsed, duration)
-            sim_now = resume + elapsed / per_bucket_wall * self.width
-            ready = int((sim_now - self.position["next"]) // self.width)
-            if ready > 0:  # buckets closed by now, including one that closes right at the deadline
-                self.step(min(ready, BATCH), stats)
-                if on_tick:
-                    on_tick(stats)
-                continue
-            if duration is not None and elapsed >= duration:
-                break
-            wait = (self.position["next"] + self.width - sim_now) / self.width * per_bucket_wall
-            if duration is not None:
-                wait = min(wait, duration - elapsed)
-            self.clock.sleep(min(max(wait, 0.001), 0.25))
-        stats.sim_time = self.sim_time()
-        return stats
+    def sim_now(self) -> float:
+        return self._resume + (self.clock.monotonic() - self._mono0) * self.s.demo.speed * 60.0
 
-    def stop(self) -> None:
-        self.stopping = True
-
-    def step(self, count: int, stats: RunStats) -> None:
-        """Process ``count`` closed buckets in one transaction, then announce episode changes."""
-        assert self.traffic is not None and self.detector is not None and self.series is not None
-        start = int(self.position["next"])
-        values = self.traffic.values(start, count)
-        verdicts = self.detector.score_many(values.index, values.to_numpy())
-        starts = (values.index.asi8 // 1_000_000_000).tolist()
-        xs = values.to_numpy().tolist()
-        announce: list[AnomalyEvent] = []
-        stored = 0
-        position = dict(self.position)
-        with self.store.begin() as tx:
-            self.store.write_buckets(tx, self.series.id, starts, xs)
-            self.store.write_scores(
-                tx,
-                [
-                    {
-                        "series_id": self.series.id,
-                        "start": s,
-                        "detector": self.detector.name,
-                        "score": v.score,
-                        "expected": v.expected,
-                        "deviation": v.deviation,
-                        "explanation": None,
-                    }
-                    for s, v in zip(starts, verdicts, strict=True)
-                ],
-            )
-            for s, x, v in zip(starts, xs, verdicts, strict=True):
-                if v.anomalous:
-                    record = AnomalyRecord(
-                        series_id=self.series.id,
-                        start=s,
-                        detector=self.detector.name,
-                        value=x,
-                        expected=v.expected,
-                        deviation=v.deviation,
-                        sigma=v.sigma,
-                        score=v.score,
-                        direction=v.direction,
-                        severity=v.severity,
-                        detected_at=int(self.clock.wall()),
-                    )
-                    stored += int(self.store.add_anomaly(tx, record))
-                changes = self.episodes.observe(
-                    self.series.key, s, v.anomalous, v.direction, v.severity, v.score
-                )
-                announce.extend(self._event(c, s, x, v) for c in changes)
-            position.update(
-                next=start + count * self.width,
-                buckets=position["buckets"] + count,
-                anomalies=position["anomalies"] + stored,
-                episodes=self.episodes.snapshot(),
-            )
-            position.pop("first_start", None)
-            self.store.set_checkpoint(tx, SOURCE, position)
-        first_start = self.position.get("first_start", False)
-        self.position = {**position, "first_start": first_start}
-        stats.buckets += count
-        stats.anomalies += stored
-        stats.events.extend(announce)
-        for event in announce:
-            for channel in self.channels:
-                channel.send(event)
-
-    def _event(self, change: EpisodeChange, start: int, value: float, v: Any) -> AnomalyEvent:
-        assert self.series is not None and self.detector is not None
-        resolved = change.status == "resolved"
-        return AnomalyEvent(
-            series=self.series.name,
-            labels=self.series.labels,
-            start=from_epoch(change.start),
-            value=value,
-            expected=v.expected,
-            deviation=v.deviation,
-            sigma=None if resolved else v.sigma,
-            direction=change.direction,
-            severity=change.severity,
-            detector=self.detector.name,
-            score=change.peak_score if resolved else v.score,
-            status=change.status,
-            end=from_epoch(start) if resolved else None,
-            buckets=change.buckets,
+    async def next_batch(self) -> Batch | None:
+        assert self.traffic is not None
+        ready = int((self.sim_now() - self.next) // self.width)
+        if ready <= 0:
+            return None
+        count = min(ready, MAX_BATCH)
+        rows: list[tuple[str, dict[str, str], float, float]] = []
+        for which, (name, labels, _) in enumerate(self.traffic.series):
+            values = self.traffic.values(which, self.next, count)
+            for t, v in zip(values.index.asi8 // 1_000_000_000, values.tolist(), strict=True):
+                rows.append((name, labels, float(t), float(v)))
+        start, self.next = self.next, self.next + count * self.width
+        position = {**self.position, "next": self.next}
+        return Batch(
+            source=SOURCE,
+            points=PointBatch.from_rows(rows),
+            position=position,
+            dedupe=f"demo:{start}",
+            label=from_epoch(start).isoformat(),
         )

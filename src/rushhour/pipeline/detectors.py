@@ -94,6 +94,56 @@ class DetectorBank:
             )
         return self._cold(key, index, x, models.fleet)
 
+    def score_closed(
+        self,
+        keys: list[str],
+        starts: np.ndarray,
+        values: np.ndarray,
+        models: ModelSet | None = None,
+    ) -> list[Verdict]:
+        """Verdicts for closed buckets of many series at once.
+
+        Series share bucket starts, so timestamp keys are computed once per distinct start and each
+        series' band is a table lookup; the decision is one vectorised pass.
+        """
+        models = models or self.models
+        n = len(keys)
+        uniq, inv = np.unique(starts, return_inverse=True)
+        index = pd.DatetimeIndex(pd.to_datetime(uniq, unit="s", utc=True))
+        mean = np.full(n, np.nan)
+        dev = np.full(n, np.nan)
+        banded: dict[str, list[int]] = {}
+        cold: dict[str, list[int]] = {}
+        for i, key in enumerate(keys):
+            (banded if key in models.bands else cold).setdefault(key, []).append(i)
+        codes: dict[tuple[object, ...], np.ndarray] = {}
+        rule: MeanBandDetector | None = None
+        for key, positions in banded.items():
+            band = models.bands[key]
+            rule = rule or band
+            sig = band.predictor.signature()
+            if sig not in codes:
+                codes[sig] = band.predictor.codes(index)
+            pos = np.asarray(positions)
+            mean[pos], dev[pos] = band.predictor.lookup(codes[sig][inv[pos]])
+        out: list[Verdict] = [Verdict(score=0.0, anomalous=False)] * n
+        if rule is not None:
+            pos = np.asarray([i for p in banded.values() for i in p])
+            for i, v in zip(
+                pos.tolist(), rule.verdicts(values[pos], mean[pos], dev[pos]), strict=True
+            ):
+                out[i] = v
+        for key, positions in cold.items():
+            vs = self.score(
+                key,
+                [int(starts[i]) for i in positions],
+                [float(values[i]) for i in positions],
+                models,
+            )
+            for i, v in zip(positions, vs, strict=True):
+                out[i] = v
+        return out
+
     def _cold(
         self, key: str, index: pd.DatetimeIndex, x: np.ndarray, fleet: MeanPredictor
     ) -> list[Verdict]:

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+import numpy as np
 
 from rushhour.detect.base import Verdict
 from rushhour.notify.episodes import EpisodeTracker
@@ -161,25 +162,26 @@ class Processor:
         return events
 
     def _score(self, tx: Any, closed: list[ClosedBucket], outcome: Outcome) -> list[AnomalyEvent]:
-        grouped: dict[str, list[ClosedBucket]] = defaultdict(list)
-        for c in closed:
-            grouped[c.key].append(c)
+        if not closed:
+            return []
         now = self.clock.wall()
         models = (
             self.bank.models
         )  # one model set for the whole batch, even if a swap happens meanwhile
+        keys = [c.key for c in closed]
+        starts = np.fromiter((c.start for c in closed), dtype=np.int64, count=len(closed))
+        values = np.fromiter((c.value for c in closed), dtype=float, count=len(closed))
+        verdicts = self.bank.score_closed(keys, starts, values, models)
+        outcome.close_latency.extend((now - (starts + self.width)).tolist())
         events: list[AnomalyEvent] = []
         scores: list[dict[str, Any]] = []
-        for key, buckets in grouped.items():
-            ref = self.series[key]
-            verdicts = self.bank.score(
-                key, [b.start for b in buckets], [b.value for b in buckets], models
-            )
-            for b, v in zip(buckets, verdicts, strict=True):
-                outcome.close_latency.append(now - (b.start + self.width))
-                scores.append(self._score_row(ref, b, v))
-                if v.anomalous:
-                    record = AnomalyRecord(
+        anomalies: list[AnomalyRecord] = []
+        for b, v in zip(closed, verdicts, strict=True):
+            ref = self.series[b.key]
+            scores.append(self._score_row(ref, b, v))
+            if v.anomalous:
+                anomalies.append(
+                    AnomalyRecord(
                         series_id=ref.id,
                         start=b.start,
                         detector=self.bank.name,
@@ -193,12 +195,13 @@ class Processor:
                         detected_at=int(now),
                         explanation=json.dumps(v.explanation) if v.explanation else None,
                     )
-                    outcome.anomalies += int(self.store.add_anomaly(tx, record))
-                for change in self.episodes.observe(
-                    key, b.start, v.anomalous, v.direction, v.severity, v.score
-                ):
-                    events.append(self._event(ref, change, b, v))
+                )
+            for change in self.episodes.observe(
+                b.key, b.start, v.anomalous, v.direction, v.severity, v.score
+            ):
+                events.append(self._event(ref, change, b, v))
         self.store.write_scores(tx, scores)
+        outcome.anomalies += self.store.add_anomalies(tx, anomalies)
         return events
 
     def _score_row(self, ref: SeriesRef, b: ClosedBucket, v: Verdict) -> dict[str, Any]:

@@ -88,6 +88,7 @@ def train(
     store: Store,
     now: datetime,
     progress: Callable[[int, int, str], None] | None = None,
+    exclude: dict[str, list[tuple[datetime, datetime]]] | None = None,
 ) -> TrainReport:
     """Refit every series with enough history; record cut-offs; return the new model set."""
     report = TrainReport()
@@ -110,9 +111,8 @@ def train(
                 f"{span:.1f} h of history, needs {settings.pipeline.min_history}"
             )
             continue
-        model = _predictor(settings).fit(
-            history, exclude=_anomaly_windows(store, ref.id, width), exclude_holidays=True
-        )
+        windows = _anomaly_windows(store, ref.id, width) + list((exclude or {}).get(ref.key, []))
+        model = _predictor(settings).fit(history, exclude=windows, exclude_holidays=True)
         version = store.save_model(
             model_name(ref.key),
             "mean_predictor",

@@ -46,7 +46,8 @@ def build_runtime(
     bank.swap(bank.load(store))
     processor = Processor(settings, store, bank, clock, channels)
     srcs = [
-        source_registry.build(spec, base=base, clock=clock, width=width) for spec in settings.source
+        source_registry.build(spec, base=base, clock=clock, width=width, settings=settings)
+        for spec in settings.source
     ]
     srcs.extend(extra_sources)
 

@@ -2,7 +2,7 @@
 
 ```toml
 [[source]]
-type = "inbox"        # inbox | replay | http | nats | stdin | tail | s3
+type = "inbox"        # inbox | replay | http | nats | stdin | tail | s3 | demo
 path = "inbox"        # finished/ and failed/ are created beside it
 format = "auto"       # auto | points | csv | flowlog | metrics
 bucket = "1m"
@@ -81,7 +81,13 @@ class S3Spec(_Spec):
     poll: float = Field(5.0, gt=0)
 
 
+class DemoSpec(_Spec):
+    """Synthetic live traffic of the demo series (``[demo]`` settings)."""
+
+    type: Literal["demo"]
+
+
 SourceSpec = Annotated[
-    InboxSpec | ReplaySpec | HttpSpec | NatsSpec | StdinSpec | TailSpec | S3Spec,
+    InboxSpec | ReplaySpec | HttpSpec | NatsSpec | StdinSpec | TailSpec | S3Spec | DemoSpec,
     Field(discriminator="type"),
 ]

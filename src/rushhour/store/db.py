@@ -298,6 +298,21 @@ class Store:
         conn.execute(t.anomalies.insert().values(**a.__dict__))
         return True
 
+    def add_anomalies(self, conn: Connection, records: Sequence[AnomalyRecord]) -> int:
+        """Record many anomalies, each once; returns how many were new."""
+        if not records:
+            return 0
+        ins: Any = (
+            postgresql.insert(t.anomalies)
+            if self.dialect == "postgresql"
+            else sqlite.insert(t.anomalies)
+        )
+        stmt = ins.on_conflict_do_nothing(index_elements=["series_id", "start", "detector"])
+        count = select(func.count()).select_from(t.anomalies)
+        before = conn.execute(count).scalar_one()
+        conn.execute(stmt, [dict(r.__dict__) for r in records])
+        return int(conn.execute(count).scalar_one() - before)
+
     def count_anomalies(self) -> int:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(t.anomalies)).scalar_one())

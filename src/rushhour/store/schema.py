@@ -103,3 +103,42 @@ checkpoints = Table(
     Column("position", Text, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
 )
+
+# -- notify (migration 0002) -----------------------------------------------------------------------
+# One row per delivery of one alert (or alert group) status to one channel. ``dedupe_key`` makes each
+# delivery idempotent: enqueueing the same alert+status+channel twice is a no-op.
+alert_outbox = Table(
+    "alert_outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("dedupe_key", String(200), nullable=False),
+    Column("channel", String(100), nullable=False),
+    Column("alert_id", String(100), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("image", LargeBinary),
+    Column("state", String(16), nullable=False, default="pending"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("lease_until", Float, nullable=False, default=0.0),
+    Column("progress", Text, nullable=False, default="{}"),
+    Column("last_error", Text),
+    Column("created_at", Float, nullable=False),
+    Column("sent_at", Float),
+    UniqueConstraint("dedupe_key", name="uq_outbox_dedupe"),
+)
+Index("ix_outbox_due", alert_outbox.c.state, alert_outbox.c.next_attempt_at)
+Index("ix_outbox_alert", alert_outbox.c.alert_id)
+
+silences = Table(
+    "silences",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("matchers", Text, nullable=False),
+    Column("starts_at", BigInteger, nullable=False),
+    Column("ends_at", BigInteger, nullable=False),
+    Column("comment", Text, nullable=False, default=""),
+    Column("created_by", String(200), nullable=False, default=""),
+    Column("created_at", BigInteger, nullable=False),
+)
+Index("ix_silences_ends", silences.c.ends_at)

@@ -1,7 +1,8 @@
 """Alerts and silences, over a small repository interface that the alerts feature implements.
 
 The API does not know how alerts are stored or delivered: it asks an :class:`AlertRepository`. Until one
-is installed (``create_app(..., alerts=repo)``), these routes answer 501 and say so.
+is installed (``create_app(..., alerts=repo)``), these routes answer 501 and say so. The server
+installs :class:`~rushhour.api.alert_store.StoreAlerts`, over the outbox and silences tables.
 """
 
 from __future__ import annotations
@@ -20,13 +21,15 @@ router = APIRouter(tags=["alerts"])
 
 
 class SilenceIn(BaseModel):
-    """Mute alerts whose series matches every matcher, between ``starts_at`` and ``ends_at``."""
+    """Mute alerts that match every matcher, between ``starts_at`` and ``ends_at``."""
 
-    matchers: dict[str, str] = Field(
+    matchers: list[str] = Field(
         ...,
         min_length=1,
-        description="'series' and/or label names to equal values",
-        examples=[{"series": "requests", "region": "eu"}],
+        max_length=50,
+        description="Alertmanager-style matchers over the series' labels plus series, severity and "
+        "direction: label=value, label!=value, label=~regex, label!~regex",
+        examples=[["series=requests", "region=~eu-.*"]],
     )
     starts_at: datetime | None = Field(None, description="default: now")
     ends_at: datetime

@@ -29,6 +29,10 @@ function why(a) {
   if (a.explanation) for (const [k, v] of Object.entries(a.explanation)) parts.push(`${k}: ${v}`);
   return parts.join("; ");
 }
+function alertWhy(a) {
+  const first = (a.alerts || [a])[0] || {};
+  return first.sentence || (first.explanation && JSON.stringify(first.explanation)) || "";
+}
 const labelText = (labels) => Object.entries(labels || {}).map(([k, v]) => `${k}=${v}`).join(", ");
 
 function sparkSvg(values) {
@@ -140,16 +144,17 @@ async function chartPage(id) {
 
 // -- alerts: the alert list when the alerts feature backs it, else the stored anomalies ---------
 async function alertsPage() {
-  app.innerHTML = `<h1>Alerts</h1><div id="alerts"><p class="muted">loading…</p></div>`;
+  app.innerHTML = `<h1>Alerts</h1><div id="alerts"><p class="muted">loading…</p></div><h2>Anomalous buckets</h2><div id="anomalies"><p class="muted">loading…</p></div>`;
   const box = document.getElementById("alerts");
   try {
     const r = await api("/alerts?limit=100");
-    box.innerHTML = r.alerts.length ? `<table><thead><tr><th>Time</th><th>Series</th><th>Status</th><th>Explanation</th></tr></thead><tbody>${r.alerts.map((a) => `<tr><td>${esc(fmtTime(a.time || a.start))}</td><td>${esc(a.series)}</td><td>${esc(a.status)}</td><td>${esc(a.explanation ? JSON.stringify(a.explanation) : "")}</td></tr>`).join("")}</tbody></table>` : '<p class="muted">No alerts.</p>';
-  } catch (e) {
-    if (e.status !== 501) { box.innerHTML = fail(e); return; }
+    box.innerHTML = r.alerts.length ? `<table><thead><tr><th>Time</th><th>Series</th><th>Status</th><th>Explanation</th><th>Deliveries</th></tr></thead><tbody>${r.alerts.map((a) => `<tr><td>${esc(fmtTime(a.created_at || a.time))}</td><td>${esc((a.alerts || [a]).map((x) => x.series).join(", "))}</td><td>${esc(a.status)}</td><td class="muted">${esc(alertWhy(a))}</td><td class="muted">${esc((a.deliveries || []).map((d) => d.channel + ": " + d.state).join(", "))}</td></tr>`).join("")}</tbody></table>` : '<p class="muted">No alerts sent yet.</p>';
+  } catch (e) { box.innerHTML = fail(e); }
+  const list = document.getElementById("anomalies");
+  try {
     const r = await api("/anomalies?limit=100");
-    box.innerHTML = `<p class="muted">${esc(e.message)}: showing the stored anomalies instead.</p>` + (r.anomalies.length ? `<table><thead><tr><th>Time</th><th>Series</th><th>Value</th><th>Expected</th><th>Severity</th><th>Explanation</th></tr></thead><tbody>${r.anomalies.map((a) => `<tr><td>${esc(fmtTime(a.time))}</td><td><a href="/ui/series/${a.series_id}">${esc(a.series)}</a></td><td>${a.value.toFixed(0)}</td><td>${a.expected == null ? "" : a.expected.toFixed(0)}</td><td>${esc(a.severity)} ${esc(a.direction)}</td><td class="muted">${esc(why(a))}</td></tr>`).join("")}</tbody></table>` : '<p class="muted">No anomalies stored.</p>');
-  }
+    list.innerHTML = r.anomalies.length ? `<table><thead><tr><th>Time</th><th>Series</th><th>Value</th><th>Expected</th><th>Severity</th><th>Why</th></tr></thead><tbody>${r.anomalies.map((a) => `<tr><td>${esc(fmtTime(a.time))}</td><td><a href="/ui/series/${a.series_id}">${esc(a.series)}</a></td><td>${a.value.toFixed(0)}</td><td>${a.expected == null ? "" : a.expected.toFixed(0)}</td><td>${esc(a.severity)} ${esc(a.direction)}</td><td class="muted">${esc(why(a))}</td></tr>`).join("")}</tbody></table>` : '<p class="muted">No anomalies stored.</p>';
+  } catch (e) { list.innerHTML = fail(e); }
 }
 
 function tokenBar() {
@@ -158,18 +163,18 @@ function tokenBar() {
 function bindToken() { document.getElementById("savetok").onclick = (ev) => { ev.preventDefault(); localStorage.setItem("rushhour-token", document.getElementById("tok").value.trim()); }; }
 
 async function silencesPage() {
-  app.innerHTML = `<h1>Silences</h1>${tokenBar()}<form id="sil" class="panel bar"><input name="series" placeholder="series name" required><input name="labels" placeholder="labels k=v,k=v"><label>for <select name="hours"><option>1</option><option>4</option><option>24</option></select> h</label><input name="comment" placeholder="why"><button class="primary">Silence</button></form><div id="msg"></div><div id="list"></div>`;
+  app.innerHTML = `<h1>Silences</h1>${tokenBar()}<form id="sil" class="panel bar"><input name="series" placeholder="series name" required><input name="labels" placeholder="more matchers: dc=a, region=~eu-.*"><label>for <select name="hours"><option>1</option><option>4</option><option>24</option></select> h</label><input name="comment" placeholder="why"><button class="primary">Silence</button></form><div id="msg"></div><div id="list"></div>`;
   bindToken();
   const list = async () => {
     try {
       const r = await api("/silences");
-      document.getElementById("list").innerHTML = r.silences.length ? `<table><thead><tr><th>Matchers</th><th>From</th><th>Until</th><th>Comment</th></tr></thead><tbody>${r.silences.map((s) => `<tr><td>${esc(labelText(s.matchers))}</td><td>${esc(fmtTime(s.starts_at))}</td><td>${esc(fmtTime(s.ends_at))}</td><td>${esc(s.comment)}</td></tr>`).join("")}</tbody></table>` : '<p class="muted">No silences.</p>';
+      document.getElementById("list").innerHTML = r.silences.length ? `<table><thead><tr><th>Matchers</th><th>From</th><th>Until</th><th>Comment</th></tr></thead><tbody>${r.silences.map((s) => `<tr><td>${esc((s.matchers || []).join(", "))}</td><td>${esc(fmtTime(s.starts_at))}</td><td>${esc(fmtTime(s.ends_at))}</td><td>${esc(s.comment)}</td></tr>`).join("")}</tbody></table>` : '<p class="muted">No silences.</p>';
     } catch (e) { document.getElementById("list").innerHTML = fail(e); }
   };
   document.getElementById("sil").onsubmit = async (ev) => {
     ev.preventDefault(); localStorage.setItem("rushhour-token", document.getElementById("tok").value.trim());
-    const f = new FormData(ev.target), matchers = { series: f.get("series") };
-    for (const kv of String(f.get("labels") || "").split(",")) { const [k, v] = kv.split("="); if (k && v) matchers[k.trim()] = v.trim(); }
+    const f = new FormData(ev.target), matchers = ["series=" + f.get("series")];
+    for (const m of String(f.get("labels") || "").split(",")) if (m.trim()) matchers.push(m.trim());
     const ends = new Date(Date.now() + (+f.get("hours")) * 3600e3).toISOString();
     try { await api("/silences", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ matchers, ends_at: ends, comment: f.get("comment") || "" }) }); document.getElementById("msg").innerHTML = '<p>Silence created.</p>'; list(); }
     catch (e) { document.getElementById("msg").innerHTML = fail(e); }

@@ -1,4 +1,4 @@
-"""The inbox folder: the seed's S3-upload trigger, on a local folder.
+"""The inbox: the seed's S3-upload trigger, on a local folder or an S3-compatible bucket.
 
 A file dropped into ``inbox/`` is read, processed, and once its results are committed moved to
 ``finished/`` (beside ``inbox/``), renamed with its processing time. A file that cannot be read goes to
@@ -11,79 +11,60 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import shutil
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from rushhour.errors import InputError
 from rushhour.pipeline.processor import Batch
 from rushhour.pipeline.readers import read_points
 from rushhour.pipeline.sources import register
+from rushhour.pipeline.sources.folders import Folder, LocalFolder, S3Folder
 
-IGNORED_SUFFIXES = (".tmp", ".part", ".crdownload")
 
-
-@register("inbox")
 class InboxSource:
-    def __init__(self, spec: Any, *, base: Path | None = None, **_: Any) -> None:
+    def __init__(self, spec: Any, folder: Folder) -> None:
         self.spec = spec
-        root = Path(spec.path)
-        self.inbox = root if root.is_absolute() or base is None else base / root
-        self.finished_dir = self.inbox.parent / "finished"
-        self.failed_dir = self.inbox.parent / "failed"
+        self.folder = folder
         self.name = spec.source_name()
         self.finished = False
         self._in_flight: set[str] = set()
 
     async def open(self, position: dict[str, Any] | None) -> None:
-        for d in (self.inbox, self.finished_dir, self.failed_dir):
-            d.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(self.folder.prepare)
 
     async def close(self) -> None:
         return None
 
-    def _candidates(self) -> list[Path]:
-        files = [
-            p
-            for p in self.inbox.iterdir()
-            if p.is_file() and not p.name.startswith(".") and not p.name.endswith(IGNORED_SUFFIXES)
-        ]
-        return sorted(files, key=lambda p: (p.stat().st_mtime, p.name))
-
     async def next_batch(self) -> Batch | None:
-        for path in await asyncio.to_thread(self._candidates):
-            if path.name in self._in_flight:
+        for name in await asyncio.to_thread(self.folder.list):
+            if name in self._in_flight:
                 continue
-            batch = await asyncio.to_thread(self._read, path)
+            batch = await asyncio.to_thread(self._read, name)
             if batch is not None:
-                self._in_flight.add(path.name)
+                self._in_flight.add(name)
                 return batch
         return None
 
-    def _read(self, path: Path) -> Batch | None:
+    def _read(self, name: str) -> Batch | None:
         try:
-            data = path.read_bytes()
+            data = self.folder.read(name)
+            if data is None:
+                return None
             points = read_points(
-                data,
-                self.spec.format,
-                str(path.name),
-                series=self.spec.series,
-                labels=self.spec.labels,
+                data, self.spec.format, name, series=self.spec.series, labels=self.spec.labels
             )
-        except FileNotFoundError:
-            return None
         except (InputError, OSError) as exc:
-            self._fail(path, exc)
+            self._fail(name, exc)
             return None
         if len(points) == 0 and points.rejected:
             reasons = ", ".join(f"{n} {why}" for why, n in points.rejected.most_common())
             examples = "; ".join(points.examples[:3])
             self._fail(
-                path,
+                name,
                 InputError(
                     f"no readable records ({reasons}); e.g. {examples}",
-                    source=path.name,
+                    source=name,
                     hint="check the file's format against the source's `format` setting",
                 ),
             )
@@ -91,32 +72,35 @@ class InboxSource:
         digest = hashlib.sha256(data).hexdigest()
 
         def done() -> None:
-            self._in_flight.discard(path.name)
-            self._move(path, self.finished_dir)
+            self._in_flight.discard(name)
+            self.folder.move(name, "finished", _stamped(name))
 
         return Batch(
-            source=self.name,
-            points=points,
-            dedupe=f"file:{digest}",
-            after_commit=done,
-            label=path.name,
+            source=self.name, points=points, dedupe=f"file:{digest}", after_commit=done, label=name
         )
 
-    def _fail(self, path: Path, exc: Exception) -> None:
-        target = self._move(path, self.failed_dir)
-        if target is not None:
-            message = str(exc) if not isinstance(exc, InputError) else exc.message
+    def _fail(self, name: str, exc: Exception) -> None:
+        target = _stamped(name)
+        if self.folder.move(name, "failed", target) is not None:
+            message = exc.message if isinstance(exc, InputError) else str(exc)
             hint = getattr(exc, "hint", "")
-            target.with_name(target.name + ".error").write_text(
-                f"{message}\n{hint}\n".strip() + "\n"
-            )
+            self.folder.write("failed", target + ".error", f"{message}\n{hint}".strip() + "\n")
 
-    @staticmethod
-    def _move(path: Path, folder: Path) -> Path | None:
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        target = folder / f"{path.stem}.{stamp}{path.suffix}"
-        try:
-            shutil.move(str(path), target)
-        except FileNotFoundError:
-            return None
-        return target
+
+def _stamped(name: str) -> str:
+    """``traffic.csv`` -> ``traffic.20260302T081503123456Z.csv``: renamed with the processing time."""
+    p = PurePath(name)
+    return f"{p.stem}.{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%fZ')}{p.suffix}"
+
+
+@register("inbox")
+def inbox_source(spec: Any, *, base: Path | None = None, **_: Any) -> InboxSource:
+    root = Path(spec.path)
+    return InboxSource(
+        spec, LocalFolder(root if root.is_absolute() or base is None else base / root)
+    )
+
+
+@register("s3")
+def s3_source(spec: Any, **_: Any) -> InboxSource:
+    return InboxSource(spec, S3Folder(spec.bucket_name, spec.prefix, spec.endpoint_url))

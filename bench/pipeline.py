@@ -1,0 +1,159 @@
+"""Live pipeline benchmark: many series at 1-minute buckets through the real processor and store.
+
+Simulates ``--minutes`` minutes of live traffic for ``--series`` series (one point batch per minute
+holding every series' records for that minute), each series with its own trained Mean Predictor band.
+Reports CPU time per simulated minute (headroom = 60 s / that), resident memory per series, and the
+latency from a bucket's close (the batch that moves the watermark past its end arrives) to its
+scores and anomalies being committed, p50/p99.
+
+Peers measured in the same run, for ratios: a bare SQLite executemany of the same bucket rows (the
+store's floor), and the bucketizer alone.
+
+    python bench/pipeline.py --series 10000 --minutes 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import resource
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from rushhour.forecast.mean_predictor import MeanPredictor
+from rushhour.pipeline.bucketizer import EventTimeBucketizer
+from rushhour.pipeline.detectors import DetectorBank, ModelSet
+from rushhour.pipeline.points import PointBatch
+from rushhour.pipeline.processor import Batch, Processor
+from rushhour.series.generate import generate_traffic
+from rushhour.settings import load_settings
+from rushhour.store import open_store
+from rushhour.testing import FakeClock
+
+START = 1_772_409_600 + 7 * 86400 + 8 * 3600  # Monday 2026-03-09 08:00 UTC
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--series", type=int, default=10_000)
+    ap.add_argument("--minutes", type=int, default=30)
+    ap.add_argument(
+        "--records-per-bucket", type=int, default=1, help="points per series per minute"
+    )
+    args = ap.parse_args()
+    n, minutes = args.series, args.minutes
+    tmp = Path(tempfile.mkdtemp())
+    settings = load_settings(
+        environ={}, overrides={"data_dir": str(tmp), "pipeline": {"retrain_cron": ""}}
+    )
+    store = open_store(settings.store_url())
+    clock = FakeClock(wall=START)
+
+    base = rss_mb()
+    history = generate_traffic(
+        __import__("datetime").datetime.fromtimestamp(
+            START - 7 * 86400 - 8 * 3600, tz=__import__("datetime").UTC
+        ),
+        weeks=1,
+        seed=1,
+        anomalies_per_day=0,
+    ).series
+    template = MeanPredictor(key=settings.detect.key, smooth=3).fit(history)
+    bank = DetectorBank(settings)
+    models = ModelSet()
+    keys = [f"svc{i:05d}{{region=eu}}" for i in range(n)]
+    for i, key in enumerate(keys):
+        # every series gets its own model arrays (as after training), scaled to its own level
+        scale = 0.5 + (i % 17) / 10
+        p = MeanPredictor.restore(template.snapshot())
+        assert p.mean_ is not None and p.dev_ is not None
+        p.mean_, p.dev_ = p.mean_ * scale, p.dev_ * np.sqrt(scale)
+        models.bands[key] = bank._band(p)
+    bank.swap(models)
+    gc.collect()
+    models_mb = rss_mb() - base
+
+    processor = Processor(settings, store, bank, clock)
+    processor.restore()
+    labels = {k: (k.split("{")[0], {"region": "eu"}) for k in keys}
+    scales = np.array([0.5 + (i % 17) / 10 for i in range(n)])
+    rng = np.random.default_rng(0)
+    expected_at = template.expected
+    latencies, cpu = [], []
+    for m in range(minutes + 3):
+        t0 = START + m * 60
+        import pandas as pd
+
+        mean, _ = expected_at(pd.DatetimeIndex([pd.Timestamp(t0, unit="s", tz="UTC")]))
+        values = rng.poisson(mean[0] * scales).astype(float)
+        per = args.records_per_bucket
+        times = np.repeat(t0 + np.arange(per) * (60 / per), n).reshape(per, n).T.ravel()
+        batch = PointBatch(
+            [k for k in keys for _ in range(per)], times, np.repeat(values / per, per), labels
+        )
+        clock.advance(60)
+        arrived = time.perf_counter()
+        c0 = time.process_time()
+        outcome = processor.process(Batch(source="bench", points=batch, position={"m": m}))
+        if m >= 3:  # warm-up: the first buckets close after the 2-minute lateness
+            cpu.append(time.process_time() - c0)
+            if outcome.closed:
+                latencies.append(time.perf_counter() - arrived)
+    total_mb = rss_mb() - base
+
+    # peers: the bucketizer alone, and a bare sqlite executemany of the same number of bucket rows
+    b = EventTimeBucketizer(60, 120)
+    c0 = time.process_time()
+    for m in range(minutes):
+        b.add(keys, np.full(n, START + m * 60.0), np.ones(n))
+    bucketizer_cpu = (time.process_time() - c0) / minutes
+    con = sqlite3.connect(tmp / "peer.db")
+    con.execute("pragma journal_mode=wal")
+    con.execute(
+        "create table b (series_id int, start int, value real, primary key (series_id, start))"
+    )
+    c0 = time.process_time()
+    for m in range(minutes):
+        with con:
+            con.executemany(
+                "insert or replace into b values (?,?,?)",
+                [(i, START + m * 60, 1.0) for i in range(n)],
+            )
+    sqlite_cpu = (time.process_time() - c0) / minutes
+
+    per_minute = float(np.mean(cpu))
+    print(
+        f"series: {n:,}, simulated minutes: {minutes}, records per series-minute: {args.records_per_bucket}"
+    )
+    print(
+        f"CPU per simulated minute: {per_minute:.3f} s  -> headroom {60 / per_minute:.1f}x on one core"
+    )
+    print(
+        f"  peers: bucketizer alone {bucketizer_cpu:.3f} s ({per_minute / bucketizer_cpu:.1f}x), "
+        f"bare sqlite upsert of the rows {sqlite_cpu:.3f} s ({per_minute / sqlite_cpu:.1f}x)"
+    )
+    print(f"throughput: {n * args.records_per_bucket / per_minute:,.0f} records/s")
+    lat = np.array(latencies)
+    print(
+        f"close -> committed latency: p50 {np.percentile(lat, 50) * 1000:.0f} ms, p99 {np.percentile(lat, 99) * 1000:.0f} ms"
+    )
+    print(
+        f"memory: models {models_mb:.0f} MB, total {total_mb:.0f} MB -> {total_mb * 1e6 / n / 1e3:.1f} kB per series"
+    )
+    print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,251 @@
+"""Online seasonal baseline: the expected value of each bucket and the standardized residual.
+
+Three forecasters run side by side, each learning as it goes and each scored on its own recent error:
+
+* ``level``: an exponentially weighted moving average (EWMA) of the value;
+* ``daily``: a profile per time-of-day slot (local time), updated once per visit, plus an offset;
+* ``weekly``: the same per time-of-week slot.
+
+The profile forecasters add an EWMA *offset* of their recent residuals, so a permanent level shift is
+absorbed within a few ``1/offset_alpha`` buckets and stops alerting. The forecaster with the lowest
+recent mean absolute error (MAE) gives the expected value: a series without a rhythm falls back to the
+level, one with a weekly rhythm earns the weekly profile once it has seen a week. The residual is
+standardized by that forecaster's MAE (``z = r / (1.25·MAE)``, a σ for Gaussian noise). Learning uses
+residuals winsorized at ``clip`` σ, so anomalies barely move the baseline.
+
+Everything is strictly causal: a bucket is scored with the state learned from earlier buckets only,
+then learned.
+
+>>> import numpy as np
+>>> sr = SeasonalResidual(bucket_seconds=3600)
+>>> t = np.arange(24 * 21) * 3600.0
+>>> x = 100 + 50 * np.sin(2 * np.pi * t / 86400)
+>>> x[-5] += 400
+>>> out = sr.run(t, x)
+>>> int(np.argmax(np.abs(out.z))) == len(x) - 5, out.forecaster[-1] != "level"
+(True, True)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numba as nb
+import numpy as np
+
+from rushhour.errors import UsageError
+
+FORECASTERS = ("level", "daily", "weekly")
+DAY = 86400.0
+WEEK = 7 * DAY
+
+
+@dataclass(frozen=True)
+class ResidualOutput:
+    """Per bucket: expected value, standardized residual and the forecaster that gave it."""
+
+    expected: np.ndarray
+    z: np.ndarray
+    chosen: np.ndarray
+    #: the residual against a slowly adapting baseline (offset memory ``1/slow_alpha`` buckets)
+    z_slow: np.ndarray
+
+    @property
+    def forecaster(self) -> list[str]:
+        return [FORECASTERS[int(c)] for c in self.chosen]
+
+
+@dataclass
+class SeasonalResidual:
+    """Config and state of the online seasonal baseline (state fields end in ``_``)."""
+
+    bucket_seconds: float
+    level_alpha: float = 0.1
+    offset_alpha: float = 0.05
+    slow_alpha: float = 0.005
+    profile_alpha: float = 0.25
+    error_alpha: float = 0.01
+    clip: float = 4.0
+    #: profiles never use slots narrower than this (5 min): 1-minute buckets share a slot
+    min_slot_seconds: float = 300.0
+    state_: np.ndarray | None = field(default=None, repr=False)
+    day_: np.ndarray | None = field(default=None, repr=False)
+    week_: np.ndarray | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        for name in ("level_alpha", "offset_alpha", "slow_alpha", "profile_alpha", "error_alpha"):
+            v = getattr(self, name)
+            if not 0 < v <= 1:
+                raise UsageError(f"{name} must be in (0, 1], got {v}")
+        if self.clip <= 0:
+            raise UsageError(f"clip must be > 0, got {self.clip}")
+        if self.bucket_seconds <= 0:
+            raise UsageError(f"bucket_seconds must be > 0, got {self.bucket_seconds}")
+
+    @property
+    def slot_seconds(self) -> float:
+        return max(self.bucket_seconds, self.min_slot_seconds)
+
+    def _init(self) -> None:
+        self.state_ = np.zeros(_N_STATE)
+        self.state_[_LEVEL_N] = 0.0
+        self.day_ = np.full((2, int(np.ceil(DAY / self.slot_seconds))), np.nan)
+        self.week_ = np.full((2, int(np.ceil(WEEK / self.slot_seconds))), np.nan)
+
+    def run(self, seconds: np.ndarray, values: np.ndarray) -> ResidualOutput:
+        """Score then learn each bucket in order. ``seconds``: local wall-clock epoch seconds."""
+        if self.state_ is None:
+            self._init()
+        assert self.state_ is not None and self.day_ is not None and self.week_ is not None
+        slot = self.slot_seconds
+        secs = np.asarray(seconds, dtype=float)
+        day_slot = (np.mod(secs, DAY) // slot).astype(np.int64)
+        week_slot = (np.mod(secs + 3 * DAY, WEEK) // slot).astype(np.int64)  # epoch was a Thursday
+        params = np.array(
+            [
+                self.level_alpha,
+                self.offset_alpha,
+                self.profile_alpha,
+                self.error_alpha,
+                self.clip,
+                self.slow_alpha,
+            ]
+        )
+        exp, z, chosen, z_slow = _kernel(
+            np.asarray(values, dtype=float),
+            day_slot,
+            week_slot,
+            self.state_,
+            self.day_,
+            self.week_,
+            params,
+        )
+        return ResidualOutput(exp, z, chosen, z_slow)
+
+    def snapshot(self) -> dict[str, Any]:
+        def arr(a: np.ndarray | None) -> list[Any] | None:
+            return None if a is None else [None if np.isnan(v) else float(v) for v in a.ravel()]
+
+        return {"state": arr(self.state_), "day": arr(self.day_), "week": arr(self.week_)}
+
+    def restore_state(self, data: dict[str, Any]) -> None:
+        def arr(v: Any) -> np.ndarray:
+            return np.array([np.nan if e is None else e for e in v], dtype=float)
+
+        self._init()
+        assert self.day_ is not None and self.week_ is not None
+        self.state_ = arr(data["state"]) if data["state"] is not None else None
+        self.day_ = np.reshape(arr(data["day"]), self.day_.shape)
+        self.week_ = np.reshape(arr(data["week"]), self.week_.shape)
+
+
+# state layout: level value and count; per forecaster offset, mae, count; per noise model (scale
+# proportional to |expected|^beta for beta in 0, 1/2, 1) the mean absolute scaled residual and the
+# average Gaussian log-likelihood of residuals under it
+_LEVEL, _LEVEL_N = 0, 1
+_OFF, _MAE, _NERR = 2, 5, 8
+_NMAE, _NLL = 11, 14
+_SLOW = 17  # per forecaster: a slowly adapting offset (level for the level forecaster)
+_N_STATE = 20
+BETAS = (0.0, 0.5, 1.0)
+
+
+@nb.njit(cache=True)
+def _kernel(
+    x: np.ndarray,
+    dslot: np.ndarray,
+    wslot: np.ndarray,
+    st: np.ndarray,
+    day: np.ndarray,
+    week: np.ndarray,
+    p: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    a_lvl, a_off, a_prof, a_err, clip = p[0], p[1], p[2], p[3], p[4]
+    n = x.shape[0]
+    exp = np.full(n, np.nan)
+    z = np.zeros(n)
+    zs = np.zeros(n)
+    a_slow = p[5]
+    chosen = np.zeros(n, dtype=np.int64)
+    preds = np.empty(3)
+    min_n = 1.0 / a_err
+    for i in range(n):
+        xi = x[i]
+        if np.isnan(xi):
+            continue
+        if st[_LEVEL_N] == 0:
+            st[_LEVEL] = xi
+            st[_LEVEL_N] = 1
+            continue
+        preds[0] = st[_LEVEL]
+        d = dslot[i]
+        w = wslot[i]
+        preds[1] = day[0, d] + st[_OFF + 1] if not np.isnan(day[0, d]) else np.nan
+        preds[2] = week[0, w] + st[_OFF + 2] if not np.isnan(week[0, w]) else np.nan
+        best = 0
+        for k in range(1, 3):
+            if not np.isnan(preds[k]) and st[_NERR + k] >= min_n and st[_MAE + k] < st[_MAE + best]:
+                best = k
+        floor = 1e-9 + 1e-6 * abs(preds[best])
+        exp[i] = preds[best]
+        chosen[i] = best
+        # the noise model: scale ~ |expected|^beta, beta chosen by likelihood of past residuals
+        mag = max(abs(preds[best]), 1e-9)
+        nb_ = 0
+        for b in range(1, 3):
+            if st[_NLL + b] > st[_NLL + nb_]:
+                nb_ = b
+        e_best = xi - preds[best]
+        if st[_NERR + best] >= 2 and st[_NMAE] > 0:
+            sigma = max(1.25 * st[_NMAE + nb_] * mag ** (0.5 * nb_), floor)
+            z[i] = e_best / sigma
+            slow_pred = st[_SLOW] if best == 0 else preds[best] - st[_OFF + best] + st[_SLOW + best]
+            zs[i] = (xi - slow_pred) / sigma
+        if st[_NERR + best] >= 2:
+            for b in range(3):
+                scl = mag ** (0.5 * b)
+                lim_b = clip * 1.25 * st[_NMAE + b] if st[_NMAE + b] > 0 else abs(e_best) / scl
+                eb = min(abs(e_best) / scl, lim_b)
+                if st[_NMAE + b] > 0:
+                    sb = max(1.25 * st[_NMAE + b] * scl, floor)
+                    ll = -np.log(sb) - 0.5 * (eb * scl / sb) ** 2
+                    st[_NLL + b] += a_err * (ll - st[_NLL + b])
+                    st[_NMAE + b] += a_err * (eb - st[_NMAE + b])
+                else:
+                    st[_NMAE + b] = eb
+        # learn: each forecaster from its own winsorized residual
+        for k in range(3):
+            if np.isnan(preds[k]):
+                continue
+            e = xi - preds[k]
+            lim = clip * max(1.25 * st[_MAE + k], floor) if st[_NERR + k] >= 2 else abs(e)
+            ec = min(max(e, -lim), lim)
+            if st[_NERR + k] == 0:
+                st[_MAE + k] = abs(ec)
+            else:
+                st[_MAE + k] += a_err * (abs(ec) - st[_MAE + k])
+            st[_NERR + k] += 1
+            if k == 0:
+                st[_LEVEL] += a_lvl * ec
+                if st[_NERR] == 1:
+                    st[_SLOW] = xi
+                st[_SLOW] += a_slow * min(max(xi - st[_SLOW], -lim), lim)
+            else:
+                st[_OFF + k] += a_off * ec
+                es = xi - (preds[k] - st[_OFF + k] + st[_SLOW + k])
+                st[_SLOW + k] += a_slow * min(max(es, -lim), lim)
+        # profiles learn the value net of their offset; a slot's first visit copies it
+        for k in range(1, 3):
+            table = day if k == 1 else week
+            s = d if k == 1 else w
+            target = xi - st[_OFF + k]
+            if np.isnan(table[0, s]):
+                table[0, s] = target
+                table[1, s] = 1
+            else:
+                lim = clip * max(1.25 * st[_MAE + k], floor)
+                dv = min(max(target - table[0, s], -lim), lim)
+                table[0, s] += a_prof * dv
+                table[1, s] += 1
+    return exp, z, chosen, zs

@@ -1,0 +1,1 @@
+"""Measuring detection quality: NAB scoring, event-level metrics and the causal evaluation runner."""

@@ -1,0 +1,133 @@
+"""The default detector: causal, chunk-invariant, bounded, and it catches what it should."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rushhour.detect.default import DefaultDetector, DetectorConfig
+from rushhour.detect.likelihood import Likelihood, tail_from_score
+from rushhour.detect.thresholds import AlertPolicy, learned_threshold, refractory
+from rushhour.errors import UsageError
+from rushhour.evaluate import nab
+from rushhour.evaluate.events import event_metrics, total
+from rushhour.series.generate import generate_traffic
+
+START = datetime(2026, 1, 5, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def traffic() -> tuple[pd.DatetimeIndex, np.ndarray]:
+    tr = generate_traffic(START, weeks=2, freq="5min", seed=7, anomalies_per_day=0)
+    return tr.frame.index, tr.frame["value"].to_numpy(dtype=float)
+
+
+def test_scores_are_bounded_and_quiet_on_normal_traffic(traffic) -> None:  # type: ignore[no-untyped-def]
+    idx, x = traffic
+    res = DefaultDetector().run(idx, x)
+    assert np.all((res.score >= 0) & (res.score < 1))
+    assert res.alert.sum() <= 3  # two weeks of 5-minute buckets, no anomalies injected
+
+
+def test_prefix_is_scored_without_looking_ahead(traffic) -> None:  # type: ignore[no-untyped-def]
+    idx, x = traffic
+    full = DefaultDetector().run(idx, x)
+    head = DefaultDetector().run(idx[:2500], x[:2500])
+    np.testing.assert_array_equal(full.score[:2500], head.score)
+    np.testing.assert_array_equal(full.alert[:2500], head.alert)
+
+
+def test_chunked_run_equals_one_run(traffic) -> None:  # type: ignore[no-untyped-def]
+    idx, x = traffic
+    whole = DefaultDetector().run(idx, x)
+    det = DefaultDetector()
+    parts = [det.run(idx[i : i + 997], x[i : i + 997]) for i in range(0, len(x), 997)]
+    np.testing.assert_allclose(np.concatenate([p.score for p in parts]), whole.score)
+    np.testing.assert_array_equal(np.concatenate([p.alert for p in parts]), whole.alert)
+
+
+def test_streaming_protocol_matches_batch(traffic) -> None:  # type: ignore[no-untyped-def]
+    idx, x = traffic
+    n = 400
+    batch = DefaultDetector(bucket_seconds=300).run(idx[:n], x[:n])
+    det = DefaultDetector(bucket_seconds=300)
+    scores = []
+    for t, v in zip(idx[:n], x[:n], strict=True):
+        verdict = det.score_one(t.to_pydatetime(), float(v))
+        det.learn_one(t.to_pydatetime(), float(v))
+        scores.append(verdict.score)
+    np.testing.assert_allclose(scores, batch.score)
+
+
+def test_spike_alerts_and_permanent_shift_stops_alerting(traffic) -> None:  # type: ignore[no-untyped-def]
+    idx, x = traffic
+    y = x.copy()
+    y[2000] *= 4
+    y[3000:] *= 1.8  # a permanent level shift
+    res = DefaultDetector().run(idx, y)
+    assert res.alert[2000]
+    assert res.alert[3000:3010].any()
+    # after adaptation (a few hours) the residual finds the new level normal; the range component
+    # may still flag the first rush hour that tops everything seen before, once
+    assert res.components["residual"][3200:].max() < 0.5
+    assert res.alert[3200:].sum() <= 1
+    only_residual = DefaultDetector(DetectorConfig(components=("residual", "shift"))).run(idx, y)
+    assert not only_residual.alert[3200:].any()
+
+
+def test_generated_incidents_are_caught_quickly() -> None:
+    tr = generate_traffic(
+        START, weeks=2, freq="5min", seed=11, anomalies_per_day=1, kinds=("spike", "outage")
+    )
+    idx = tr.frame.index
+    rows = nab.window_indices(
+        idx.asi8, [(pd.Timestamp(w.start).value, pd.Timestamp(w.end).value) for w in tr.anomalies]
+    )
+    res = DefaultDetector().run(idx, tr.frame["value"].to_numpy(dtype=float))
+    m = total([event_metrics(res.alert, rows, nab.probationary_length(len(idx)))])
+    assert m.recall >= 0.7
+    assert m.median_delay is not None and m.median_delay <= 2
+
+
+def test_config_is_validated_with_the_parameter_named() -> None:
+    with pytest.raises(UsageError, match="components must be a non-empty subset"):
+        DefaultDetector(DetectorConfig(components=("rcf",)))
+    with pytest.raises(UsageError, match=r"threshold must be in \[0, 1\], got 1.5"):
+        DefaultDetector(DetectorConfig(threshold=1.5))
+    with pytest.raises(UsageError, match=r"alpha must be in \(0, 1\)"):
+        Likelihood(alpha=0.0)
+
+
+def test_score_meaning_and_thresholds() -> None:
+    assert tail_from_score(0.5, 5.0) == pytest.approx(1e-5)
+    assert learned_threshold(np.array([0.1, 0.3]), k=2.0) == pytest.approx(0.2 + 2 * 0.1)
+    per_day = learned_threshold(
+        np.array([0.1, 0.1, 0.5, 0.7]), k=0.0, groups=np.array([0, 0, 6, 6]), n_groups=7
+    )
+    assert isinstance(per_day, np.ndarray)
+    assert per_day.tolist() == pytest.approx([0.1, 0.35, 0.35, 0.35, 0.35, 0.35, 0.6])
+    with pytest.raises(UsageError, match=r"groups must lie in \[0, 7\), got 0..9"):
+        learned_threshold(np.array([0.1, 0.2]), groups=np.array([0, 9]), n_groups=7)
+    alerts, sev = AlertPolicy(threshold=0.5, critical=0.9, holdoff=0).apply(
+        np.array([0.4, 0.5, 0.95])
+    )
+    assert alerts.tolist() == [False, True, True] and sev.tolist() == ["", "warning", "critical"]
+    out, _ = refractory(np.array([0.9, 0.9, 1.0]), np.full(5, np.nan), 0.5)
+    assert out.tolist() == [0.9, 0.45, 1.0]
+
+
+def test_snapshot_is_json_and_restore_continues_exactly(traffic) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    idx, x = traffic
+    config = DetectorConfig(components=("residual", "shift", "range", "discord"))
+    whole = DefaultDetector(config).run(idx, x)
+    det = DefaultDetector(config)
+    det.run(idx[:2000], x[:2000])
+    state = json.loads(json.dumps(det.snapshot(), allow_nan=False))
+    again = DefaultDetector.restore(state).run(idx[2000:], x[2000:])
+    np.testing.assert_allclose(again.score, whole.score[2000:])
+    np.testing.assert_array_equal(again.alert, whole.alert[2000:])
