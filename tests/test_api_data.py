@@ -56,6 +56,16 @@ def test_one_series(env: Env) -> None:
     assert one["last"] == "2026-03-16T23:59:00+00:00"
     other = client.get("/series", params={"q": "region=us"}).json()["series"][0]
     assert client.get(f"/series/{other['id']}").json()["status"] == "no data"
+    page = client.get(
+        f"/series/{seeded.series_id}",
+        params={"from": "2026-03-16T09:00:00Z", "to": "2026-03-16T11:00:00Z"},
+        headers={"Accept": "text/html,application/xhtml+xml"},
+        follow_redirects=False,
+    )
+    assert page.status_code == 303
+    assert page.headers["location"] == (
+        f"/ui/series/{seeded.series_id}?from=2026-03-16T09%3A00%3A00Z&to=2026-03-16T11%3A00%3A00Z"
+    )
     r = client.get("/series/999")
     assert r.status_code == 404
     assert r.json() == {

@@ -160,3 +160,16 @@ def test_upload_a_file_and_see_its_results(
     assert page.locator("#result a", has_text="orders{shop=berlin}").count() == 1
     page.screenshot(path=str(ARTIFACTS / "dashboard-upload.png"))
     assert page.errors == []
+
+
+def test_an_alert_link_opens_the_chart_on_its_range(browser: Any, site: tuple[str, Any]) -> None:
+    url, seeded = site
+    page = _page(browser)
+    # the link notify puts in alerts: <dashboard_url>/series/<id>?from=..&to=..
+    page.goto(f"{url}/series/{seeded.series_id}?from=2026-03-16T09:00:00Z&to=2026-03-16T11:00:00Z")
+    page.wait_for_selector("#chart .uplot canvas")
+    assert page.url.startswith(f"{url}/ui/series/{seeded.series_id}?from=")
+    assert "one per 1 min" in page.locator("#note").inner_text()
+    assert page.locator("#anoms table tbody tr").count() >= 1  # the 10:00 spike
+    page.screenshot(path=str(ARTIFACTS / "dashboard-alert-link.png"))
+    assert page.errors == [] and page.outside == []

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import RedirectResponse
 from pydantic import BaseModel
 from sqlalchemy import func, select
 
@@ -285,8 +286,17 @@ def _range(store: Store, ref: SeriesRef, start: str | None, end: str | None) -> 
     return begin, stop
 
 
-@router.get("/series/{series_id}", response_model=SeriesInfo, summary="One series")
-def one_series(series_id: SeriesId, request: Request) -> SeriesInfo:
+@router.get(
+    "/series/{series_id}",
+    response_model=SeriesInfo,
+    summary="One series (a browser is redirected to its dashboard page)",
+)
+def one_series(series_id: SeriesId, request: Request) -> Any:
+    """JSON for clients; a browser (Accept: text/html), e.g. following an alert's link
+    ``/series/<id>?from=..&to=..``, is sent to the dashboard's view of that range."""
+    if "text/html" in request.headers.get("accept", ""):
+        query = f"?{request.url.query}" if request.url.query else ""
+        return RedirectResponse(f"/ui/series/{series_id}{query}", status_code=303)
     store: Store = ctx(request).store
     with store.engine.connect() as conn:
         row = conn.execute(select(t.series).where(t.series.c.id == series_id)).mappings().first()

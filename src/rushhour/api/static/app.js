@@ -128,8 +128,14 @@ async function chartPage(id) {
       : '<p class="muted">None in this range.</p>';
   }
   async function zoom(lo, hi) { try { draw(await load(Math.floor(lo), Math.ceil(hi))); } catch (e) { document.getElementById("note").innerHTML = fail(e); } }
+  const linked = new URLSearchParams(location.search);  // an alert's link: /series/<id>?from=..&to=..
   async function reset() {
     try {
+      if (linked.get("from") && linked.get("to")) {
+        const lo = Date.parse(linked.get("from")) / 1000, hi = Date.parse(linked.get("to")) / 1000;
+        linked.delete("from"); linked.delete("to");
+        if (hi > lo) { const b = await load(lo, hi); base = { end: hi }; draw(b); return; }
+      }
       const span = +document.getElementById("range").value;
       const first = await load(null, null);
       const end = first.d.t.length ? first.d.t[first.d.t.length - 1] + first.d.step : Date.now() / 1000;
