@@ -47,6 +47,9 @@ class MemoryAlerts:
             return self.silences
         return [s for s in self.silences if s["starts_at"] <= active_at.isoformat() < s["ends_at"]]
 
+    def plot(self, alert_id: str) -> bytes | None:
+        return b"\x89PNG fake" if alert_id == "a1" else None
+
     def delete_silence(self, silence_id: int) -> bool:
         before = len(self.silences)
         self.silences = [s for s in self.silences if s["id"] != silence_id]
@@ -70,6 +73,13 @@ def test_alerts_list_paginates_and_filters(client: TestClient) -> None:
     assert client.get("/alerts", params={"status": "resolved"}).json()["total"] == 1
     bad = client.get("/alerts", params={"status": "loud"})
     assert bad.status_code == 422 and bad.json()["error"]["message"].startswith("query.status")
+
+
+def test_alert_plot(client: TestClient) -> None:
+    r = client.get("/alerts/a1/plot.png")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    r = client.get("/alerts/zz/plot.png")
+    assert r.status_code == 404 and r.json()["error"]["message"] == "no plot for alert 'zz'"
 
 
 def test_silences_create_list_delete(client: TestClient) -> None:
@@ -131,4 +141,5 @@ def test_store_backed_silences(tmp_path: Path) -> None:
         assert c.delete(f"/silences/{r.json()['id']}", headers=AUTH).status_code == 204
         assert c.get("/silences").json()["silences"] == []
         assert c.get("/alerts").json() == {"alerts": [], "total": 0, "limit": 100, "offset": 0}
+        assert c.get("/alerts/nope/plot.png").status_code == 404
     store.close()

@@ -79,6 +79,11 @@ class StoreAlerts:
     def delete_silence(self, silence_id: int) -> bool:
         return remove_silence(self.store, silence_id)
 
+    def plot(self, alert_id: str) -> bytes | None:
+        from rushhour.notify.outbox import Outbox
+
+        return Outbox(self.store).image(alert_id)
+
 
 def _summary(data: dict[str, Any]) -> dict[str, Any]:
     """An alert with its explanation sentence (as the channels phrase it)."""

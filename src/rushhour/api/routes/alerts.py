@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field, field_validator
 
 from rushhour.api.auth import require_token
@@ -61,6 +61,10 @@ class AlertRepository(Protocol):
 
     def delete_silence(self, silence_id: int) -> bool: ...
 
+    def plot(self, alert_id: str) -> bytes | None:
+        """The alert's PNG (what chat messages link to), or None."""
+        ...
+
 
 def repo(request: Request) -> AlertRepository:
     found = request.app.state.ctx.alerts
@@ -82,6 +86,19 @@ def alerts(
 ) -> dict[str, Any]:
     rows, total = repo(request).list_alerts(limit=limit, offset=offset, status=status)
     return {"alerts": rows, "total": total, "limit": limit, "offset": offset}
+
+
+@router.get(
+    "/alerts/{alert_id}/plot.png",
+    summary="The plot of an alert (the image chat messages link to)",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}},
+)
+def alert_plot(request: Request, alert_id: str = Path(max_length=100)) -> Response:
+    png = repo(request).plot(alert_id)
+    if png is None:
+        raise ApiError(404, f"no plot for alert {alert_id!r}", hint="GET /alerts lists alert ids")
+    return Response(png, media_type="image/png", headers={"Cache-Control": "max-age=86400"})
 
 
 @router.get("/silences", summary="Silences (active now, or all)")
