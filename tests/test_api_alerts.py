@@ -143,3 +143,40 @@ def test_store_backed_silences(tmp_path: Path) -> None:
         assert c.get("/alerts").json() == {"alerts": [], "total": 0, "limit": 100, "offset": 0}
         assert c.get("/alerts/nope/plot.png").status_code == 404
     store.close()
+
+
+def test_store_backed_alerts_from_the_outbox(tmp_path: Path) -> None:
+    from datetime import UTC
+
+    from rushhour.api.alert_store import StoreAlerts
+    from rushhour.notify.alert import Alert
+    from rushhour.notify.outbox import Outbox
+
+    settings = settings_for(tmp_path)
+    store = open_store(settings.store_url())
+    t0 = datetime(2026, 3, 16, 10, 0, tzinfo=UTC)
+    alert = Alert(
+        series="requests",
+        labels={"region": "eu"},
+        status="firing",
+        start=t0,
+        detected_at=t0,
+        value=20000.0,
+        expected=8000.0,
+        deviation=2000.0,
+        score=6.0,
+        severity="critical",
+        direction="above",
+    )
+    Outbox(store).enqueue([alert], ["slack", "webhook"], now=t0.timestamp(), image=b"\x89PNG x")
+    with TestClient(create_app(settings, store, guard=guard(), alerts=StoreAlerts(store))) as c:
+        body = c.get("/alerts").json()
+        assert body["total"] == 1
+        (entry,) = body["alerts"]
+        assert entry["status"] == "firing" and entry["alerts"][0]["series"] == "requests"
+        assert entry["alerts"][0]["sentence"]  # the explanation as the channels phrase it
+        assert sorted(d["channel"] for d in entry["deliveries"]) == ["slack", "webhook"]
+        assert c.get("/alerts", params={"status": "resolved"}).json()["total"] == 0
+        png = c.get(f"/alerts/{entry['id']}/plot.png")
+        assert png.status_code == 200 and png.content == b"\x89PNG x"
+    store.close()
