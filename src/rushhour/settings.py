@@ -121,6 +121,13 @@ class ApiSettings(_Section):
     host: str = Field("127.0.0.1", description="bind address")
     port: int = Field(8080, ge=0, le=65535, description="TCP port")
     token: SecretStr | None = Field(None, description="bearer token for write endpoints (secret)")
+    enabled: bool = Field(False, description="serve the API inside `rushhour run`")
+    max_body_bytes: int = Field(
+        32 * 1024 * 1024, ge=1024, description="largest request body accepted, in bytes"
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list, description="origins allowed by CORS; empty: CORS off"
+    )
 
 
 Severity = Literal["info", "warning", "critical"]

@@ -15,6 +15,7 @@ import click
 import typer
 from typer.exceptions import TyperException
 
+from rushhour.cli import api as _api  # noqa: F401  (registers serve)
 from rushhour.cli import demo as _demo  # noqa: F401  (registers config, generate, run)
 from rushhour.cli import evaluate as _evaluate  # noqa: F401  (registers evaluate)
 from rushhour.cli import ingest as _ingest  # noqa: F401  (registers ingest)

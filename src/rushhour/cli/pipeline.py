@@ -125,6 +125,10 @@ def run_pipeline(
     status = _Status(as_json, tz)
     runtime = build_runtime(
         settings, store, clock, (), base=base, on_outcome=status.report, notifier=notifier
+    # with api.enabled the HTTP API runs in this loop; POST /ingest pushes into this queue source
+    push = _api_source(settings, as_json)
+    runtime = build_runtime(
+        settings, store, clock, channels, base=base, on_outcome=status.report, extra_sources=push
     )
     loop = asyncio.new_event_loop()
     interrupted: list[int] = []
@@ -136,7 +140,13 @@ def run_pipeline(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig)
     try:
-        stats = loop.run_until_complete(runtime.run(duration=duration, until_idle=drain))
+        if push:
+            from rushhour.cli.api import serve_runtime
+
+            work = serve_runtime(settings, store, runtime, push[0], duration, drain, as_json)
+        else:
+            work = runtime.run(duration=duration, until_idle=drain)
+        stats = loop.run_until_complete(work)
     finally:
         loop.close()
         position = store.checkpoint("source:demo") if demo else None
@@ -177,6 +187,14 @@ def _notifier(settings: Settings, store: Any, as_json: bool, tz: Any) -> Any:
             JsonlChannel(settings.data_dir / "alerts.jsonl"),
         ]
     return notifier
+def _api_source(settings: Settings, as_json: bool) -> list[Any]:
+    if not settings.api.enabled:
+        return []
+    from rushhour.cli.api import announce_token
+    from rushhour.pipeline.sources.queue import QueueSource
+
+    announce_token(settings, as_json)
+    return [QueueSource()]
 
 
 def _prepare_demo(

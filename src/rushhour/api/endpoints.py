@@ -1,0 +1,218 @@
+"""Model endpoints: how ``POST /models/{name}/invocations`` and ``GET /forecast/{id}`` reach a model.
+
+Each stored model has a ``kind`` (the ``models`` table). An endpoint class per kind turns SageMaker-style
+instances into predictions; other model families plug in with :func:`register_endpoint` (RCF registers
+``rcf`` and answers ``{"scores": [...]}``; DeepAR registers ``deepar``). The Mean Predictor answers the
+DeepAR-style request: each instance has ``start`` and ``target`` (the recent history), and the model
+forecasts the ``prediction_length`` steps that follow.
+
+Planners (``GET /plan/{id}``) plug in the same way with :func:`register_planner`.
+
+>>> sorted(ENDPOINTS)[:1]
+['mean_predictor']
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from rushhour.api.errors import ApiError
+from rushhour.errors import InputError
+from rushhour.forecast.base import Forecast
+from rushhour.forecast.mean_predictor import MeanPredictor
+from rushhour.timeutil import utc
+
+MAX_INSTANCES = 1000
+MAX_PREDICTION_LENGTH = 10_080
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """A parsed invocation: instances and the request-wide ``configuration``."""
+
+    instances: list[dict[str, Any]]
+    configuration: dict[str, Any]
+
+
+class ModelEndpoint:
+    """Base of a model family's endpoint; a family overrides what it supports."""
+
+    kind = ""
+    #: the key of the response's list: ``scores`` (RCF) or ``predictions`` (forecasters)
+    result_key = "predictions"
+
+    def invoke(self, model: dict[str, Any], call: Invocation) -> list[dict[str, Any]]:
+        raise ApiError(
+            501, f"models of kind {self.kind!r} cannot be invoked", hint="GET /models lists kinds"
+        )
+
+    def forecast(self, model: dict[str, Any], start: datetime, end: datetime) -> Forecast:
+        raise ApiError(
+            501,
+            f"models of kind {self.kind!r} do not forecast",
+            hint="ask for a forecasting model with ?model=<kind>",
+        )
+
+
+ENDPOINTS: dict[str, ModelEndpoint] = {}
+
+
+def register_endpoint(endpoint: ModelEndpoint) -> ModelEndpoint:
+    """Make a model family invocable (``ENDPOINTS[endpoint.kind]``)."""
+    ENDPOINTS[endpoint.kind] = endpoint
+    return endpoint
+
+
+def endpoint_for(kind: str) -> ModelEndpoint:
+    found = ENDPOINTS.get(kind)
+    if found is None:
+        raise ApiError(
+            501,
+            f"no endpoint is installed for models of kind {kind!r}",
+            hint=f"installed kinds: {', '.join(sorted(ENDPOINTS)) or 'none'}",
+        )
+    return found
+
+
+class MeanPredictorEndpoint(ModelEndpoint):
+    kind = "mean_predictor"
+    result_key = "predictions"
+
+    def _model(self, model: dict[str, Any]) -> MeanPredictor:
+        return MeanPredictor.restore(json.loads(bytes(model["artifact"]).decode()))
+
+    def forecast(self, model: dict[str, Any], start: datetime, end: datetime) -> Forecast:
+        return self._model(model).predict(start, end)
+
+    def invoke(self, model: dict[str, Any], call: Invocation) -> list[dict[str, Any]]:
+        mp = self._model(model)
+        cfg = deepar_configuration(call.configuration)
+        step = pd.Timedelta(mp.freq)
+        out = []
+        for i, inst in enumerate(call.instances):
+            start = parse_time(inst.get("start"), f"instances[{i}].start")
+            target = inst.get("target", [])
+            if not isinstance(target, list):
+                raise InputError(
+                    "target is not a list",
+                    source="request",
+                    field=f"instances[{i}].target",
+                    expected="a list of numbers",
+                )
+            begin = pd.Timestamp(start) + step * len(target)
+            index = pd.date_range(begin, periods=cfg["prediction_length"], freq=step)
+            mean, dev = mp.expected(index)
+            fc = Forecast.gaussian(index, mean, dev, tuple(float(q) for q in cfg["quantiles"]))
+            out.append(format_prediction(fc, cfg))
+        return out
+
+
+def deepar_configuration(raw: dict[str, Any]) -> dict[str, Any]:
+    """Validate DeepAR's ``configuration`` (num_samples, output_types, quantiles, prediction_length).
+
+    >>> deepar_configuration({})["output_types"]
+    ['mean', 'quantiles']
+    """
+    cfg = {
+        "num_samples": raw.get("num_samples", 100),
+        "output_types": raw.get("output_types", ["mean", "quantiles"]),
+        "quantiles": raw.get("quantiles", ["0.1", "0.5", "0.9"]),
+        "prediction_length": raw.get("prediction_length", 60),
+    }
+    for name, lo, hi in (("num_samples", 1, 1000), ("prediction_length", 1, MAX_PREDICTION_LENGTH)):
+        v = cfg[name]
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            raise InputError(
+                f"{name} out of range, got {v!r}",
+                source="request",
+                field=f"configuration.{name}",
+                expected=f"an integer in [{lo}, {hi}]",
+            )
+    allowed = {"mean", "quantiles", "samples"}
+    types = cfg["output_types"]
+    if not isinstance(types, list) or not types or not set(types) <= allowed:
+        raise InputError(
+            f"unknown output types {types!r}",
+            source="request",
+            field="configuration.output_types",
+            expected=f"a non-empty list of {sorted(allowed)}",
+        )
+    qs = cfg["quantiles"]
+    try:
+        ok = isinstance(qs, list) and all(0 < float(q) < 1 for q in qs)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise InputError(
+            f"quantiles not readable, got {qs!r}",
+            source="request",
+            field="configuration.quantiles",
+            expected='a list of levels in (0, 1) such as ["0.1", "0.9"]',
+        )
+    cfg["quantiles"] = [str(q) for q in qs]
+    return cfg
+
+
+def format_prediction(fc: Forecast, cfg: dict[str, Any]) -> dict[str, Any]:
+    """One DeepAR-format prediction: ``mean``, ``quantiles`` and/or ``samples``."""
+    pred: dict[str, Any] = {}
+    if "mean" in cfg["output_types"]:
+        pred["mean"] = _floats(fc.mean)
+    if "quantiles" in cfg["output_types"]:
+        pred["quantiles"] = {q: _floats(fc.quantiles[float(q)]) for q in cfg["quantiles"]}
+    if "samples" in cfg["output_types"]:
+        rng = np.random.default_rng(0)
+        std = np.nan_to_num(fc.std)
+        draws = rng.normal(fc.mean, std, size=(cfg["num_samples"], len(fc.mean)))
+        pred["samples"] = [_floats(np.maximum(d, 0.0)) for d in draws]
+    return pred
+
+
+def _floats(a: np.ndarray) -> list[float | None]:
+    return [None if not np.isfinite(v) else round(float(v), 4) for v in a]
+
+
+def parse_time(value: Any, field: str) -> datetime:
+    """``YYYY-MM-DD HH:MM:SS`` (UTC when naive, the seed's format) or ISO 8601 with a zone.
+
+    >>> parse_time("2026-03-02 08:00:00", "start").isoformat()
+    '2026-03-02T08:00:00+00:00'
+    """
+    if isinstance(value, str):
+        try:
+            return utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
+        except ValueError:
+            pass
+    raise InputError(
+        f"time unreadable, got {value!r}",
+        source="request",
+        field=field,
+        expected="'YYYY-MM-DD HH:MM:SS' (UTC) or ISO 8601 with a zone",
+    )
+
+
+class Planner(Protocol):
+    """A capacity planner: ``GET /plan/{id}`` calls it with the series and the query parameters."""
+
+    def __call__(self, context: Any, series: Any, params: dict[str, str]) -> dict[str, Any]: ...
+
+
+PLANNERS: dict[str, Planner] = {}
+
+
+def register_planner(name: str) -> Callable[[Planner], Planner]:
+    def wrap(planner: Planner) -> Planner:
+        PLANNERS[name] = planner
+        return planner
+
+    return wrap
+
+
+register_endpoint(MeanPredictorEndpoint())
