@@ -52,11 +52,17 @@ def main() -> None:
     ap.add_argument(
         "--records-per-bucket", type=int, default=1, help="points per series per minute"
     )
+    ap.add_argument("--rcf", action="store_true", help="run each series' forest too (50 trees)")
     args = ap.parse_args()
     n, minutes = args.series, args.minutes
     tmp = Path(tempfile.mkdtemp())
     settings = load_settings(
-        environ={}, overrides={"data_dir": str(tmp), "pipeline": {"retrain_cron": ""}}
+        environ={},
+        overrides={
+            "data_dir": str(tmp),
+            "pipeline": {"retrain_cron": ""},
+            "detect": {"rcf": args.rcf},
+        },
     )
     store = open_store(settings.store_url())
     clock = FakeClock(wall=START)
@@ -87,6 +93,13 @@ def main() -> None:
 
     processor = Processor(settings, store, bank, clock)
     processor.restore()
+    forests_mb = 0.0
+    if args.rcf:  # steady state: every forest warm (300 buckets learned), as after a restart
+        before = rss_mb()
+        warm = np.random.default_rng(1).poisson(1000, size=300).astype(float).tolist()
+        bank.warm_up({key: warm for key in keys})
+        gc.collect()
+        forests_mb = rss_mb() - before
     labels = {k: (k.split("{")[0], {"region": "eu"}) for k in keys}
     scales = np.array([0.5 + (i % 17) / 10 for i in range(n)])
     rng = np.random.default_rng(0)
@@ -150,7 +163,8 @@ def main() -> None:
         f"close -> committed latency: p50 {np.percentile(lat, 50) * 1000:.0f} ms, p99 {np.percentile(lat, 99) * 1000:.0f} ms"
     )
     print(
-        f"memory: models {models_mb:.0f} MB, total {total_mb:.0f} MB -> {total_mb * 1e6 / n / 1e3:.1f} kB per series"
+        f"memory: band models {models_mb:.0f} MB, forests {forests_mb:.0f} MB, total {total_mb:.0f} MB"
+        f" -> {total_mb * 1e6 / n / 1e3:.1f} kB per series"
     )
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 

@@ -41,7 +41,7 @@ RRCF_N = 300
 
 
 def data(case: str) -> tuple[np.ndarray, int]:
-    from rcf_streams import traffic_stream
+    from rushhour.testing import traffic_stream
 
     cols, shingle = (3, 1) if case == "stream3" else (1, 8)
     X, _ = traffic_stream(cols)

@@ -43,7 +43,7 @@ def client(tmp_path: Path) -> TestClient:
             {
                 "type": "InputError",
                 "message": "f.csv:3: bad",
-                "hint": "fix the input, or pass --lenient/--strict as the command's help explains",
+                "hint": "fix the input and try again; the command's --help lists the formats it reads",
             },
         ),
         (

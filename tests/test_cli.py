@@ -14,24 +14,9 @@ from pathlib import Path
 import pytest
 
 from rushhour.cli import app, main
+from tests.pipeline_helpers import rushhour
 
 COMMANDS = sorted(c.name or c.callback.__name__ for c in app.registered_commands)  # type: ignore[union-attr]
-
-
-def _rushhour(
-    *args: str, cwd: Path, timeout: float = 120, **kw: object
-) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RUSHHOUR_")}
-    return subprocess.run(
-        [sys.executable, "-m", "rushhour", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-        **kw,  # type: ignore[call-overload]
-    )
 
 
 def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
@@ -132,7 +117,7 @@ def test_generate_writes_series_and_nab_labels(
 
 def test_run_for_exits_by_itself_and_restart_continues(tmp_path: Path) -> None:
     started = time.monotonic()
-    first = _rushhour("run", "--for", "8s", "--speed", "120", "--json", cwd=tmp_path)
+    first = rushhour("run", "--for", "8s", "--speed", "120", "--json", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert time.monotonic() - started < 90
     events = [json.loads(line) for line in first.stdout.splitlines()]
@@ -148,7 +133,7 @@ def test_run_for_exits_by_itself_and_restart_continues(tmp_path: Path) -> None:
     lines = (tmp_path / ".rushhour" / "alerts.jsonl").read_text().splitlines()
     assert len(lines) == len(anomalies)
 
-    second = _rushhour("run", "--for", "4s", "--speed", "120", "--json", cwd=tmp_path)
+    second = rushhour("run", "--for", "4s", "--speed", "120", "--json", cwd=tmp_path)
     assert second.returncode == 0, second.stderr
     ready = next(json.loads(x) for x in second.stdout.splitlines() if '"ready"' in x)
     stopped = json.loads(first.stdout.splitlines()[-1])

@@ -103,3 +103,52 @@ def test_s3_inbox_against_a_local_s3_server(
         assert _total(url) == total
     finally:
         server.stop()
+
+
+def test_flow_logs_and_metric_dumps_through_the_inbox_keep_their_totals(tmp_path: Path) -> None:
+    """Raw inputs in any ingest format, dropped into the inbox, become series with exact totals."""
+    import json
+    import subprocess
+    import sys
+
+    def generate(fmt: str, out: str, start: str) -> int:
+        cmd = [
+            sys.executable,
+            "-m",
+            "rushhour",
+            "generate",
+            "--weeks",
+            "1",
+            "--start",
+            start,
+            "--seed",
+            "2",
+            "--base-rpm",
+            "20",
+            "--format",
+            fmt,
+            "--out",
+            str(tmp_path / out),
+            "--json",
+            "--labels",
+            str(tmp_path / f"{fmt}.labels.json"),
+        ]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=300)
+        return int(json.loads(done.stdout)["total_requests"])
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    flows = generate("flowlog", "inbox/vpc.log", "2026-03-02")
+    metrics = generate("metrics", "inbox/output-mass.json", "2026-03-02")
+    url = f"sqlite:///{tmp_path / 'rh.db'}"
+    cfg = write_config(tmp_path / "rushhour.toml", url, [{"type": "inbox", "path": "inbox"}])
+    drain(cfg, tmp_path)
+    assert not list((tmp_path / "failed").iterdir())
+    store = open_store(url)
+    totals = {row["key"]: row["total"] for row in store.series_summary()}
+    store.close()
+    flow_total = sum(v for k, v in totals.items() if "action=" in k)
+    metric_total = sum(v for k, v in totals.items() if "status=" in k)
+    assert flow_total == flows
+    assert abs(metric_total - metrics) < 1e-6 * metrics
+    assert any("status=failed" in k for k in totals) and any("status=ok" in k for k in totals)

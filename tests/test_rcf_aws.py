@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from rushhour.detect.rcf import RandomCutForest, RCFConfig
-from tests.rcf_streams import traffic_stream
+from rushhour.testing import traffic_stream
 
 SAMPLES = 256
 WARM = SAMPLES

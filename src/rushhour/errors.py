@@ -43,7 +43,7 @@ class ConfigError(UsageError):
 class InputError(RushhourError):
     """Input data was unreadable or malformed. Names the source, line and field where known."""
 
-    default_hint = "fix the input, or pass --lenient/--strict as the command's help explains"
+    default_hint = "fix the input and try again; the command's --help lists the formats it reads"
 
     def __init__(
         self,

@@ -50,6 +50,10 @@ class DetectSettings(_Section):
 
     k: float = Field(3.5, gt=0, description="band half-width in deviations (mean ± k·deviation)")
     resolve_after: int = Field(3, ge=1, description="quiet buckets before an episode resolves")
+    rcf: bool = Field(True, description="run a Random Cut Forest per series beside the band")
+    rcf_trees: int = Field(50, ge=1, le=1000, description="trees of each series' forest")
+    rcf_samples: int = Field(256, ge=10, le=1000, description="samples per tree of each forest")
+    rcf_shingle: int = Field(4, ge=1, le=30, description="buckets per shingle (the forest's input)")
     min_relative_deviation: float = Field(
         0.1, ge=0, description="ignore deviations smaller than this fraction of expected"
     )

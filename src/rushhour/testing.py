@@ -7,7 +7,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import numpy as np
+
 from rushhour.records import AnomalyEvent
+from rushhour.series.generate import generate_traffic
+
+STREAM_LENGTH = 20_000
+STREAM_START = datetime(2026, 1, 5, tzinfo=UTC)
 
 
 class FakeClock:
@@ -40,3 +48,18 @@ class ListChannel:
 
     def send(self, event: AnomalyEvent) -> None:
         self.events.append(event)
+
+
+def traffic_stream(columns: int, seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
+    """``columns`` services' one-minute request counts side by side (20,000 buckets), and a mask of
+    the normal rows (outside every labelled anomaly window of every column). The RCF agreement tests
+    and ``bench/rcf.py`` score the same streams."""
+    cols = []
+    normal = np.ones(STREAM_LENGTH, dtype=bool)
+    for c in range(columns):
+        t = generate_traffic(STREAM_START, days=14, seed=seed + c, anomalies_per_day=1.0)
+        frame = t.frame.iloc[:STREAM_LENGTH]
+        cols.append(frame["value"].to_numpy(dtype=float))
+        for w in t.anomalies:
+            normal &= ~((frame.index >= w.start) & (frame.index <= w.end))
+    return np.column_stack(cols), normal

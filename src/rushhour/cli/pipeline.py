@@ -123,12 +123,17 @@ def run_pipeline(
     if demo:
         _prepare_demo(settings, store, clock, as_json, tz, prepare_demo)
     status = _Status(as_json, tz)
-    runtime = build_runtime(
-        settings, store, clock, (), base=base, on_outcome=status.report, notifier=notifier
     # with api.enabled the HTTP API runs in this loop; POST /ingest pushes into this queue source
     push = _api_source(settings, as_json)
     runtime = build_runtime(
-        settings, store, clock, channels, base=base, on_outcome=status.report, extra_sources=push
+        settings,
+        store,
+        clock,
+        (),
+        base=base,
+        on_outcome=status.report,
+        notifier=notifier,
+        extra_sources=push,
     )
     loop = asyncio.new_event_loop()
     interrupted: list[int] = []
@@ -187,6 +192,8 @@ def _notifier(settings: Settings, store: Any, as_json: bool, tz: Any) -> Any:
             JsonlChannel(settings.data_dir / "alerts.jsonl"),
         ]
     return notifier
+
+
 def _api_source(settings: Settings, as_json: bool) -> list[Any]:
     if not settings.api.enabled:
         return []

@@ -86,6 +86,8 @@ def payload(delivery: Delivery, *, receiver: str) -> dict[str, Any]:
 class AlertmanagerChannel:
     """POSTs the version-4 payload."""
 
+    uses_image = False  # text only: no plot is rendered for it
+
     def __init__(
         self,
         url: str,

@@ -19,6 +19,8 @@ from rushhour.settings import ConsoleNotify
 class ConsoleChannel:
     """Prints alerts to the terminal."""
 
+    uses_image = False  # text only: no plot is rendered for it
+
     name = "console"
     min_severity = "info"
 

@@ -18,6 +18,8 @@ from rushhour.settings import JsonlNotify
 class JsonlChannel:
     """Appends each alert to ``path`` as one JSON object per line."""
 
+    uses_image = False  # text only: no plot is rendered for it
+
     name = "jsonl"
     min_severity = "info"
 

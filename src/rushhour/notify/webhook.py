@@ -74,6 +74,8 @@ def template_fields(delivery: Delivery) -> dict[str, Any]:
 class WebhookChannel:
     """POSTs the rendered template with ``Authorization: Bearer <token>``."""
 
+    uses_image = False  # text only: no plot is rendered for it
+
     def __init__(
         self,
         url: str,

@@ -12,15 +12,19 @@ half-loaded set.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import deque
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
 
 from rushhour.detect.base import Verdict
 from rushhour.detect.mean_band import MeanBandDetector
+from rushhour.detect.rcf.detector import RCFDetector
+from rushhour.detect.rcf.forest import RCFConfig
 from rushhour.forecast.mean_predictor import MeanPredictor
 from rushhour.settings import Settings
 from rushhour.store.db import Store
@@ -28,6 +32,8 @@ from rushhour.store.db import Store
 FLEET = "__fleet__"
 MODEL_PREFIX = "mean_predictor/"
 LEVEL_WINDOW = 60
+RCF_HISTORY = 1024  # stored buckets replayed into each forest at start
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the forest ignores time; the detector API takes one
 
 
 def model_name(series_key: str) -> str:
@@ -52,6 +58,43 @@ class DetectorBank:
         self.s = settings
         self.models = ModelSet()
         self._levels: dict[str, deque[float]] = {}
+        # streaming forests, one per series: they learn every closed bucket, so they are state,
+        # rebuilt at start from the newest stored buckets (see Processor.restore)
+        self.forests: dict[str, RCFDetector] = {}
+
+    def forest(self, key: str) -> RCFDetector | None:
+        """The series' Random Cut Forest (created on first use), or None when ``detect.rcf`` is off."""
+        if not self.s.detect.rcf:
+            return None
+        det = self.forests.get(key)
+        if det is None:
+            d = self.s.detect
+            seed = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=4).digest(), "big")
+            config = RCFConfig(
+                number_of_trees=d.rcf_trees,
+                sub_sample_size=d.rcf_samples,
+                shingle_size=d.rcf_shingle,
+                seed=seed,
+            )
+            det = self.forests[key] = RCFDetector(config)
+        return det
+
+    def warm_up(self, history: dict[str, list[float]]) -> None:
+        """Rebuild every forest from its series' newest stored buckets, oldest first."""
+        self.forests.clear()
+        for key, values in history.items():
+            det = self.forest(key)
+            if det is None:
+                return
+            for x in values:
+                det.learn_one(_EPOCH, x)
+
+    def rcf_score(self, key: str, value: float) -> Verdict | None:
+        """Score a closed bucket with the series' forest, then learn it."""
+        det = self.forest(key)
+        if det is None:
+            return None
+        return det.score_and_learn(_EPOCH, value)
 
     def load(self, store: Store) -> ModelSet:
         """Build a model set from the newest stored version of every Mean Predictor."""

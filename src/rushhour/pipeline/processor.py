@@ -114,9 +114,28 @@ class Processor:
             }
         self.bucketizer.restore(bucket_state, open_buckets, first)
         self.episodes.restore(state.get("episodes", {}))
+        if self.s.detect.rcf:
+            self._warm_forests(by_id, closed_until)
         if self.notifier is not None:
             self.notifier.restore(state.get("notifier", {}))
         return state
+
+    def _warm_forests(self, by_id: dict[int, SeriesRef], closed_until: int | None) -> None:
+        """Rebuild each series' forest from its newest closed buckets: deterministic, so a restart
+        gives the same forests whatever happened before it."""
+        if closed_until is None:
+            self.bank.warm_up({})
+            return
+        from rushhour.pipeline.detectors import RCF_HISTORY
+
+        since = int(closed_until) - RCF_HISTORY * self.width
+        rows = self.store.buckets_since(since)
+        history = {
+            by_id[sid].key: [v for st, v in sorted(buckets.items()) if st < int(closed_until)]
+            for sid, buckets in rows.items()
+            if sid in by_id
+        }
+        self.bank.warm_up(history)
 
     def source_position(self, source: str) -> dict[str, Any] | None:
         return self.store.checkpoint(f"source:{source}")
@@ -168,6 +187,9 @@ class Processor:
         self.store.add_to_buckets(
             tx, [(self.series[k].id, s, v) for (k, s), v in update.late.items()], late=True
         )
+        # a covered bucket without records is 0 in the store too, not missing
+        zeros = [(self.series[c.key].id, c.start, 0.0) for c in update.closed if c.value == 0.0]
+        self.store.add_to_buckets(tx, zeros)
         outcome.late_records = update.late_records
         outcome.closed = len(update.closed)
         events = self._score(tx, update.closed, outcome)
@@ -206,6 +228,10 @@ class Processor:
         for b, v in zip(closed, verdicts, strict=True):
             ref = self.series[b.key]
             scores.append(self._score_row(ref, b, v))
+            band_flagged = v.anomalous and v.expected is not None
+            forest = self.bank.rcf_score(b.key, b.value)
+            if forest is not None:
+                v = self._with_forest(ref, b, v, forest, scores, anomalies, now)
             if self.notifier is not None:
                 self.notifier.observe(
                     series=ref.name,
@@ -218,7 +244,7 @@ class Processor:
                     detector=self.bank.name,
                     key=b.key,
                 )
-            if v.anomalous:
+            if band_flagged:
                 anomalies.append(
                     AnomalyRecord(
                         series_id=ref.id,
@@ -242,6 +268,58 @@ class Processor:
         self.store.write_scores(tx, scores)
         outcome.anomalies += self.store.add_anomalies(tx, anomalies)
         return events
+
+    def _with_forest(
+        self,
+        ref: SeriesRef,
+        b: ClosedBucket,
+        band: Verdict,
+        forest: Verdict,
+        scores: list[dict[str, Any]],
+        anomalies: list[AnomalyRecord],
+        now: float,
+    ) -> Verdict:
+        """Store the forest's score; attach its attribution to the band's verdict.
+
+        The band (or, for a series without one yet, the fleet baseline) makes the alerting decision;
+        the forest's own anomalies are stored under detector ``rcf`` and its attribution rides along."""
+        from dataclasses import replace
+
+        scores.append(
+            {
+                "series_id": ref.id,
+                "start": b.start,
+                "detector": "rcf",
+                "score": forest.score,
+                "expected": None,
+                "deviation": None,
+                "explanation": json.dumps(forest.explanation) if forest.explanation else None,
+            }
+        )
+        if forest.anomalous:
+            anomalies.append(
+                AnomalyRecord(
+                    series_id=ref.id,
+                    start=b.start,
+                    detector="rcf",
+                    value=b.value,
+                    expected=band.expected,
+                    deviation=band.deviation,
+                    sigma=None,
+                    score=forest.score,
+                    direction=forest.direction,
+                    severity=forest.severity,
+                    detected_at=int(now),
+                    explanation=json.dumps(forest.explanation),
+                )
+            )
+        # numbers in an explanation are feature attributions (alerts rank them); the rest is text
+        attribution: dict[str, Any] = {"rcf_score": f"{forest.score:.3f}"}
+        value = forest.explanation.get("value") if forest.explanation else None
+        if isinstance(value, dict) and "ATTRIBUTION_SCORE" in value:
+            attribution["value"] = float(value["ATTRIBUTION_SCORE"])
+            attribution["rcf_direction"] = str(value.get("DIRECTION", ""))
+        return replace(band, explanation={**band.explanation, **attribution})
 
     def _score_row(self, ref: SeriesRef, b: ClosedBucket, v: Verdict) -> dict[str, Any]:
         return {

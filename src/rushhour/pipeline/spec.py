@@ -15,7 +15,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Format = Literal["auto", "points", "csv", "flowlog", "metrics"]
+Format = Literal[
+    "auto", "points", "csv", "flowlog", "cloudwatch-subscription", "metrics", "parquet"
+]
 
 
 class _Spec(BaseModel):

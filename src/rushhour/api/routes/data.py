@@ -147,6 +147,13 @@ async def ingest(
     c.metrics.stage("ingest_parse", time.perf_counter() - started)
     if len(points) == 0 and not points.rejected:
         raise InputError("no points in the body", source=source, expected="at least one record")
+    if len(points) == 0:
+        reasons = ", ".join(f"{n} {why}" for why, n in points.rejected.most_common())
+        raise InputError(
+            f"no readable records ({reasons}); e.g. {'; '.join(points.examples[:3])}",
+            source=source,
+            expected=f"records in the {fmt or fmt_from_body} format",
+        )
     committed = time.perf_counter()
     if len(points):
         try:

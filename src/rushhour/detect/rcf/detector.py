@@ -79,11 +79,22 @@ class RCFDetector:
             explanation={**info, "threshold": limit},
         )
 
+    def score_and_learn(self, t: datetime, x: float) -> Verdict:
+        """``score_one`` then ``learn_one`` with one pass over the trees for the score (the live
+        pipeline's path: the score that judged the bucket also feeds the running threshold)."""
+        verdict = self.score_one(t, x)
+        if self.forest.is_warm:
+            self._observe(verdict.score)
+        self.forest.update([x])
+        return verdict
+
+    def _observe(self, score: float) -> None:
+        self.n_ += 1
+        delta = score - self.mean_
+        self.mean_ += delta / self.n_
+        self.m2_ += delta * (score - self.mean_)
+
     def learn_one(self, t: datetime, x: float) -> None:
         if self.forest.is_warm:
-            score = self.forest.score([x])
-            self.n_ += 1
-            delta = score - self.mean_
-            self.mean_ += delta / self.n_
-            self.m2_ += delta * (score - self.mean_)
+            self._observe(self.forest.score([x]))
         self.forest.update([x])

@@ -26,6 +26,8 @@ class Folder(Protocol):
 
     def write(self, area: str, name: str, text: str) -> None: ...
 
+    def local_path(self, name: str) -> Path | None: ...
+
 
 def _wanted(name: str) -> bool:
     return bool(name) and not name.startswith(".") and not name.endswith(IGNORED_SUFFIXES)
@@ -62,6 +64,10 @@ class LocalFolder:
 
     def write(self, area: str, name: str, text: str) -> None:
         (self.areas[area] / name).write_text(text)
+
+    def local_path(self, name: str) -> Path | None:
+        path = self.inbox / name
+        return path if path.is_file() else None
 
 
 class S3Folder:
@@ -119,6 +125,9 @@ class S3Folder:
             return None
         self.client.delete_object(Bucket=self.bucket, Key=self.prefix + name)
         return key
+
+    def local_path(self, name: str) -> Path | None:
+        return None
 
     def write(self, area: str, name: str, text: str) -> None:
         self.client.put_object(Bucket=self.bucket, Key=self.areas[area] + name, Body=text.encode())

@@ -17,7 +17,7 @@ from typing import Any
 
 from rushhour.errors import InputError
 from rushhour.pipeline.processor import Batch
-from rushhour.pipeline.readers import read_points
+from rushhour.pipeline.readers import read_points, read_points_file
 from rushhour.pipeline.sources import register
 from rushhour.pipeline.sources.folders import Folder, LocalFolder, S3Folder
 
@@ -48,12 +48,22 @@ class InboxSource:
 
     def _read(self, name: str) -> Batch | None:
         try:
-            data = self.folder.read(name)
-            if data is None:
-                return None
-            points = read_points(
-                data, self.spec.format, name, series=self.spec.series, labels=self.spec.labels
-            )
+            path = self.folder.local_path(name)
+            if path is not None:  # a local file: stream it (flow logs can be gigabytes)
+                digest = _sha256(path)
+                points = read_points_file(
+                    path, self.spec.format, name, series=self.spec.series, labels=self.spec.labels
+                )
+            else:
+                data = self.folder.read(name)
+                if data is None:
+                    return None
+                digest = hashlib.sha256(data).hexdigest()
+                points = read_points(
+                    data, self.spec.format, name, series=self.spec.series, labels=self.spec.labels
+                )
+        except FileNotFoundError:
+            return None
         except (InputError, OSError) as exc:
             self._fail(name, exc)
             return None
@@ -69,7 +79,6 @@ class InboxSource:
                 ),
             )
             return None
-        digest = hashlib.sha256(data).hexdigest()
 
         def done() -> None:
             self._in_flight.discard(name)
@@ -85,6 +94,14 @@ class InboxSource:
             message = exc.message if isinstance(exc, InputError) else str(exc)
             hint = getattr(exc, "hint", "")
             self.folder.write("failed", target + ".error", f"{message}\n{hint}".strip() + "\n")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(4 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _stamped(name: str) -> str:
