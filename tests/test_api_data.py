@@ -139,24 +139,79 @@ def test_forecast_ahead_of_the_data(env: Env) -> None:
     r = client.get(f"/forecast/{seeded.series_id}", params={"horizon": "soon"})
     assert r.status_code == 400 and r.json()["error"]["type"] == "UsageError"
     r = client.get(f"/forecast/{seeded.series_id}", params={"model": "deepar"})
-    assert r.status_code == 404 and "no deepar model" in r.json()["error"]["message"]
+    assert r.status_code == 501 and "rushhour deepar-train" in r.json()["error"]["hint"]
 
 
-def test_plan_uses_a_registered_planner(env: Env) -> None:
+def test_plan_from_the_default_planner_and_a_registered_one(env: Env) -> None:
     client, seeded, _ = env
     r = client.get(f"/plan/{seeded.series_id}")
-    assert r.status_code == 501 and r.json()["error"]["type"] == "NotImplemented"
+    assert r.status_code == 400 and r.json()["error"]["message"].startswith(
+        "request: field 'per_instance_rps'"
+    )
+    r = client.get(f"/plan/{seeded.series_id}", params={"per_instance_rps": "50", "horizon": "24h"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["series"] == seeded.key
+    assert len(body["CapacityForecast"]["Timestamps"]) == 24
+    assert max(body["CapacityForecast"]["Values"]) >= min(body["CapacityForecast"]["Values"]) >= 1
+    assert (
+        0 < body["Summary"]["saving"] < 1
+    )  # a rhythm: provisioning to the forecast beats static peak
 
-    @register_planner("default")
+    @register_planner("headroom")
     def peak(context: Any, series: Any, params: dict[str, str]) -> dict[str, Any]:
         return {"series": series.key, "headroom": float(params.get("headroom", "1.2"))}
 
     try:
-        r = client.get(f"/plan/{seeded.series_id}", params={"headroom": "1.5"})
+        r = client.get(
+            f"/plan/{seeded.series_id}", params={"planner": "headroom", "headroom": "1.5"}
+        )
         assert r.json() == {"series": seeded.key, "headroom": 1.5}
-        assert client.get("/plan/999").status_code == 404
+        assert client.get("/plan/999", params={"planner": "headroom"}).status_code == 404
+        assert (
+            client.get(f"/plan/{seeded.series_id}", params={"planner": "nope"}).status_code == 501
+        )
     finally:
-        PLANNERS.pop("default")
+        PLANNERS.pop("headroom")
+
+
+def test_forecast_with_a_model_fitted_on_demand(env: Env) -> None:
+    client, seeded, _ = env
+    r = client.get(f"/forecast/{seeded.series_id}", params={"horizon": "2h", "model": "adaptive"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["model"]["kind"] == "adaptive" and len(body["t"]) == 120
+    assert all(v is not None and v >= 0 for v in body["Value"])
+    bad = client.get(f"/forecast/{seeded.series_id}", params={"model": "crystal-ball"})
+    assert bad.status_code == 404 and "crystal-ball" in bad.json()["error"]["message"]
+
+
+def test_rcf_models_are_deployed_and_invocable(env: Env) -> None:
+    client, seeded, _ = env
+    models = client.get("/models", params={"kind": "rcf"}).json()["models"]
+    rcf = [m for m in models if m["kind"] == "rcf"]
+    assert rcf and rcf[0]["series"] == seeded.key
+    name = rcf[0]["name"]
+    normal = [3000.0, 3050.0, 3100.0, 3080.0]
+    odd = [3000.0, 90000.0, 0.0, 90000.0]
+    r = client.post(
+        f"/models/{name}/invocations",
+        json={"instances": [{"features": normal}, {"features": odd}]},
+        headers=AUTH,
+    )
+    assert r.status_code == 200, r.text
+    scores = [s["score"] for s in r.json()["scores"]]
+    assert len(scores) == 2 and scores[1] > scores[0] >= 0
+    r = client.post(
+        f"/models/{name}/invocations",
+        content="3000,3050,3100,3080\n",
+        headers={**AUTH, "Content-Type": "text/csv"},
+    )
+    assert r.status_code == 200 and len(r.json()["scores"]) == 1
+    r = client.post(
+        f"/models/{name}/invocations", json={"instances": [{"features": [1.0, 2.0]}]}, headers=AUTH
+    )
+    assert r.status_code == 400 and "feature_dim" in r.json()["error"]["message"]
 
 
 def test_train_needs_token_and_retrains(env: Env) -> None:

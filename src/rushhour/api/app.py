@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rushhour import __version__
 from rushhour.api import errors
+from rushhour.api import models as _models  # noqa: F401  (registers forecasting, plans and RCF)
 from rushhour.api.auth import TokenGuard
 from rushhour.api.metrics import ApiMetrics
 from rushhour.settings import Settings

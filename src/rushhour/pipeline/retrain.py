@@ -12,10 +12,12 @@ The result is a :class:`~rushhour.pipeline.detectors.ModelSet` that the runtime 
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -128,6 +130,8 @@ def train(
                     series_id=ref.id, model=bank.name, update_time=until, score_cutoff=cutoff
                 )
             )
+        if settings.detect.rcf:
+            _train_forest(settings, store, ref, history, until)
         report.trained.append(ref.key)
         report.cutoffs[ref.key] = cutoff
         del version
@@ -149,6 +153,44 @@ def train(
         progress(len(series), len(series), "trained")
     report.models = bank.load(store)
     return report
+
+
+def _train_forest(
+    settings: Settings, store: Store, ref: Any, history: pd.Series, until: int
+) -> None:
+    """A SageMaker-style batch forest over the series' shingled history (served by the API's
+    invocations endpoint), with its cut-off: mean + 3·std of its scores on the newest windows."""
+    from rushhour.detect.rcf.batch import BatchConfig, BatchRandomCutForest
+    from rushhour.detect.rcf.state import save
+
+    shingle = settings.detect.rcf_shingle
+    x = history.to_numpy(dtype=float)
+    x = x[np.isfinite(x)]
+    if len(x) < shingle + 10:
+        return
+    windows = np.lib.stride_tricks.sliding_window_view(x, shingle)
+    config = BatchConfig(feature_dim=shingle, num_trees=settings.detect.rcf_trees, seed=ref.id)
+    forest = BatchRandomCutForest(config).fit(windows)
+    scores = forest.score(windows[-5000:])
+    buf = io.BytesIO()
+    save(forest, buf)
+    store.save_model(
+        f"rcf/{ref.key}",
+        "rcf",
+        buf.getvalue(),
+        series_id=ref.id,
+        params={"feature_dim": shingle, "num_trees": config.num_trees},
+        trained_at=until,
+    )
+    with store.begin() as tx:
+        tx.execute(
+            t.cutoffs.insert().values(
+                series_id=ref.id,
+                model="rcf",
+                update_time=until,
+                score_cutoff=float(scores.mean() + CUTOFF_K * scores.std()),
+            )
+        )
 
 
 def _cutoff(band: MeanBandDetector, history: pd.Series) -> float:

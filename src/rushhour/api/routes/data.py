@@ -443,7 +443,11 @@ def forecast(
     series_id: SeriesId,
     request: Request,
     horizon: str = Query("1h", description="how far ahead, e.g. 30m, 6h, 2d (at most 31d)"),
-    model: str = Query("mean_predictor", description="model kind"),
+    model: str = Query(
+        "mean_predictor",
+        description="a stored model kind (mean_predictor), or a forecasting model fitted on demand "
+        "(adaptive, holt-winters-mul, mstl-ets, seasonal-naive, ...)",
+    ),
     start: str | None = Query(None, description="ISO 8601; default: the end of the data"),
 ) -> dict[str, Any]:
     from rushhour.api.routes.sagemaker import check_span
@@ -459,8 +463,16 @@ def forecast(
         begin = from_epoch(last + ref.bucket_seconds) if last is not None else datetime.now(UTC)
     end = begin + ahead
     check_span(begin, end)
-    row = forecast_model(store, ref.id, model)
-    fc = endpoint_for(row["kind"]).forecast(row, begin, end)
+    from rushhour.forecast.registry import MODELS
+
+    if model in MODELS:  # a forecasting model: fitted now on the stored history before `begin`
+        from rushhour.api.models import fit_on_demand
+
+        fc = fit_on_demand(ctx(request), ref, model, begin, end)
+        row: dict[str, Any] = {"name": model, "kind": model, "version": 0}
+    else:
+        row = forecast_model(store, ref.id, model)
+        fc = endpoint_for(row["kind"]).forecast(row, begin, end)
     frame = fc.to_frame()
     cols = [c for c in frame.columns if c != "Timestamp"]
     return {
