@@ -71,12 +71,9 @@ def test_retrain_hot_swap_loses_nothing(tmp_path: Path, store: Store) -> None:
     ref = store.all_series()[0]
     stored = store.read_buckets(ref.id)
     assert stored.sum() == history_v.sum() + live_v.sum()  # nothing lost or doubled across the swap
-    cut = cutoff_history(store, ref.id)
-    assert (
-        len(cut) == 1
-        and cut[0]["model"] == "mean_band"
-        and 1.0 < float(cut[0]["score_cutoff"]) < 6.0
-    )  # type: ignore[arg-type]
+    cut = {row["model"]: float(row["score_cutoff"]) for row in cutoff_history(store, ref.id)}  # type: ignore[arg-type]
+    assert set(cut) == {"mean_band", "rcf"}  # one cut-off per model, recorded with its update time
+    assert 1.0 < cut["mean_band"] < 6.0 and 0.5 < cut["rcf"] < 5.0
     firing = [e for e in channel.events if e.status == "firing"]
     spike = datetime(2026, 3, 16, 10, 0, tzinfo=UTC)
     assert any(e.start == spike and e.direction == "spike" for e in firing)
