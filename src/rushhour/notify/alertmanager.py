@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from rushhour.notify.alert import Alert
-from rushhour.notify.registry import Delivery, post_json, register, secret
+from rushhour.notify.registry import Delivery, delivery_headers, post_json, register, secret
 from rushhour.settings import AlertmanagerNotify
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -106,9 +106,7 @@ class AlertmanagerChannel:
         self._token = token
 
     def deliver(self, delivery: Delivery) -> None:
-        headers = {"Idempotency-Key": delivery.key}
-        if self._token:
-            headers["Authorization"] = f"Bearer {self._token}"
+        headers = delivery_headers(delivery.key, self._token)
         post_json(
             self.url,
             payload(delivery, receiver=self.receiver),

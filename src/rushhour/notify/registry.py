@@ -194,6 +194,14 @@ def retry_after(value: str | None, now: float | None = None) -> float | None:
     return max(when - (time.time() if now is None else now), 0.0)
 
 
+def delivery_headers(key: str, token: str | None) -> dict[str, str]:
+    """The headers of a JSON delivery: its dedupe key (receivers drop repeats by it) and the token."""
+    headers = {"Idempotency-Key": key}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return headers
+
+
 def post_json(
     url: str,
     body: Any,

@@ -18,7 +18,7 @@ from string import Template
 from typing import Any
 
 from rushhour.errors import ConfigError
-from rushhour.notify.registry import Delivery, post_json, register, secret
+from rushhour.notify.registry import Delivery, delivery_headers, post_json, register, secret
 from rushhour.settings import WebhookNotify
 
 _WHOLE = re.compile(r"^\$\{(\w+)\}$")
@@ -100,9 +100,7 @@ class WebhookChannel:
         return render_template(self.template, template_fields(delivery))
 
     def deliver(self, delivery: Delivery) -> None:
-        headers = {"Idempotency-Key": delivery.key}
-        if self._token:
-            headers["Authorization"] = f"Bearer {self._token}"
+        headers = delivery_headers(delivery.key, self._token)
         post_json(
             self.url,
             self.body(delivery),

@@ -11,9 +11,8 @@ keeps it whole (a redelivery finds the key and is skipped): nothing is lost or c
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -154,7 +153,6 @@ class Processor:
                 points, position = batch.reconcile(stored)
                 batch.points, batch.position = points, position
                 outcome.points = len(points)
-            saved = self.bucketizer.snapshot(), self.episodes.snapshot()
             try:
                 events = self._apply(tx, batch, outcome)
             except BaseException:
@@ -162,7 +160,6 @@ class Processor:
                 notifier, self.notifier = self.notifier, None
                 self.restore()
                 self.notifier = notifier
-                del saved
                 raise
         outcome.events = events
         if self.notifier is not None:
@@ -283,8 +280,6 @@ class Processor:
 
         The band (or, for a series without one yet, the fleet baseline) makes the alerting decision;
         the forest's own anomalies are stored under detector ``rcf`` and its attribution rides along."""
-        from dataclasses import replace
-
         scores.append(
             {
                 "series_id": ref.id,
@@ -351,7 +346,3 @@ class Processor:
             end=from_epoch(b.start) if resolved else None,
             buckets=change.buckets,
         )
-
-
-def wall_latency(started: float) -> float:
-    return time.perf_counter() - started

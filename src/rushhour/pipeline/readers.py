@@ -54,14 +54,7 @@ def read_points(
     strict: bool = False,
 ) -> PointBatch:
     """Points from ``data``; ``labels`` are added to every point."""
-    if fmt == "auto":
-        fmt = detect_format(source)
-        if fmt == "points" and not _looks_like_points(data):
-            fmt = "sniff"
-    if fmt == "sniff":
-        fmt = _by_content(_head(data), source)
-        if fmt not in INGEST_FORMATS:
-            fmt = "points"  # nothing else fits: the points parser says, line by line, what is wrong
+    fmt = _resolve_format(fmt, source, data)
     if fmt in INGEST_FORMATS:
         batch = _ingested(data, fmt, source, strict)
     elif fmt == "points":
@@ -173,6 +166,14 @@ def read_points_file(
     """Like :func:`read_points`, streaming large flow logs and payload files from disk."""
     with path.open("rb") as fh:
         head = fh.read(64 << 10)
+    fmt = _resolve_format(fmt, source, head)
+    if fmt in INGEST_FORMATS:
+        return _with_labels(_ingested(path, fmt, source, False), labels or {})
+    return read_points(path.read_bytes(), fmt, source, series=series, labels=labels)
+
+
+def _resolve_format(fmt: str, source: str, head: bytes) -> str:
+    """A concrete format for ``auto``: the name first, then the content (``head`` is the start of it)."""
     if fmt == "auto":
         fmt = detect_format(source)
         if fmt == "points" and not _looks_like_points(head):
@@ -180,10 +181,8 @@ def read_points_file(
     if fmt == "sniff":
         fmt = _by_content(_head(head), source)
         if fmt not in INGEST_FORMATS:
-            fmt = "points"
-    if fmt in INGEST_FORMATS:
-        return _with_labels(_ingested(path, fmt, source, False), labels or {})
-    return read_points(path.read_bytes(), fmt, source, series=series, labels=labels)
+            fmt = "points"  # nothing else fits: the points parser says, line by line, what is wrong
+    return fmt
 
 
 def _by_content(head: bytes, source: str) -> str:
