@@ -164,6 +164,25 @@ def test_without_the_history_scope_it_posts_again_rather_than_lose_the_alert(
     assert len(double.posted()) == 1
 
 
+def test_the_look_ups_follow_slack_cursors(slack: tuple[SlackDouble, Server]) -> None:
+    """The channel is on the second page of conversations.list (1,000 a page), the message on the
+    second page of conversations.history (200 a page)."""
+    double, server = slack
+    alert, _ = example()
+    double.channels.update({f"C{i:08d}": f"team-{i}" for i in range(1200)})
+    double.messages.update({c: [] for c in double.channels if c not in double.messages})
+    ch = SlackChannel(TOKEN, "#team-1100", base_url=f"{server.url}/api/")
+    ch.deliver(Delivery("k10:slack", [alert]))
+    for i in range(250):  # later chatter pushes the alert to the second page
+        double._chat_postMessage({"channel": "C00001100", "text": f"chatter {i}"})
+    delivery = Delivery("k10:slack", [alert], progress={"posting_since": 1.0})
+    SlackChannel(TOKEN, "#team-1100", base_url=f"{server.url}/api/").deliver(delivery)
+    assert delivery.progress["reconcile"] == "found the message: not posted again"
+    assert server.paths().count("/api/conversations.list") == 2
+    assert server.paths().count("/api/conversations.history") == 2
+    assert server.paths().count("/api/chat.postMessage") == 1
+
+
 def test_rate_limit_carries_retry_after(slack: tuple[SlackDouble, Server]) -> None:
     double, server = slack
     alert, _ = example()

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from rushhour.notify.alert import Alert
@@ -128,42 +128,34 @@ class SlackChannel:
             p["reconcile"] = "channel id unknown: posting again"
             return
         oldest = f"{float(p['posting_since']) - SKEW:.6f}"
-        history = self._pages(
+        found, failed = self._first(
             "conversations.history",
             self.client.conversations_history,
+            lambda m: carries_key(m, delivery.key),
             channel=channel_id,
             oldest=oldest,
             include_all_metadata=True,
             limit=200,
         )
-        try:
-            found = next((m for m in history if carries_key(m, delivery.key)), None)
-        except ChannelError as exc:
-            if not exc.permanent:
-                raise  # rate limited, Slack down: look again on the next attempt
-            p["reconcile"] = f"{exc.message}: posting again"
-            return
-        if found is None:
+        if failed is not None:
+            p["reconcile"] = f"{failed}: posting again"
+        elif found is None:
             p["reconcile"] = "not in the channel's history: posting"
-            return
-        p["ts"], p["channel_id"] = found["ts"], channel_id
-        p["reconcile"] = "found the message: not posted again"
-        delivery.checkpoint()
+        else:
+            p["ts"], p["channel_id"] = found["ts"], channel_id
+            p["reconcile"] = "found the message: not posted again"
+            delivery.checkpoint()
 
     def _thread_has_file(self, p: dict[str, Any], filename: str) -> bool:
-        replies = self._pages(
+        found, _ = self._first(
             "conversations.replies",
             self.client.conversations_replies,
+            lambda m: any(f.get("name") == filename for f in m.get("files") or []),
             channel=p["channel_id"],
             ts=p["ts"],
             limit=200,
         )
-        try:
-            return any(f.get("name") == filename for m in replies for f in m.get("files") or [])
-        except ChannelError as exc:
-            if not exc.permanent:
-                raise
-            return False  # no history scope: upload again
+        return found is not None  # not found, or no history scope: upload again
 
     def _channel_id(self) -> str | None:
         """The configured channel's id: as written, or looked up by name (``conversations.list``)."""
@@ -171,34 +163,42 @@ class SlackChannel:
             return self.channel
         if self._resolved is None:
             name = self.channel.lstrip("#")
-            channels = self._pages(
+            found, _ = self._first(
                 "conversations.list",
                 self.client.conversations_list,
+                lambda c: c.get("name") == name,
+                items="channels",
                 types="public_channel,private_channel",
                 exclude_archived=True,
                 limit=1000,
-                items="channels",
             )
-            try:
-                found = next((c for c in channels if c.get("name") == name), None)
-            except ChannelError as exc:
-                if not exc.permanent:
-                    raise
-                found = None  # no channels:read scope
             self._resolved = None if found is None else str(found["id"])
         return self._resolved
 
-    def _pages(
-        self, what: str, fn: Callable[..., Any], *, items: str = "messages", **kw: Any
-    ) -> Iterator[dict[str, Any]]:
-        """Every item of a paginated call (cursor pagination)."""
+    def _first(
+        self,
+        what: str,
+        fn: Callable[..., Any],
+        match: Callable[[dict[str, Any]], bool],
+        *,
+        items: str = "messages",
+        **kw: Any,
+    ) -> tuple[dict[str, Any] | None, str | None]:
+        """The first matching item of a cursor-paginated look-up, and why the look-up could not be
+        made (a permanent error such as a missing scope: the caller sends again rather than lose
+        the alert). Rate limits and server errors raise: the next attempt looks again."""
         cursor = None
-        while True:
-            resp = self._call(what, fn, cursor=cursor, **kw)
-            yield from resp.get(items) or []
-            cursor = (resp.get("response_metadata") or {}).get("next_cursor")
-            if not cursor:
-                return
+        try:
+            while True:
+                resp = self._call(what, fn, cursor=cursor, **kw)
+                found = next((x for x in resp.get(items) or [] if match(x)), None)
+                cursor = (resp.get("response_metadata") or {}).get("next_cursor")
+                if found is not None or not cursor:
+                    return found, None
+        except ChannelError as exc:
+            if exc.permanent:
+                return None, exc.message
+            raise
 
     def _call(self, what: str, fn: Any, **kw: Any) -> Any:
         from slack_sdk.errors import SlackApiError, SlackRequestError
