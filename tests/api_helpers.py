@@ -79,9 +79,9 @@ def seed(store: Store, settings: Settings, weeks: int = 2) -> Seeded:
                 }
             )
             if v.anomalous:
-                n += int(
-                    store.add_anomaly(
-                        tx,
+                n += store.add_anomalies(
+                    tx,
+                    [
                         AnomalyRecord(
                             series_id=ref.id,
                             start=st,
@@ -95,8 +95,8 @@ def seed(store: Store, settings: Settings, weeks: int = 2) -> Seeded:
                             severity=v.severity,
                             detected_at=st + 60,
                             explanation=json.dumps(v.explanation) if v.explanation else None,
-                        ),
-                    )
+                        )
+                    ],
                 )
         store.write_scores(tx, rows)
     return Seeded(ref.id, ref.key, starts[-1], n)

@@ -243,21 +243,23 @@ def test_status_is_anomalous_with_anomalies_in_the_last_hour(store: Store) -> No
         for ref in (calm, hot):
             store.write_buckets(tx, ref.id, [i * 60 for i in range(180)], [10.0] * 180)
         for ref, start in ((calm, 60 * 60), (hot, 170 * 60)):  # calm's is two hours old
-            store.add_anomaly(
+            store.add_anomalies(
                 tx,
-                AnomalyRecord(
-                    ref.id,
-                    start,
-                    "mean_band",
-                    50.0,
-                    10.0,
-                    2.0,
-                    20.0,
-                    20.0,
-                    "spike",
-                    "critical",
-                    start,
-                ),
+                [
+                    AnomalyRecord(
+                        ref.id,
+                        start,
+                        "mean_band",
+                        50.0,
+                        10.0,
+                        2.0,
+                        20.0,
+                        20.0,
+                        "spike",
+                        "critical",
+                        start,
+                    )
+                ],
             )
     rows = [
         {"id": r.id, "key": r.key, "name": r.name, "labels": "{}", "bucket_seconds": 60}

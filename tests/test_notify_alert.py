@@ -123,6 +123,31 @@ def test_plot_is_a_thumbnail_friendly_png() -> None:
     assert plot[:, int(0.8 * w) :].sum() > 2 * plot[:, int(0.15 * w) : int(0.6 * w)].sum()
 
 
+def test_the_reused_figure_carries_nothing_from_one_alert_to_the_next() -> None:
+    """Each render swaps its data into one figure: the same input gives the same pixels whatever
+    was drawn before, a resolved alert shows no red points, and threads can render at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    alert, data = example()
+    first = render(alert, data)
+    calm = replace(data, value=data.expected.copy(), anomalous=np.zeros_like(data.anomalous))
+    quiet = render(alert.resolved(alert.detected_at + timedelta(minutes=20)), calm)
+    with_gaps = replace(data, expected=np.where(np.arange(len(data.index)) % 50 < 5, np.nan, 1.0))
+    render(alert, with_gaps)  # NaN runs split the band polygons
+    assert render(alert, data) == first != quiet
+    assert _red_pixels(quiet) == 0 < _red_pixels(first), "no red points left over"
+    with ThreadPoolExecutor(4) as pool:
+        outs = list(pool.map(lambda i: render(alert, data if i % 2 else calm), range(8)))
+    assert all(png == first for png in outs[1::2])
+
+
+def _red_pixels(png: bytes) -> int:
+    """Red pixels in the upper panel (below the headline, above the score's threshold line)."""
+    img = imread(io.BytesIO(png))
+    body = img[int(0.22 * img.shape[0]) : int(0.70 * img.shape[0])]
+    return int(((body[..., 0] > 0.75) & (body[..., 1] < 0.3) & (body[..., 2] < 0.3)).sum())
+
+
 def test_plot_from_stored_buckets_and_scores(store: Store) -> None:
     alert, data = example()
     with store.begin() as tx:

@@ -141,7 +141,7 @@ def test_drain_and_outbox(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> N
         "outcome": "sent",
         "error": None,
     }
-    assert lines[-1]["outbox"] == {"pending": 0, "sent": 1, "dead": 0}
+    assert lines[-1]["outbox"] == {"pending": 0, "sending": 0, "sent": 1, "dead": 0}
     assert server.requests[0].json["alerts"][0]["fingerprint"] == alert.fingerprint
     assert main(["notify", "outbox", "--json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)

@@ -13,7 +13,7 @@ from rushhour.notify.plot import example, render
 from rushhour.notify.registry import ChannelError, Delivery, build_channel
 from rushhour.notify.slack import SlackChannel
 from rushhour.settings import SlackNotify
-from tests.notify_servers import Server, SlackDouble, json_reply, serving
+from tests.notify_servers import Hold, Server, SlackDouble, json_reply, serving
 
 TOKEN = "xoxb-test-token"
 
@@ -70,8 +70,16 @@ def test_post_message_then_upload_the_png_into_its_thread(
     assert complete.header("Authorization") == f"Bearer {TOKEN}"
     assert json.loads(complete.form["files"]) == [{"id": "F0001", "title": alert.title()}]
     assert complete.form["channel_id"] == "C0TRAFFIC"  # the id chat.postMessage returned
-    assert complete.form["thread_ts"] == "1700000000.000100"
+    (message,) = double.posted()
+    assert complete.form["thread_ts"] == message["ts"]  # the ts chat.postMessage returned
     assert all(urlparse(r.path).path != "/api/files.upload" for r in server.requests)
+    # the message metadata a later attempt finds it by (conversations.history)
+    assert post.json["metadata"] == {
+        "event_type": "rushhour_alert",
+        "event_payload": {"dedupe_key": "k1:slack"},
+    }
+    assert message["metadata"] == post.json["metadata"]
+    assert double.thread_files(message["ts"]) == [f"rushhour-{alert.id}.png"]
 
 
 def test_a_failed_upload_is_retried_without_posting_the_message_again(
@@ -85,10 +93,94 @@ def test_a_failed_upload_is_retried_without_posting_the_message_again(
     with pytest.raises(ChannelError, match="server error 503") as info:
         ch.deliver(delivery)
     assert not info.value.permanent
-    assert delivery.progress["ts"] == "1700000000.000100"
+    assert delivery.progress["ts"] == double.posted()[0]["ts"]
     ch.deliver(delivery)  # the outbox hands the saved progress back
     assert server.paths().count("/api/chat.postMessage") == 1
     assert server.paths().count("/api/files.completeUploadExternal") == 2
+
+
+def test_a_post_that_timed_out_after_landing_is_found_not_posted_again(
+    slack: tuple[SlackDouble, Server], png: bytes
+) -> None:
+    """Slack posted the message but the answer never came (timeout): the next attempt finds it in
+    the channel's history by its metadata, posts nothing, and uploads the image into its thread."""
+    double, server = slack
+    alert, _ = example()
+    double.hold["chat.postMessage"] = hold = Hold(1)
+    ch = SlackChannel(TOKEN, "#traffic-alerts", base_url=f"{server.url}/api/", timeout=1)
+    delivery = Delivery("k7:slack", [alert], png)
+    with pytest.raises(ChannelError, match=r"(?i)timed out") as info:
+        ch.deliver(delivery)
+    hold.release()
+    assert not info.value.permanent and "ts" not in delivery.progress
+    assert "posting_since" in delivery.progress
+    ch.deliver(delivery)
+    (message,) = double.posted()
+    assert delivery.progress["ts"] == message["ts"]
+    assert delivery.progress["reconcile"] == "found the message: not posted again"
+    assert server.paths().count("/api/chat.postMessage") == 1
+    assert server.paths().count("/api/conversations.list") == 1  # "#traffic-alerts" to its id
+    history = next(r for r in server.requests if r.path.startswith("/api/conversations.history"))
+    assert history.form["channel"] == "C0TRAFFIC"
+    assert history.form["include_all_metadata"] in ("1", "true")
+    assert float(history.form["oldest"]) < delivery.progress["posting_since"]
+    assert double.thread_files(message["ts"]) == [f"rushhour-{alert.id}.png"]
+
+
+def test_an_upload_that_timed_out_after_sharing_is_not_repeated(
+    slack: tuple[SlackDouble, Server], png: bytes
+) -> None:
+    double, server = slack
+    alert, _ = example()
+    double.hold["files.completeUploadExternal"] = hold = Hold(1)
+    ch = SlackChannel(TOKEN, "C0TRAFFIC", base_url=f"{server.url}/api/", timeout=1)
+    delivery = Delivery("k8:slack", [alert], png)
+    with pytest.raises(ChannelError):
+        ch.deliver(delivery)
+    hold.release()
+    ch.deliver(delivery)
+    (message,) = double.posted()
+    assert double.thread_files(message["ts"]) == [f"rushhour-{alert.id}.png"]
+    assert delivery.progress["uploaded"] is True
+    assert server.paths().count("/api/files.completeUploadExternal") == 1
+    assert server.paths().count("/api/conversations.replies") == 1
+
+
+def test_without_the_history_scope_it_posts_again_rather_than_lose_the_alert(
+    slack: tuple[SlackDouble, Server],
+) -> None:
+    double, server = slack
+    alert, _ = example()
+    double.fail["conversations.history"] = [
+        json_reply({"ok": False, "error": "missing_scope", "needed": "channels:history"})
+    ]
+    ch = SlackChannel(TOKEN, "C0TRAFFIC", base_url=f"{server.url}/api/", timeout=1)
+    delivery = Delivery("k9:slack", [alert], progress={"posting_since": 1.0})  # cut off before
+    ch.deliver(delivery)
+    assert (
+        delivery.progress["reconcile"]
+        == "slack conversations.history: missing_scope: posting again"
+    )
+    assert len(double.posted()) == 1
+
+
+def test_the_look_ups_follow_slack_cursors(slack: tuple[SlackDouble, Server]) -> None:
+    """The channel is on the second page of conversations.list (1,000 a page), the message on the
+    second page of conversations.history (200 a page)."""
+    double, server = slack
+    alert, _ = example()
+    double.channels.update({f"C{i:08d}": f"team-{i}" for i in range(1200)})
+    double.messages.update({c: [] for c in double.channels if c not in double.messages})
+    ch = SlackChannel(TOKEN, "#team-1100", base_url=f"{server.url}/api/")
+    ch.deliver(Delivery("k10:slack", [alert]))
+    for i in range(250):  # later chatter pushes the alert to the second page
+        double._chat_postMessage({"channel": "C00001100", "text": f"chatter {i}"})
+    delivery = Delivery("k10:slack", [alert], progress={"posting_since": 1.0})
+    SlackChannel(TOKEN, "#team-1100", base_url=f"{server.url}/api/").deliver(delivery)
+    assert delivery.progress["reconcile"] == "found the message: not posted again"
+    assert server.paths().count("/api/conversations.list") == 2
+    assert server.paths().count("/api/conversations.history") == 2
+    assert server.paths().count("/api/chat.postMessage") == 1
 
 
 def test_rate_limit_carries_retry_after(slack: tuple[SlackDouble, Server]) -> None:

@@ -37,7 +37,12 @@ def test_chatbot_webhook_shape_with_bearer_token() -> None:
     assert first.path == "/api/alerts"
     assert first.header("Authorization") == f"Bearer {SECRET}"
     assert first.header("Idempotency-Key") == "a1:webhook"
-    assert first.json == {"status": "firing", "description": alert.sentence(), "priority": "high"}
+    assert first.json == {
+        "status": "firing",
+        "description": alert.sentence(),
+        "priority": "high",
+        "dedupe_key": "a1:webhook",  # the Idempotency-Key, for receivers that read bodies only
+    }
     assert second.json["status"] == "resolved" and "Resolved:" in second.json["description"]
 
 
@@ -99,6 +104,7 @@ def test_alertmanager_v4_payload() -> None:
     assert a["startsAt"] == "2026-03-02T08:12:00Z" and a["endsAt"] == "0001-01-01T00:00:00Z"
     assert a["fingerprint"] == alert.fingerprint and a["generatorURL"] == alert.link()
     assert a["annotations"]["description"] == alert.sentence()
+    assert a["annotations"]["dedupe_key"] == "g1:am" == server.requests[0].header("Idempotency-Key")
     assert body["alerts"][1]["labels"]["region"] == "us-east"
 
 
@@ -110,6 +116,8 @@ def test_slack_incoming_webhook_links_the_served_png() -> None:
         )
     body = server.requests[0].json
     assert body["text"] == alert.sentence()
+    assert server.requests[0].header("Idempotency-Key") == "s1:slack_webhook"
+    assert body["metadata"]["event_payload"] == {"dedupe_key": "s1:slack_webhook"}
     image = body["blocks"][-1]
     assert image["type"] == "image"
     assert image["image_url"] == f"http://127.0.0.1:8080/alerts/{alert.id}/plot.png"

@@ -65,8 +65,8 @@ def test_anomaly_recorded_once(store: Store) -> None:
         rec = AnomalyRecord(
             s.id, 600, "mean_band", 10.0, 100.0, 5.0, -18.0, 18.0, "drop", "critical", 1
         )
-        assert store.add_anomaly(tx, rec) is True
-        assert store.add_anomaly(tx, rec) is False
+        assert store.add_anomalies(tx, [rec]) == 1
+        assert store.add_anomalies(tx, [rec, rec]) == 0
     assert store.count_anomalies() == 1
     assert store.anomalies()[0]["direction"] == "drop"
 

@@ -136,7 +136,10 @@ class ApiSettings(_Section):
 
 Severity = Literal["info", "warning", "critical"]
 
-CHATBOT_TEMPLATE = '{"status": "${status}", "description": "${sentence}", "priority": "high"}'
+CHATBOT_TEMPLATE = (
+    '{"status": "${status}", "description": "${sentence}", "priority": "high", '
+    '"dedupe_key": "${dedupe_key}"}'
+)
 
 
 class _ChannelSettings(_Section):

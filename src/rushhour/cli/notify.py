@@ -286,7 +286,7 @@ def notify_drain(
 @notify_app.command("outbox")
 def notify_outbox(
     state: Annotated[
-        str | None, typer.Option(help="Only rows in this state: pending, sent or dead.")
+        str | None, typer.Option(help="Only rows in this state: pending, sending, sent or dead.")
     ] = None,
     limit: Annotated[int, typer.Option(min=1, help="Most recent rows to show.")] = 50,
     config: ConfigOpt = None,

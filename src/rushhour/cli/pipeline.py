@@ -107,7 +107,7 @@ def run_pipeline(
     tz = zone(settings.timezone)
     clock = SystemClock()
     store = open_store(settings.store_url())
-    notifier = _notifier(settings, store, as_json, tz)
+    notifier = _notifier(settings, store, as_json)
     demo = any(spec.type == "demo" for spec in settings.source)
     emit(
         as_json,
@@ -179,7 +179,7 @@ def run_pipeline(
         raise typer.Exit(1)
 
 
-def _notifier(settings: Settings, store: Any, as_json: bool, tz: Any) -> Any:
+def _notifier(settings: Settings, store: Any, as_json: bool) -> Any:
     """The configured ``[[notify]]`` channels, or the console (rich, or JSON lines) and alerts.jsonl."""
     from rushhour.notify.console import ConsoleChannel
     from rushhour.notify.jsonl import JsonlChannel
@@ -188,7 +188,7 @@ def _notifier(settings: Settings, store: Any, as_json: bool, tz: Any) -> Any:
     notifier = Notifier.from_settings(settings, store)
     if not settings.notify:
         notifier.channels = [
-            ConsoleChannel(out, as_json=as_json, tz=tz),
+            ConsoleChannel(out, as_json=as_json),
             JsonlChannel(settings.data_dir / "alerts.jsonl"),
         ]
     return notifier

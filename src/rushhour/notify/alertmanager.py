@@ -55,7 +55,9 @@ def payload(delivery: Delivery, *, receiver: str) -> dict[str, Any]:
     """The JSON body Alertmanager sends to its webhook receivers."""
     alerts = delivery.alerts
     labels = [alert_labels(a) for a in alerts]
-    annotations = [alert_annotations(a) for a in alerts]
+    # the delivery's dedupe key rides in the annotations (free-form in version 4), so a receiver
+    # that reads bodies only can drop a repeat as well as one that reads Idempotency-Key
+    annotations = [{**alert_annotations(a), "dedupe_key": delivery.key} for a in alerts]
     group = dict(sorted(delivery.group_labels.items()))
     inner = ",".join(f'{k}="{v}"' for k, v in group.items())
     return {

@@ -1,18 +1,13 @@
-"""The console channel: one coloured line per alert (rich), or one JSON object per line.
-
-``deliver`` takes the alert model through the registry; ``send`` keeps the demo's per-event call.
-"""
+"""The console channel: one coloured line per alert (rich), or one JSON object per line."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
 
 from rich.console import Console
 
 from rushhour.notify.registry import Delivery, register
-from rushhour.records import AnomalyEvent
 from rushhour.settings import ConsoleNotify
 
 
@@ -24,10 +19,9 @@ class ConsoleChannel:
     name = "console"
     min_severity = "info"
 
-    def __init__(self, console: Console, *, as_json: bool = False, tz: Any = None) -> None:
+    def __init__(self, console: Console, *, as_json: bool = False) -> None:
         self.console = console
         self.as_json = as_json
-        self.tz = tz
 
     def deliver(self, delivery: Delivery) -> None:
         for a in delivery.alerts:
@@ -41,16 +35,6 @@ class ConsoleChannel:
             tag = "RESOLVED" if a.status == "resolved" else a.severity.upper()
             link = f" [dim]{a.link()}[/]" if a.link() else ""
             self.console.print(f"[{colour}]{tag}[/] {a.sentence()}{link}", highlight=False)
-
-    def send(self, event: AnomalyEvent) -> None:
-        if self.as_json:
-            self.console.out(json.dumps(event.to_json(), sort_keys=True), highlight=False)
-            return
-        if event.status == "resolved":
-            self.console.print(f"[green]RESOLVED[/] {event.sentence(self.tz)}", highlight=False)
-            return
-        colour = "red" if event.severity == "critical" else "yellow"
-        self.console.print(f"[{colour}]ANOMALY[/]  {event.sentence(self.tz)}", highlight=False)
 
 
 @register("console")

@@ -94,8 +94,20 @@ class Notifier:
         )
 
     def worker(self, clock: Clock, **kw: Any) -> DeliveryWorker:
-        """A delivery worker over this notifier's outbox and channels."""
+        """A delivery worker over this notifier's outbox and channels.
+
+        Built once at pipeline start: when a channel shows the plot, the cold first render (fonts,
+        figure) is paid here rather than by the first alert.
+        """
+        if self.plot == self._plot_from_store and any(self._shows_image(c) for c in self.channels):
+            from rushhour.notify.plot import warm_up
+
+            warm_up()
         return DeliveryWorker(self.outbox, {c.name: c for c in self.channels}, clock, **kw)
+
+    @staticmethod
+    def _shows_image(channel: Channel) -> bool:
+        return bool(getattr(channel, "uses_image", True))
 
     # -- per bucket -------------------------------------------------------------------------------
     def observe(
@@ -223,7 +235,7 @@ class Notifier:
                         subset,
                         [ch.name],
                         now=now,
-                        image=image_of(subset[0]) if getattr(ch, "uses_image", True) else None,
+                        image=image_of(subset[0]) if self._shows_image(ch) else None,
                         group_labels=group.labels,
                     )
             if not routed:

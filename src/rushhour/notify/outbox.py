@@ -7,9 +7,13 @@ them sent, or schedules the next attempt: exponential backoff with jitter, or th
 ``Retry-After``. Failing rows are retried for as long as it takes (a channel down for hours loses
 nothing); only a permanent rejection (e.g. HTTP 400, unknown Slack channel) parks a row as ``dead``.
 
-Delivery is at-least-once: a process killed after the receiver got a request but before the row
-was marked sent repeats that one request on restart, with the same dedupe key (sent as
-``Idempotency-Key``) so the receiver can drop it.
+Before each request the worker marks the row ``sending`` (:meth:`Outbox.sending`); a process that
+dies there leaves it so, and the row, due again once its lease runs out, is handed to the channel
+*in doubt*: the receiver may already have it. Each channel then makes the delivery effectively
+exactly-once as its receiver sees it: Slack (bot) looks for its message by metadata in the
+channel's history and does not post it again; HTTP receivers get the same dedupe key
+(``Idempotency-Key`` and a body field) and drop the repeat; email keeps its ``Message-ID``; the
+JSON-lines file is checked for the key. ``docs/alerts.md`` says what each guarantees.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from rushhour.notify.registry import ChannelError, Delivery
 from rushhour.store import schema as t
 from rushhour.store.db import Store
 
-PENDING, SENT, DEAD = "pending", "sent", "dead"
+PENDING, SENDING, SENT, DEAD = "pending", "sending", "sent", "dead"
 
 
 def backoff(attempts: int, base: float, cap: float, rng: random.Random) -> float:
@@ -55,6 +59,7 @@ class OutboxItem:
     delivery: Delivery
     channel: str
     attempts: int
+    state: str = PENDING
 
 
 class Outbox:
@@ -119,9 +124,16 @@ class Outbox:
         return int(tx.execute(select(func.count()).select_from(t.alert_outbox)).scalar_one())
 
     def claim(self, now: float, limit: int = 20) -> list[OutboxItem]:
-        """Due rows, each leased to this caller until ``now + lease``."""
+        """Due rows, each leased to this caller until ``now + lease``.
+
+        A ``sending`` row whose lease ran out was cut off mid-delivery: it comes back in doubt.
+        """
         o = t.alert_outbox
-        due = (o.c.state == PENDING) & (o.c.next_attempt_at <= now) & (o.c.lease_until <= now)
+        due = (
+            o.c.state.in_((PENDING, SENDING))
+            & (o.c.next_attempt_at <= now)
+            & (o.c.lease_until <= now)
+        )
         with self.store.begin() as tx:
             rows = (
                 tx.execute(select(o).where(due).order_by(o.c.next_attempt_at, o.c.id).limit(limit))
@@ -136,6 +148,16 @@ class Outbox:
                 if res.rowcount == 1:  # another worker may have taken it meanwhile
                     claimed.append(_item(r))
         return claimed
+
+    def sending(self, item: OutboxItem, now: float) -> None:
+        """Record the attempt before the request: a crash from here on leaves the row in doubt.
+
+        From here on the delivery's :meth:`~rushhour.notify.registry.Delivery.checkpoint` stores
+        its progress in the row.
+        """
+        item.delivery.progress["attempt_at"] = float(now)
+        self._set(item, state=SENDING)
+        item.delivery.save = lambda progress: self._set(item)
 
     def done(self, item: OutboxItem, now: float) -> None:
         self._set(
@@ -161,6 +183,7 @@ class Outbox:
             delay = error.retry_after + self.rng.uniform(0.0, min(1.0, error.retry_after * 0.1))
         self._set(
             item,
+            state=PENDING,
             attempts=attempts,
             next_attempt_at=now + delay,
             lease_until=0.0,
@@ -180,7 +203,7 @@ class Outbox:
         o = t.alert_outbox
         with self.store.engine.connect() as conn:
             rows = conn.execute(select(o.c.state, func.count()).group_by(o.c.state)).all()
-        out = {PENDING: 0, SENT: 0, DEAD: 0}
+        out = {PENDING: 0, SENDING: 0, SENT: 0, DEAD: 0}
         out.update({str(s): int(n) for s, n in rows})
         return out
 
@@ -194,11 +217,11 @@ class Outbox:
             return [dict(r) for r in conn.execute(q).mappings().all()]
 
     def next_due(self) -> float | None:
-        """When the earliest pending row becomes claimable (epoch seconds)."""
+        """When the earliest undelivered row becomes claimable (epoch seconds)."""
         o = t.alert_outbox
         later = func.max if self.store.dialect == "sqlite" else func.greatest  # scalar max of two
         q = select(func.min(later(o.c.next_attempt_at, o.c.lease_until))).where(
-            o.c.state == PENDING
+            o.c.state.in_((PENDING, SENDING))
         )
         with self.store.engine.connect() as conn:
             v = conn.execute(q).scalar_one_or_none()
@@ -222,11 +245,13 @@ def _item(r: Any) -> OutboxItem:
         id=int(r["id"]),
         channel=str(r["channel"]),
         attempts=int(r["attempts"]),
+        state=str(r["state"]),
         delivery=Delivery(
             key=str(r["dedupe_key"]),
             alerts=[Alert.from_json(a) for a in data["alerts"]],
             image=None if r["image"] is None else bytes(r["image"]),
             group_labels=dict(data.get("group_labels", {})),
             progress=dict(json.loads(r["progress"] or "{}")),
+            in_doubt=r["state"] == SENDING,
         ),
     )

@@ -38,7 +38,11 @@ class Delivery:
 
     ``key`` is the dedupe key (alert+status+channel): receivers that see it twice saw a retry.
     ``progress`` persists between attempts, so a channel with several steps (Slack: message, then
-    the image in its thread) does not repeat a step that succeeded.
+    the image in its thread) does not repeat a step that succeeded; :meth:`checkpoint` stores it
+    right away (before a request whose outcome a crash could leave unknown, and after each step).
+    ``in_doubt`` says an earlier attempt was cut off mid-delivery (the process died while the row
+    was ``sending``): the receiver may or may not have it, and a channel that can look (Slack's
+    history, a file it appends to) reconciles before sending again.
     """
 
     key: str
@@ -46,6 +50,13 @@ class Delivery:
     image: bytes | None = None
     group_labels: dict[str, str] = field(default_factory=dict)
     progress: dict[str, Any] = field(default_factory=dict)
+    in_doubt: bool = False
+    save: Callable[[dict[str, Any]], None] | None = field(default=None, repr=False, compare=False)
+
+    def checkpoint(self) -> None:
+        """Persist ``progress`` now (a no-op outside the outbox)."""
+        if self.save is not None:
+            self.save(self.progress)
 
     @property
     def status(self) -> str:

@@ -2,6 +2,10 @@
 
 Incoming webhooks cannot upload files; the image block points at ``<dashboard_url>/alerts/<id>/plot.png``
 (served by rushhour's API from the outbox), so Slack must be able to reach that URL.
+
+The body carries the dedupe key as Slack message metadata, but Slack does not drop a repeated
+webhook post, and a webhook URL cannot read the channel back: a post in flight when the process
+dies can show twice (at-least-once). Use the ``slack`` bot channel where that matters.
 """
 
 from __future__ import annotations
@@ -10,8 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from rushhour.notify.alert import image_link
-from rushhour.notify.registry import Delivery, post_json, register, secret
-from rushhour.notify.slack import blocks
+from rushhour.notify.registry import Delivery, delivery_headers, post_json, register, secret
+from rushhour.notify.slack import blocks, metadata
 from rushhour.settings import SlackWebhookNotify
 
 
@@ -37,12 +41,13 @@ class SlackWebhookChannel:
         img = image_link(first.dashboard, first.id)
         if img and delivery.image:
             out.append({"type": "image", "image_url": img, "alt_text": first.sentence()[:1900]})
-        return {"text": delivery.text(), "blocks": out}
+        return {"text": delivery.text(), "blocks": out, "metadata": metadata(delivery.key)}
 
     def deliver(self, delivery: Delivery) -> None:
         post_json(
             self._url,
             self.body(delivery),
+            headers=delivery_headers(delivery.key, None),
             timeout=self.timeout,
             what="slack webhook",
             secrets=(self._url,),

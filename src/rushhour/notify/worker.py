@@ -1,8 +1,9 @@
 """The delivery worker: drains the outbox through the configured channels.
 
 Synchronous, with an injected clock: tests drive time with :class:`rushhour.testing.FakeClock`.
-A failed delivery never raises out of the worker; it is recorded (with the secret-free message the
-channel gave) and retried later.
+Each row is marked ``sending`` before its request (see :mod:`rushhour.notify.outbox`). A failed
+delivery never raises out of the worker; it is recorded (with the secret-free message the channel
+gave) and retried later.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class DeliveryWorker:
             try:
                 if channel is None:
                     raise ChannelError(f"channel {item.channel!r} is not configured")
+                self.outbox.sending(item, self.clock.wall())
                 channel.deliver(item.delivery)
             except ChannelError as exc:
                 delay = self.outbox.failed(item, exc, self.clock.wall())
@@ -84,7 +86,8 @@ class DeliveryWorker:
         t0 = self.clock.monotonic()
         while not self.stopping:
             total.add(self.run_once())
-            if until_idle and self.outbox.counts()["pending"] == 0:
+            counts = self.outbox.counts() if until_idle else {}
+            if until_idle and counts["pending"] + counts["sending"] == 0:
                 break
             elapsed = self.clock.monotonic() - t0
             if duration is not None and elapsed >= duration:

@@ -284,20 +284,6 @@ class Store:
             )
 
     # -- anomalies ------------------------------------------------------------------------------
-    def add_anomaly(self, conn: Connection, a: AnomalyRecord) -> bool:
-        """Record an anomaly once; returns False when that bucket was already recorded."""
-        exists = conn.execute(
-            select(t.anomalies.c.id).where(
-                (t.anomalies.c.series_id == a.series_id)
-                & (t.anomalies.c.start == a.start)
-                & (t.anomalies.c.detector == a.detector)
-            )
-        ).first()
-        if exists is not None:
-            return False
-        conn.execute(t.anomalies.insert().values(**a.__dict__))
-        return True
-
     def add_anomalies(self, conn: Connection, records: Sequence[AnomalyRecord]) -> int:
         """Record many anomalies, each once; returns how many were new."""
         if not records:
