@@ -20,7 +20,7 @@ the empirical quantiles of the errors per horizon, so the 80% band covers about 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
@@ -39,6 +39,23 @@ from rushhour.forecast.calendar import (
 )
 from rushhour.timeutil import parse_duration, zone
 
+
+@dataclass(frozen=True)
+class Rolling:
+    """Flattened rolling-origin forecasts: lead time (steps), actual, forecast, holiday flag."""
+
+    lags: np.ndarray
+    actual: np.ndarray
+    forecast: np.ndarray
+    holiday: np.ndarray
+
+
+CANDIDATES: tuple[dict[str, Any], ...] = tuple(
+    {"recency": r, "estimator": e, "slow_window": w}
+    for r in (0.8, 0.9, 1.0)
+    for e in ("median", "trimmed")
+    for w in ("3d", "0s")
+)
 QUANTILES = (0.025, 0.05, 0.1, 0.5, 0.9, 0.95, 0.975)
 _Z90 = 1.2815515655446004
 SNAPSHOT_VERSION = 1
@@ -71,6 +88,7 @@ class AdaptiveProfile:
     calibration_every: str = "6h"
     calibrate_on_holidays: bool = False
     smooth: int = 1
+    select: bool = False
     timezone: str = "UTC"
     holidays_country: str | None = "US"
     holidays_subdiv: str | None = None
@@ -118,14 +136,13 @@ class AdaptiveProfile:
         self.log_errors_ = bool(np.nanmin(y.to_numpy()) >= 0)
         phase = self._phase(y.index, step)
         cal_weeks = min(self.calibration_weeks, int(len(y) // per_week) - 1)
-        if cal_weeks >= 1:
-            cut = len(y) - cal_weeks * per_week
-            base = self._profile(y.to_numpy()[:cut], phase[:cut], per_week)
-            self.bins_, self.errors_ = self._calibrate(y, phase, base, cut)
-        else:
-            # under two weeks of history: errors measured in-sample, so the bands are optimistic
-            base = self._profile(y.to_numpy(), phase, per_week)
-            self.bins_, self.errors_ = self._calibrate(y, phase, base, max(len(y) // 2, 1))
+        # under two weeks of history: errors measured in-sample, so the bands are optimistic
+        cut = len(y) - cal_weeks * per_week if cal_weeks >= 1 else max(len(y) // 2, 1)
+        if self.select and cal_weeks >= 1:
+            self._choose(y.to_numpy(), phase, cut)
+        self.bins_, self.errors_ = self._calibrate(
+            self._rolling(y.to_numpy(), phase, cut, in_sample=cal_weeks < 1)
+        )
         self.profile_ = self._profile(y.to_numpy(), phase, per_week)
         expected = self.profile_[np.where(phase < 0, -1 - phase, phase)]
         self.level_ = self._level(y.to_numpy(), expected, len(y))
@@ -202,34 +219,68 @@ class AdaptiveProfile:
         slow_h = 1 + (slow - 1) * self._fade(h, self.slow_decay)
         return np.asarray(expected * slow_h * (1 + (level / slow - 1) * self._fade(h)))
 
-    def _calibrate(
-        self, y: pd.Series, phase: np.ndarray, profile: np.ndarray, cut: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Errors of rolling-origin forecasts over ``y[cut:]``: quantiles per horizon bin."""
+    def _rolling(self, y: np.ndarray, phase: np.ndarray, cut: int, *, in_sample: bool) -> Rolling:
+        """Rolling-origin forecasts over ``y[cut:]``, origins every ``calibration_every``.
+
+        Each week of origins uses the profile of the history before that week (as a weekly refit
+        would), unless ``in_sample`` (too short a history: one profile from everything)."""
         assert self.step_ is not None
-        values = y.to_numpy()
-        expected = profile[np.where(phase < 0, -1 - phase, phase)]
         per_week = int(WEEK / self.step_)
         every = max(int(pd.Timedelta(parse_duration(self.calibration_every)) / self.step_), 1)
-        bins = _horizon_bins(per_week)
-        per_bin: list[list[np.ndarray]] = [[] for _ in range(len(bins) - 1)]
-        for origin in range(cut, len(values), every):
-            level = self._level(values, expected, origin)
-            slow = self._slow(values, expected, origin)
-            h = np.arange(1, min(per_week, len(values) - origin) + 1)
-            fc = self._path(expected[origin + h - 1], h, level, slow)
-            err = self._error(values[origin + h - 1], fc)
-            if not self.calibrate_on_holidays:
-                err = np.where(phase[origin + h - 1] < 0, np.nan, err)
-            which = np.searchsorted(bins, h, side="right") - 1
-            for b in np.unique(which):
-                e = err[which == b]
-                per_bin[b].append(e[~np.isnan(e)])
+        lags, actual, fc, hol = [], [], [], []
+        expected = np.array([])
+        for origin in range(cut, len(y), every):
+            if in_sample and not len(expected):
+                expected = self._expected(self._profile(y, phase, per_week), phase)
+            elif not in_sample and (origin - cut) % per_week < every:
+                expected = self._expected(
+                    self._profile(y[:origin], phase[:origin], per_week), phase
+                )
+            level = self._level(y, expected, origin)
+            slow = self._slow(y, expected, origin)
+            h = np.arange(1, min(per_week, len(y) - origin) + 1)
+            lags.append(h)
+            actual.append(y[origin + h - 1])
+            fc.append(self._path(expected[origin + h - 1], h, level, slow))
+            hol.append(phase[origin + h - 1] < 0)
+        if not lags:
+            empty = np.array([])
+            return Rolling(empty, empty, empty, empty.astype(bool))
+        return Rolling(*(np.concatenate(a) for a in (lags, actual, fc, hol)))
+
+    @staticmethod
+    def _expected(profile: np.ndarray, phase: np.ndarray) -> np.ndarray:
+        return np.asarray(profile[np.where(phase < 0, -1 - phase, phase)])
+
+    def _choose(self, y: np.ndarray, phase: np.ndarray, cut: int) -> None:
+        """Keep the candidate (recency, estimator, slow level) with the least absolute error over the
+        rolling forecasts of the last ``calibration_weeks`` (holidays left out): chosen on the
+        history only, per series."""
+        best, best_err = {}, np.inf
+        for cand in CANDIDATES:
+            trial = replace(self, select=False, **cand)
+            trial.step_, trial.log_errors_ = self.step_, self.log_errors_
+            r = trial._rolling(y, phase, cut, in_sample=False)
+            ok = ~r.holiday & ~np.isnan(r.actual) & ~np.isnan(r.forecast)
+            err = float(np.mean(np.abs(r.actual[ok] - r.forecast[ok]))) if ok.any() else np.inf
+            if err < best_err:
+                best, best_err = cand, err
+        for key, value in best.items():
+            setattr(self, key, value)
+
+    def _calibrate(self, r: Rolling) -> tuple[np.ndarray, np.ndarray]:
+        """Empirical error quantiles per horizon bin (holidays left out unless asked)."""
+        assert self.step_ is not None
+        bins = _horizon_bins(int(WEEK / self.step_))
+        err = self._error(r.actual, r.forecast)
+        if not self.calibrate_on_holidays:
+            err = np.where(r.holiday, np.nan, err)
+        which = np.searchsorted(bins, r.lags, side="right") - 1
         levels = np.asarray(self.quantiles)
         table = np.zeros((len(bins) - 1, len(levels)))
         filled = np.zeros(len(bins) - 1, dtype=bool)
-        for b, chunks in enumerate(per_bin):
-            e = np.concatenate(chunks) if chunks else np.array([])
+        for b in range(len(table)):
+            e = err[(which == b) & ~np.isnan(err)]
             if len(e) >= 20:
                 table[b] = np.quantile(e, levels)
                 filled[b] = True
@@ -304,6 +355,7 @@ class AdaptiveProfile:
             "calibration_every": self.calibration_every,
             "calibrate_on_holidays": self.calibrate_on_holidays,
             "smooth": self.smooth,
+            "select": self.select,
             "timezone": self.timezone,
             "holidays_country": self.holidays_country,
             "holidays_subdiv": self.holidays_subdiv,
