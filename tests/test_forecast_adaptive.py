@@ -108,6 +108,7 @@ def test_fit_does_not_mutate_the_history(traffic: pd.Series) -> None:
         ({"smooth": 2}, "smooth must be an odd number >= 1, got 2"),
         ({"estimator": "mode"}, "estimator must be 'median' or 'trimmed', got 'mode'"),
         ({"level_limits": (2.0, 3.0)}, "level_limits must satisfy"),
+        ({"holiday_margin": -1}, "holiday_margin must be >= 0, got -1"),
     ],
 )
 def test_parameters_are_validated_at_fit(
@@ -131,3 +132,16 @@ def test_short_history_still_forecasts() -> None:
     y = generate_traffic(START, days=5, freq="1h", seed=2, anomalies_per_day=0).series
     fc = AdaptiveProfile().fit(y).predict(START + timedelta(days=5), START + timedelta(days=6))
     assert len(fc.mean) == 24 and np.isfinite(fc.mean).all() and (fc.mean > 0).all()
+
+
+def test_days_next_to_a_holiday_do_not_move_the_slow_level() -> None:
+    # Black Friday (2025-11-28, the day after Thanksgiving) at half the usual traffic
+    y = generate_traffic(
+        datetime(2025, 9, 29, tzinfo=UTC), weeks=9, freq="1h", seed=1, anomalies_per_day=0
+    ).series
+    past = y[y.index < pd.Timestamp("2025-11-29", tz="UTC")].copy()
+    past[past.index >= pd.Timestamp("2025-11-28", tz="UTC")] *= 0.5
+    aware = AdaptiveProfile(holiday_margin=1).fit(past)
+    plain = AdaptiveProfile(holiday_margin=0).fit(past)
+    assert plain.slow_ < 0.9  # the bridge day drags the level down ...
+    assert abs(aware.slow_ - 1) < 0.05  # ... unless it is left out, with the window reaching back

@@ -67,6 +67,35 @@ def test_models_never_see_the_future(series: pd.Series, monkeypatch: pytest.Monk
     assert all(len(w.actual) == 3 for w in short)
 
 
+def test_fit_once_models_train_once_before_the_first_origin(
+    series: pd.Series, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[Spy] = []
+
+    def make(ctx: registry.ModelContext) -> Spy:
+        built.append(Spy())
+        return built[-1]
+
+    monkeypatch.setitem(registry.MODELS, "spy", registry.ModelSpec("spy", "", make))
+    SPIED.clear()
+    res = run_backtest(series, BacktestConfig(models=("spy",), weeks=2, fit_once=("spy",)))
+    first = min(w.origin for w in res.windows)
+    assert len(built) == 1
+    kinds = [kind for _, kind in built[0].seen]
+    assert kinds[0] == "fit" and set(kinds[1:]) == {"update"}
+    assert len(kinds) == len(res.windows)
+    assert built[0].seen[0][0] < first
+    assert SPIED and all(last < start for last, start in SPIED)
+
+
+def test_fit_once_needs_an_update_method(series: pd.Series) -> None:
+    with pytest.raises(UsageError, match="cannot be fitted once"):
+        run_backtest(
+            series,
+            BacktestConfig(models=("mean-predictor",), weeks=1, fit_once=("mean-predictor",)),
+        )
+
+
 def test_holiday_windows_are_reported_apart(series: pd.Series) -> None:
     res = run_backtest(series, BacktestConfig(models=("seasonal-naive",), weeks=2))
     subsets = {(r["subset"], r["horizon"]) for r in res.rows}

@@ -60,6 +60,9 @@ def test_train_from_export_forecast_save_load(tmp_path: Path) -> None:
     assert (fc.quantiles[0.1] <= fc.quantiles[0.5]).all() and (
         fc.quantiles[0.5] <= fc.quantiles[0.9]
     ).all()
+    short = model.predict(start, start + timedelta(hours=2))  # samples only 2 steps ahead
+    assert len(short.mean) == 2 and np.isfinite(short.mean).all()
+    assert model.predictor_.prediction_net.model.prediction_length == 6  # restored afterwards
     model.save(tmp_path / "model")
     again = DeepAR.load(tmp_path / "model")
     fc2 = again.predict(start, start + timedelta(hours=6))

@@ -1,12 +1,14 @@
 """Seasonal profile x adaptive level: rushhour's default forecaster.
 
 The profile is a robust estimate, per step of the local week, over the recent weeks (a weighted
-median, recent weeks weighing more); public holidays are left out of it and are forecast with the
-Sunday profile. The level is the ratio of the latest actuals to the profile (weighted towards the
-latest hours); it scales the forecast and fades back towards 1 with the horizon, because a surge or
-a lull seldom lasts. Intervals come from the model's own errors: it backtests itself on the last
-weeks of the history (profile from the weeks before them, forecasts from rolling origins) and keeps
-the empirical quantiles of the errors per horizon, so the 80% band covers about 80% of what follows.
+median, recent weeks weighing more); public holidays and the days next to them are left out of it,
+and holidays are forecast with the Sunday profile. Two levels scale it: a fast one, the ratio of the
+latest actuals to the profile (weighted towards the latest hours), and a slow one over the last days
+of ordinary (non-holiday) history; each fades back towards 1 with the horizon, because a surge or a
+lull seldom lasts. Intervals come from the model's own errors: it backtests itself on the last weeks
+of the history (each week forecast with the profile of the weeks before it, from rolling origins)
+and keeps the empirical quantiles of the errors per lead time, so the 80% band covers about 80% of
+what follows.
 
 >>> from datetime import datetime, UTC
 >>> from rushhour.series.generate import generate_traffic
@@ -34,10 +36,22 @@ from rushhour.forecast.calendar import (
     WEEK,
     holiday_mask,
     infer_step,
+    near_holiday_mask,
     regular,
     week_phase,
 )
 from rushhour.timeutil import parse_duration, zone
+
+
+@dataclass(frozen=True)
+class Rolling:
+    """Flattened rolling-origin forecasts: lead time (steps), actual, forecast, holiday flag."""
+
+    lags: np.ndarray
+    actual: np.ndarray
+    forecast: np.ndarray
+    holiday: np.ndarray
+
 
 QUANTILES = (0.025, 0.05, 0.1, 0.5, 0.9, 0.95, 0.975)
 _Z90 = 1.2815515655446004
@@ -57,6 +71,8 @@ class AdaptiveProfile:
     * ``calibration_weeks``: weeks of history backtested for the intervals; origins every
       ``calibration_every``; ``calibrate_on_holidays``: keep the errors made on public holidays.
     * ``smooth``: width (in steps, odd) of a circular moving average over the profile (1: none).
+    * ``holiday_margin``: days either side of a public holiday left out of the profile, the slow
+      level and the calibration errors, like the holiday itself (bridge days, holiday weeks).
     """
 
     weeks: int = 12
@@ -71,6 +87,7 @@ class AdaptiveProfile:
     calibration_every: str = "6h"
     calibrate_on_holidays: bool = False
     smooth: int = 1
+    holiday_margin: int = 1
     timezone: str = "UTC"
     holidays_country: str | None = "US"
     holidays_subdiv: str | None = None
@@ -99,6 +116,8 @@ class AdaptiveProfile:
             raise UsageError(
                 f"level_limits must satisfy 0 < low <= 1 <= high, got {self.level_limits}"
             )
+        if self.holiday_margin < 0:
+            raise UsageError(f"holiday_margin must be >= 0, got {self.holiday_margin}")
         if self.calibration_weeks < 1:
             raise UsageError(f"calibration_weeks must be >= 1, got {self.calibration_weeks}")
         for q in self.quantiles:
@@ -117,21 +136,27 @@ class AdaptiveProfile:
         self.step_ = step
         self.log_errors_ = bool(np.nanmin(y.to_numpy()) >= 0)
         phase = self._phase(y.index, step)
+        learn = self._learnable(y, phase)
         cal_weeks = min(self.calibration_weeks, int(len(y) // per_week) - 1)
-        if cal_weeks >= 1:
-            cut = len(y) - cal_weeks * per_week
-            base = self._profile(y.to_numpy()[:cut], phase[:cut], per_week)
-            self.bins_, self.errors_ = self._calibrate(y, phase, base, cut)
-        else:
-            # under two weeks of history: errors measured in-sample, so the bands are optimistic
-            base = self._profile(y.to_numpy(), phase, per_week)
-            self.bins_, self.errors_ = self._calibrate(y, phase, base, max(len(y) // 2, 1))
-        self.profile_ = self._profile(y.to_numpy(), phase, per_week)
-        expected = self.profile_[np.where(phase < 0, -1 - phase, phase)]
+        # under two weeks of history: errors measured in-sample, so the bands are optimistic
+        cut = len(y) - cal_weeks * per_week if cal_weeks >= 1 else max(len(y) // 2, 1)
+        self.bins_, self.errors_ = self._calibrate(
+            self._rolling(y.to_numpy(), learn, phase, cut, in_sample=cal_weeks < 1)
+        )
+        self.profile_ = self._profile(learn, phase, per_week)
+        expected = self._expected(self.profile_, phase)
         self.level_ = self._level(y.to_numpy(), expected, len(y))
-        self.slow_ = self._slow(y.to_numpy(), expected, len(y))
+        self.slow_ = self._slow(learn, expected, len(y))
         self.last_ = y.index[-1]
         return self
+
+    def _learnable(self, y: pd.Series, phase: np.ndarray) -> np.ndarray:
+        """The values the profile and the slow level learn from: NaN on public holidays and within
+        ``holiday_margin`` days of one (bridge days and holiday weeks are not the usual rhythm)."""
+        near = near_holiday_mask(
+            y.index, self.timezone, self.holidays_country, self.holidays_subdiv, self.holiday_margin
+        )
+        return np.where((phase < 0) | near, np.nan, y.to_numpy(dtype=float))
 
     def _phase(self, index: pd.DatetimeIndex, step: pd.Timedelta) -> np.ndarray:
         """Step of the week, with holidays mapped to Sunday's steps (and flagged by -1 - phase)."""
@@ -182,12 +207,15 @@ class AdaptiveProfile:
         return float(np.clip(ratio, *self.level_limits))
 
     def _slow(self, y: np.ndarray, expected: np.ndarray, end: int) -> float:
-        """Ratio of actuals to the profile over the last ``slow_window`` (1 when disabled)."""
+        """Ratio of actuals to the profile over the last ``slow_window`` worth of usable steps
+        (``y`` is NaN on holidays: the window reaches back past them, up to 4 windows; 1 when
+        disabled)."""
         window = int(pd.Timedelta(parse_duration(self.slow_window)) / self.step_)
         if window < 1:
             return 1.0
-        a, e = y[max(end - window, 0) : end], expected[max(end - window, 0) : end]
-        ok = ~(np.isnan(a) | np.isnan(e))
+        lo = max(end - 4 * window, 0)
+        a, e = y[lo:end], expected[lo:end]
+        ok = np.flatnonzero(~(np.isnan(a) | np.isnan(e)))[-window:]
         den = float(np.sum(e[ok]))
         if den <= 0:
             return 1.0
@@ -202,34 +230,54 @@ class AdaptiveProfile:
         slow_h = 1 + (slow - 1) * self._fade(h, self.slow_decay)
         return np.asarray(expected * slow_h * (1 + (level / slow - 1) * self._fade(h)))
 
-    def _calibrate(
-        self, y: pd.Series, phase: np.ndarray, profile: np.ndarray, cut: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Errors of rolling-origin forecasts over ``y[cut:]``: quantiles per horizon bin."""
+    def _rolling(
+        self, y: np.ndarray, learn: np.ndarray, phase: np.ndarray, cut: int, *, in_sample: bool
+    ) -> Rolling:
+        """Rolling-origin forecasts over ``y[cut:]``, origins every ``calibration_every``.
+
+        Each week of origins uses the profile of the history before that week (as a weekly refit
+        would), unless ``in_sample`` (too short a history: one profile from everything)."""
         assert self.step_ is not None
-        values = y.to_numpy()
-        expected = profile[np.where(phase < 0, -1 - phase, phase)]
         per_week = int(WEEK / self.step_)
         every = max(int(pd.Timedelta(parse_duration(self.calibration_every)) / self.step_), 1)
-        bins = _horizon_bins(per_week)
-        per_bin: list[list[np.ndarray]] = [[] for _ in range(len(bins) - 1)]
-        for origin in range(cut, len(values), every):
-            level = self._level(values, expected, origin)
-            slow = self._slow(values, expected, origin)
-            h = np.arange(1, min(per_week, len(values) - origin) + 1)
-            fc = self._path(expected[origin + h - 1], h, level, slow)
-            err = self._error(values[origin + h - 1], fc)
-            if not self.calibrate_on_holidays:
-                err = np.where(phase[origin + h - 1] < 0, np.nan, err)
-            which = np.searchsorted(bins, h, side="right") - 1
-            for b in np.unique(which):
-                e = err[which == b]
-                per_bin[b].append(e[~np.isnan(e)])
+        lags, actual, fc, hol = [], [], [], []
+        expected = np.array([])
+        for origin in range(cut, len(y), every):
+            if in_sample and not len(expected):
+                expected = self._expected(self._profile(learn, phase, per_week), phase)
+            elif not in_sample and (origin - cut) % per_week < every:
+                expected = self._expected(
+                    self._profile(learn[:origin], phase[:origin], per_week), phase
+                )
+            level = self._level(y, expected, origin)
+            slow = self._slow(learn, expected, origin)
+            h = np.arange(1, min(per_week, len(y) - origin) + 1)
+            lags.append(h)
+            actual.append(y[origin + h - 1])
+            fc.append(self._path(expected[origin + h - 1], h, level, slow))
+            hol.append(np.isnan(learn[origin + h - 1]))
+        if not lags:
+            empty = np.array([])
+            return Rolling(empty, empty, empty, empty.astype(bool))
+        return Rolling(*(np.concatenate(a) for a in (lags, actual, fc, hol)))
+
+    @staticmethod
+    def _expected(profile: np.ndarray, phase: np.ndarray) -> np.ndarray:
+        return np.asarray(profile[np.where(phase < 0, -1 - phase, phase)])
+
+    def _calibrate(self, r: Rolling) -> tuple[np.ndarray, np.ndarray]:
+        """Empirical error quantiles per horizon bin (holidays left out unless asked)."""
+        assert self.step_ is not None
+        bins = _horizon_bins(int(WEEK / self.step_))
+        err = self._error(r.actual, r.forecast)
+        if not self.calibrate_on_holidays:
+            err = np.where(r.holiday, np.nan, err)
+        which = np.searchsorted(bins, r.lags, side="right") - 1
         levels = np.asarray(self.quantiles)
         table = np.zeros((len(bins) - 1, len(levels)))
         filled = np.zeros(len(bins) - 1, dtype=bool)
-        for b, chunks in enumerate(per_bin):
-            e = np.concatenate(chunks) if chunks else np.array([])
+        for b in range(len(table)):
+            e = err[(which == b) & ~np.isnan(err)]
             if len(e) >= 20:
                 table[b] = np.quantile(e, levels)
                 filled[b] = True
@@ -304,6 +352,7 @@ class AdaptiveProfile:
             "calibration_every": self.calibration_every,
             "calibrate_on_holidays": self.calibrate_on_holidays,
             "smooth": self.smooth,
+            "holiday_margin": self.holiday_margin,
             "timezone": self.timezone,
             "holidays_country": self.holidays_country,
             "holidays_subdiv": self.holidays_subdiv,

@@ -4,7 +4,9 @@ Origins: the last week of the series is held out, plus ``weeks`` earlier weekly 
 by default: ``1w`` from each weekly origin, and ``3h`` from origins every ``6h`` across the same span.
 A model only ever sees the history strictly before its origin. Models are fitted at each weekly
 origin; for the short horizon, a model that can ``update`` (re-run its filter with the fitted
-parameters, or take new context) does so at each origin, and the others are refitted. Windows that
+parameters, or take new context) does so at each origin, and the others are refitted. Models named
+in ``fit_once`` (slow to train: DeepAR) are fitted once, on the history before the first origin, and
+only updated with the history before each later origin. Windows that
 touch a public holiday or a given event are scored separately (``subset``: ``normal`` or
 ``holiday``), and together (``all``).
 
@@ -59,7 +61,8 @@ COLUMNS = (
 class BacktestConfig:
     """``models`` by registry name; ``weeks`` earlier weekly origins besides the last week;
     ``horizons`` with the spacing of their origins (a horizon of a week or more uses weekly origins);
-    ``events``: extra (start, end) windows scored with the holidays."""
+    ``events``: extra (start, end) windows scored with the holidays; ``fit_once``: models trained
+    once before the first origin and then only given the newer history (they need ``update``)."""
 
     models: tuple[str, ...] = (
         "seasonal-naive",
@@ -76,6 +79,7 @@ class BacktestConfig:
     season: str = "1w"
     context: ModelContext = field(default_factory=ModelContext)
     events: tuple[tuple[datetime, datetime], ...] = ()
+    fit_once: tuple[str, ...] = ()
 
     def validate(self) -> None:
         if self.weeks < 0:
@@ -183,7 +187,10 @@ def run_backtest(
         for h, origin, span in plans:
             past = y[y.index < origin]
             t0 = time.perf_counter()
-            model = _model_at(name, origin, past, weekly, fitted, config.context)
+            if name in config.fit_once and fitted:
+                model = _updated(next(iter(fitted.values())), past)
+            else:
+                model = _model_at(name, origin, past, weekly, fitted, config.context)
             fc = model.predict(origin.to_pydatetime(), (origin + span).to_pydatetime())
             seconds = time.perf_counter() - t0
             actual = y.reindex(fc.index).to_numpy(dtype=float)
@@ -213,11 +220,21 @@ def _model_at(
         if anchor == origin:
             return model
     model = fitted[anchor]
-    update = getattr(model, "update", None)
-    if callable(update):
-        result: Forecaster = update(past)
-        return result
+    if callable(getattr(model, "update", None)):
+        return _updated(model, past)
     return build(name, context).fit(past)
+
+
+def _updated(model: Forecaster, past: pd.Series) -> Forecaster:
+    """A fitted model given the newer history without refitting (``fit_once`` models)."""
+    update = getattr(model, "update", None)
+    if not callable(update):
+        raise UsageError(
+            f"{type(model).__name__} cannot be fitted once: it has no update method",
+            hint="leave it out of fit_once",
+        )
+    result: Forecaster = update(past)
+    return result
 
 
 def _special(index: pd.DatetimeIndex, config: BacktestConfig) -> bool:

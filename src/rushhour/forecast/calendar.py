@@ -67,6 +67,22 @@ def holiday_mask(
     return np.asarray(day_classes(index, tz, country, subdiv) == 2)
 
 
+def near_holiday_mask(
+    index: pd.DatetimeIndex, tz: str, country: str | None, subdiv: str | None, days: int
+) -> np.ndarray:
+    """True within ``days`` local days of a public holiday, but not on the holiday itself.
+
+    >>> idx = pd.date_range("2025-12-23 12:00", periods=5, freq="1D", tz="UTC")
+    >>> near_holiday_mask(idx, "UTC", "US", None, 1).tolist()   # Christmas is the 25th
+    [False, True, False, True, False]
+    """
+    near = np.zeros(len(index), dtype=bool)
+    for d in range(1, days + 1):
+        for shift in (d * DAY, -d * DAY):
+            near |= holiday_mask(index + shift, tz, country, subdiv)
+    return near & ~holiday_mask(index, tz, country, subdiv)
+
+
 def regular(history: pd.Series, step: pd.Timedelta) -> pd.Series:
     """The series on a regular grid of ``step`` from its first to its last timestamp (gaps NaN)."""
     s = history.groupby(history.index.floor(step)).mean()

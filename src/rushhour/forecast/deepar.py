@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -50,6 +52,25 @@ def freq_string(step: pd.Timedelta) -> str:
     if seconds % 60 == 0:
         return f"{seconds // 60}min"
     return f"{seconds}s"
+
+
+@contextmanager
+def _sampling_steps(predictor: Any, steps: int) -> Iterator[None]:
+    """Sample paths only ``steps`` ahead (a 3-hour forecast need not unroll a week of samples).
+
+    The network is the same; GluonTS's DeepAR unrolls ``model.prediction_length`` steps, which is
+    lowered for the call and restored afterwards. Without that attribute, it samples the full length.
+    """
+    net = getattr(getattr(predictor, "prediction_net", None), "model", None)
+    full = getattr(net, "prediction_length", None)
+    if net is None or full is None or steps >= full:
+        yield
+        return
+    net.prediction_length = steps
+    try:
+        yield
+    finally:
+        net.prediction_length = full
 
 
 @dataclass
@@ -222,10 +243,11 @@ class DeepAR:
         n_feat = self.n_feat_
         feats = self._features(full)[:n_feat] if n_feat else np.zeros((0, len(full)))
         entry = self._entry(record, len(ctx), feats)
-        fc = next(iter(self.predictor_.predict([entry])))
-        samples = np.asarray(fc.samples, dtype=float)
         pos = np.asarray((index - future[0]) / self.step_, dtype=np.int64)
         pos = np.clip(pos, 0, horizon - 1)
+        with _sampling_steps(self.predictor_, int(pos.max()) + 1 if len(pos) else horizon):
+            fc = next(iter(self.predictor_.predict([entry])))
+        samples = np.asarray(fc.samples, dtype=float)
         s = samples[:, pos]
         qs = {q: np.quantile(s, q, axis=0) for q in self.quantiles}
         return Forecast(index=index, mean=s.mean(axis=0), std=s.std(axis=0), quantiles=qs)
