@@ -242,8 +242,12 @@ class DefaultDetector:
         assert self.baseline_ is not None
         base = self.baseline_.run(secs, x)
         surprise: dict[str, np.ndarray] = {}
+        # the baseline's first buckets (before any rhythm is learned) would teach the likelihood a
+        # start-up noise it never sees again: it learns only after the warm-up
+        settle = max(self.config.warmup - self.policy_.seen_, 0)
         for comp, lk in zip(self.components_, self.likelihoods_, strict=True):
             raw = comp.raw(x, base)
+            raw[:settle] = np.nan
             if self.config.likelihood:
                 surprise[comp.name] = lk.surprise(raw)
             else:

@@ -67,6 +67,12 @@ class SeasonalResidual:
     profile_alpha: float = 0.25
     error_alpha: float = 0.01
     clip: float = 4.0
+    #: weight of a residual beyond ``clip`` σ in the noise-scale estimates (1 = learned as if at
+    #: the limit, 0 = ignored): frequent incidents must not widen the noise they are judged against
+    outlier_weight: float = 0.2
+    #: ... unless outliers are this frequent: then the model is wrong, not the data (start-up, a new
+    #: rhythm), and the scale learns them in full
+    outlier_rate: float = 0.2
     #: profiles never use slots narrower than this (5 min): 1-minute buckets share a slot
     min_slot_seconds: float = 300.0
     state_: np.ndarray | None = field(default=None, repr=False)
@@ -110,6 +116,8 @@ class SeasonalResidual:
                 self.error_alpha,
                 self.clip,
                 self.slow_alpha,
+                self.outlier_weight,
+                self.outlier_rate,
             ]
         )
         exp, z, chosen, z_slow = _kernel(
@@ -135,7 +143,12 @@ class SeasonalResidual:
 
         self._init()
         assert self.day_ is not None and self.week_ is not None
-        self.state_ = arr(data["state"]) if data["state"] is not None else None
+        if data["state"] is not None:
+            saved = arr(data["state"])
+            # snapshots from before a state field was added continue with it at zero
+            self.state_ = np.concatenate([saved, np.zeros(max(_N_STATE - saved.size, 0))])
+        else:
+            self.state_ = None
         self.day_ = np.reshape(arr(data["day"]), self.day_.shape)
         self.week_ = np.reshape(arr(data["week"]), self.week_.shape)
 
@@ -147,7 +160,8 @@ _LEVEL, _LEVEL_N = 0, 1
 _OFF, _MAE, _NERR = 2, 5, 8
 _NMAE, _NLL = 11, 14
 _SLOW = 17  # per forecaster: a slowly adapting offset (level for the level forecaster)
-_N_STATE = 20
+_ORATE = 20  # how often the chosen forecaster's residual lies beyond ``clip`` σ (EWMA)
+_N_STATE = 21
 BETAS = (0.0, 0.5, 1.0)
 
 
@@ -167,6 +181,7 @@ def _kernel(
     z = np.zeros(n)
     zs = np.zeros(n)
     a_slow = p[5]
+    w_cfg, rate_max = p[6], p[7]
     chosen = np.zeros(n, dtype=np.int64)
     preds = np.empty(3)
     min_n = 1.0 / a_err
@@ -197,6 +212,10 @@ def _kernel(
             if st[_NLL + b] > st[_NLL + nb_]:
                 nb_ = b
         e_best = xi - preds[best]
+        w_out = w_cfg if st[_ORATE] < rate_max else 1.0
+        if st[_NERR + best] >= 2 and st[_MAE + best] > 0:
+            big = 1.0 if abs(e_best) > clip * 1.25 * st[_MAE + best] else 0.0
+            st[_ORATE] += a_err * (big - st[_ORATE])
         if st[_NERR + best] >= 2 and st[_NMAE] > 0:
             sigma = max(1.25 * st[_NMAE + nb_] * mag ** (0.5 * nb_), floor)
             z[i] = e_best / sigma
@@ -210,8 +229,9 @@ def _kernel(
                 if st[_NMAE + b] > 0:
                     sb = max(1.25 * st[_NMAE + b] * scl, floor)
                     ll = -np.log(sb) - 0.5 * (eb * scl / sb) ** 2
-                    st[_NLL + b] += a_err * (ll - st[_NLL + b])
-                    st[_NMAE + b] += a_err * (eb - st[_NMAE + b])
+                    a_b = a_err * (w_out if abs(e_best) / scl > lim_b else 1.0)
+                    st[_NLL + b] += a_b * (ll - st[_NLL + b])
+                    st[_NMAE + b] += a_b * (eb - st[_NMAE + b])
                 else:
                     st[_NMAE + b] = eb
         # learn: each forecaster from its own winsorized residual
@@ -224,7 +244,7 @@ def _kernel(
             if st[_NERR + k] == 0:
                 st[_MAE + k] = abs(ec)
             else:
-                st[_MAE + k] += a_err * (abs(ec) - st[_MAE + k])
+                st[_MAE + k] += a_err * (w_out if abs(e) > lim else 1.0) * (abs(ec) - st[_MAE + k])
             st[_NERR + k] += 1
             if k == 0:
                 st[_LEVEL] += a_lvl * ec
