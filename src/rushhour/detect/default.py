@@ -68,6 +68,8 @@ class ResidualComponent:
     """``|z|``: how surprising this one bucket is against the seasonal baseline."""
 
     name: str = "residual"
+    #: derived from the baseline, whose first buckets are start-up noise (see ``run``)
+    from_baseline: bool = True
 
     def raw(self, values: np.ndarray, base: ResidualOutput) -> np.ndarray:
         return np.abs(base.z)
@@ -79,6 +81,7 @@ class ShiftComponent:
 
     alpha: float = 0.2
     name: str = "shift"
+    from_baseline: bool = True
     zi_: np.ndarray = field(default_factory=lambda: np.zeros(1), repr=False)
 
     def raw(self, values: np.ndarray, base: ResidualOutput) -> np.ndarray:
@@ -243,11 +246,12 @@ class DefaultDetector:
         base = self.baseline_.run(secs, x)
         surprise: dict[str, np.ndarray] = {}
         # the baseline's first buckets (before any rhythm is learned) would teach the likelihood a
-        # start-up noise it never sees again: it learns only after the warm-up
+        # start-up noise it never sees again: signals derived from it are learned after the warm-up
         settle = max(self.config.warmup - self.policy_.seen_, 0)
         for comp, lk in zip(self.components_, self.likelihoods_, strict=True):
             raw = comp.raw(x, base)
-            raw[:settle] = np.nan
+            if getattr(comp, "from_baseline", False):
+                raw[:settle] = np.nan
             if self.config.likelihood:
                 surprise[comp.name] = lk.surprise(raw)
             else:

@@ -161,8 +161,14 @@ _OFF, _MAE, _NERR = 2, 5, 8
 _NMAE, _NLL = 11, 14
 _SLOW = 17  # per forecaster: a slowly adapting offset (level for the level forecaster)
 _ORATE = 20  # how often the chosen forecaster's residual lies beyond ``clip`` σ (EWMA)
-_N_STATE = 21
+# per profile (daily, weekly): the current visit of a slot, learned as one when the slot changes,
+# so that buckets narrower than a slot do not chase each other within a visit: sum of (winsorized)
+# deviations from the slot's value, their count, the slot
+_VISIT = 21
+_N_STATE = 27
 BETAS = (0.0, 0.5, 1.0)
+#: a profile slot's first visits are averaged plainly, without winsorizing
+FIRST_VISITS = 3
 
 
 @nb.njit(cache=True)
@@ -196,6 +202,8 @@ def _kernel(
         preds[0] = st[_LEVEL]
         d = dslot[i]
         w = wslot[i]
+        for k in range(1, 3):
+            _fold(day if k == 1 else week, st, _VISIT + 3 * (k - 1), d if k == 1 else w, a_prof)
         preds[1] = day[0, d] + st[_OFF + 1] if not np.isnan(day[0, d]) else np.nan
         preds[2] = week[0, w] + st[_OFF + 2] if not np.isnan(week[0, w]) else np.nan
         best = 0
@@ -255,17 +263,42 @@ def _kernel(
                 st[_OFF + k] += a_off * ec
                 es = xi - (preds[k] - st[_OFF + k] + st[_SLOW + k])
                 st[_SLOW + k] += a_slow * min(max(es, -lim), lim)
-        # profiles learn the value net of their offset; a slot's first visit copies it
+        # profiles learn the value net of their offset, once per visit; a slot's first visit is
+        # copied
         for k in range(1, 3):
             table = day if k == 1 else week
             s = d if k == 1 else w
+            v = _VISIT + 3 * (k - 1)
             target = xi - st[_OFF + k]
+            lim = np.inf
             if np.isnan(table[0, s]):
-                table[0, s] = target
-                table[1, s] = 1
+                dv = target
+            elif table[1, s] < FIRST_VISITS:
+                dv = target - table[0, s]
             else:
                 lim = clip * max(1.25 * st[_MAE + k], floor)
                 dv = min(max(target - table[0, s], -lim), lim)
-                table[0, s] += a_prof * dv
-                table[1, s] += 1
+            # an incident is learned as part of the rhythm only at the outliers' weight
+            wv = w_out if abs(dv) >= lim and table[1, s] >= FIRST_VISITS else 1.0
+            st[v] += wv * dv
+            st[v + 1] += 1
+            st[v + 2] = s
     return exp, z, chosen, zs
+
+
+@nb.njit(cache=True)
+def _fold(table: np.ndarray, st: np.ndarray, v: int, slot: int, a_prof: float) -> None:
+    # pragma: no cover - compiled
+    if st[v + 1] == 0 or int(st[v + 2]) == slot:
+        return
+    s = int(st[v + 2])
+    mean = st[v] / st[v + 1]
+    if np.isnan(table[0, s]):
+        table[0, s] = mean
+        table[1, s] = 0.0
+    else:
+        # plain averages over the first visits (an incident in the first one heals), then EWMA
+        table[0, s] += max(a_prof, 1.0 / (table[1, s] + 1.0)) * mean
+    table[1, s] += 1.0
+    st[v] = 0.0
+    st[v + 1] = 0.0
