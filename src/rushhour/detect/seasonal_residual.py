@@ -4,14 +4,20 @@ Three forecasters run side by side, each learning as it goes and each scored on 
 
 * ``level``: an exponentially weighted moving average (EWMA) of the value;
 * ``daily``: a profile per time-of-day slot (local time), updated once per visit, plus an offset;
-* ``weekly``: the same per time-of-week slot.
+* ``weekly``: the same per time-of-week slot; once the daily profile has a value too, its forecast is
+  the median of the three (level, daily, weekly), so one profile's mistake is outvoted (the level
+  votes only while its error is within ``level_vote`` times the weekly's).
 
 The profile forecasters add an EWMA *offset* of their recent residuals, so a permanent level shift is
 absorbed within a few ``1/offset_alpha`` buckets and stops alerting. The forecaster with the lowest
 recent mean absolute error (MAE) gives the expected value: a series without a rhythm falls back to the
 level, one with a weekly rhythm earns the weekly profile once it has seen a week. The residual is
 standardized by that forecaster's MAE (``z = r / (1.25·MAE)``, a σ for Gaussian noise). Learning uses
-residuals winsorized at ``clip`` σ, so anomalies barely move the baseline.
+residuals winsorized at ``clip`` σ, so anomalies barely move the baseline; beyond that, the noise
+scales and the profiles learn such outliers only at ``outlier_weight`` (frequent incidents must not
+widen the noise they are judged against), unless outliers are frequent (``outlier_rate``: then the
+model is wrong, as at start-up). A profile slot learns once per visit (1-minute buckets share a
+5-minute slot and do not chase each other within it) and averages its first three visits plainly.
 
 Everything is strictly causal: a bucket is scored with the state learned from earlier buckets only,
 then learned.
@@ -73,6 +79,9 @@ class SeasonalResidual:
     #: ... unless outliers are this frequent: then the model is wrong, not the data (start-up, a new
     #: rhythm), and the scale learns them in full
     outlier_rate: float = 0.2
+    #: the level votes in the weekly forecaster's median only while its error is within this factor
+    #: of the weekly's (with coarse buckets the level lags the rhythm and would be a poor voter)
+    level_vote: float = 2.0
     #: profiles never use slots narrower than this (5 min): 1-minute buckets share a slot
     min_slot_seconds: float = 300.0
     state_: np.ndarray | None = field(default=None, repr=False)
@@ -118,6 +127,7 @@ class SeasonalResidual:
                 self.slow_alpha,
                 self.outlier_weight,
                 self.outlier_rate,
+                self.level_vote,
             ]
         )
         exp, z, chosen, z_slow = _kernel(
@@ -167,7 +177,7 @@ _ORATE = 20  # how often the chosen forecaster's residual lies beyond ``clip`` �
 _VISIT = 21
 _N_STATE = 27
 BETAS = (0.0, 0.5, 1.0)
-#: a profile slot's first visits are averaged plainly, without winsorizing
+#: a profile slot averages its first visits plainly (winsorized) before forgetting exponentially
 FIRST_VISITS = 3
 
 
@@ -187,7 +197,7 @@ def _kernel(
     z = np.zeros(n)
     zs = np.zeros(n)
     a_slow = p[5]
-    w_cfg, rate_max = p[6], p[7]
+    w_cfg, rate_max, vote = p[6], p[7], p[8]
     chosen = np.zeros(n, dtype=np.int64)
     preds = np.empty(3)
     min_n = 1.0 / a_err
@@ -206,6 +216,10 @@ def _kernel(
             _fold(day if k == 1 else week, st, _VISIT + 3 * (k - 1), d if k == 1 else w, a_prof)
         preds[1] = day[0, d] + st[_OFF + 1] if not np.isnan(day[0, d]) else np.nan
         preds[2] = week[0, w] + st[_OFF + 2] if not np.isnan(week[0, w]) else np.nan
+        if not np.isnan(preds[1]) and not np.isnan(preds[2]) and st[_MAE] < vote * st[_MAE + 2]:
+            # the weekly forecaster is the median of level, daily and weekly profile: a slot that
+            # learned an incident is outvoted by the other two
+            preds[2] = min(max(preds[0], min(preds[1], preds[2])), max(preds[1], preds[2]))
         best = 0
         for k in range(1, 3):
             if not np.isnan(preds[k]) and st[_NERR + k] >= min_n and st[_MAE + k] < st[_MAE + best]:
@@ -263,8 +277,7 @@ def _kernel(
                 st[_OFF + k] += a_off * ec
                 es = xi - (preds[k] - st[_OFF + k] + st[_SLOW + k])
                 st[_SLOW + k] += a_slow * min(max(es, -lim), lim)
-        # profiles learn the value net of their offset, once per visit; a slot's first visit is
-        # copied
+        # profiles learn the value net of their offset, once per visit (see _fold)
         for k in range(1, 3):
             table = day if k == 1 else week
             s = d if k == 1 else w
@@ -273,12 +286,11 @@ def _kernel(
             lim = np.inf
             if np.isnan(table[0, s]):
                 dv = target
-            elif table[1, s] < FIRST_VISITS:
-                dv = target - table[0, s]
             else:
                 lim = clip * max(1.25 * st[_MAE + k], floor)
                 dv = min(max(target - table[0, s], -lim), lim)
-            # an incident is learned as part of the rhythm only at the outliers' weight
+            # an incident is learned as part of the rhythm only at the outliers' weight (once the
+            # slot has a value to judge by)
             wv = w_out if abs(dv) >= lim and table[1, s] >= FIRST_VISITS else 1.0
             st[v] += wv * dv
             st[v + 1] += 1
@@ -293,12 +305,12 @@ def _fold(table: np.ndarray, st: np.ndarray, v: int, slot: int, a_prof: float) -
         return
     s = int(st[v + 2])
     mean = st[v] / st[v + 1]
-    if np.isnan(table[0, s]):
+    n = 0.0 if np.isnan(table[0, s]) else table[1, s]
+    if n == 0:
         table[0, s] = mean
-        table[1, s] = 0.0
     else:
-        # plain averages over the first visits (an incident in the first one heals), then EWMA
-        table[0, s] += max(a_prof, 1.0 / (table[1, s] + 1.0)) * mean
-    table[1, s] += 1.0
+        # plain averages over the first visits, then exponential forgetting
+        table[0, s] += max(a_prof, 1.0 / (n + 1.0)) * mean
+    table[1, s] = n + 1.0
     st[v] = 0.0
     st[v + 1] = 0.0
