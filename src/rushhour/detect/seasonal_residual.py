@@ -93,6 +93,10 @@ class SeasonalResidual:
             v = getattr(self, name)
             if not 0 < v <= 1:
                 raise UsageError(f"{name} must be in (0, 1], got {v}")
+        if not 0 <= self.outlier_weight <= 1:
+            raise UsageError(f"outlier_weight must be in [0, 1], got {self.outlier_weight}")
+        if self.level_vote < 0:
+            raise UsageError(f"level_vote must be >= 0, got {self.level_vote}")
         if self.clip <= 0:
             raise UsageError(f"clip must be > 0, got {self.clip}")
         if self.bucket_seconds <= 0:
