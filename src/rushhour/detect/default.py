@@ -170,7 +170,7 @@ class DetectorConfig:
     timezone: str = "UTC"
     #: weight at which the baseline's noise scales and profiles learn residuals beyond 4σ
     #: (:attr:`SeasonalResidual.outlier_weight`; 1 = as if at the limit)
-    outlier_weight: float = 0.2
+    outlier_weight: float = 0.35
     #: the level votes in the weekly forecaster's median while its error is within this factor of
     #: the weekly's (:attr:`SeasonalResidual.level_vote`; 0 = no median)
     level_vote: float = 2.0

@@ -75,7 +75,7 @@ class SeasonalResidual:
     clip: float = 4.0
     #: weight of a residual beyond ``clip`` σ in the noise-scale estimates (1 = learned as if at
     #: the limit, 0 = ignored): frequent incidents must not widen the noise they are judged against
-    outlier_weight: float = 0.2
+    outlier_weight: float = 0.35
     #: ... unless outliers are this frequent: then the model is wrong, not the data (start-up, a new
     #: rhythm), and the scale learns them in full
     outlier_rate: float = 0.2
