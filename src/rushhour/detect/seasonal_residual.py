@@ -17,7 +17,9 @@ residuals winsorized at ``clip`` σ, so anomalies barely move the baseline; beyo
 scales and the profiles learn such outliers only at ``outlier_weight`` (frequent incidents must not
 widen the noise they are judged against), unless outliers are frequent (``outlier_rate``: then the
 model is wrong, as at start-up). A profile slot learns once per visit (1-minute buckets share a
-5-minute slot and do not chase each other within it) and averages its first three visits plainly.
+5-minute slot and do not chase each other within it) and averages its first three visits plainly;
+buckets narrower than a slot read the profile between neighbouring slots (linear interpolation at
+the bucket's centre), so a steep rush hour is not forecast as a staircase.
 
 Everything is strictly causal: a bucket is scored with the state learned from earlier buckets only,
 then learned.
@@ -121,6 +123,10 @@ class SeasonalResidual:
         secs = np.asarray(seconds, dtype=float)
         day_slot = (np.mod(secs, DAY) // slot).astype(np.int64)
         week_slot = (np.mod(secs + 3 * DAY, WEEK) // slot).astype(np.int64)  # epoch was a Thursday
+        # where each bucket's centre lies from its slot's centre, in slots (0 when a bucket fills
+        # its slot): the profile is read between neighbouring slots
+        width = min(self.bucket_seconds, slot)
+        phase = (np.mod(secs, slot) + width / 2) / slot - 0.5
         params = np.array(
             [
                 self.level_alpha,
@@ -138,6 +144,7 @@ class SeasonalResidual:
             np.asarray(values, dtype=float),
             day_slot,
             week_slot,
+            phase,
             self.state_,
             self.day_,
             self.week_,
@@ -190,6 +197,7 @@ def _kernel(
     x: np.ndarray,
     dslot: np.ndarray,
     wslot: np.ndarray,
+    phase: np.ndarray,
     st: np.ndarray,
     day: np.ndarray,
     week: np.ndarray,
@@ -218,8 +226,8 @@ def _kernel(
         w = wslot[i]
         for k in range(1, 3):
             _fold(day if k == 1 else week, st, _VISIT + 3 * (k - 1), d if k == 1 else w, a_prof)
-        preds[1] = day[0, d] + st[_OFF + 1] if not np.isnan(day[0, d]) else np.nan
-        preds[2] = week[0, w] + st[_OFF + 2] if not np.isnan(week[0, w]) else np.nan
+        preds[1] = _read(day, d, phase[i]) + st[_OFF + 1]
+        preds[2] = _read(week, w, phase[i]) + st[_OFF + 2]
         if not np.isnan(preds[1]) and not np.isnan(preds[2]) and st[_MAE] < vote * st[_MAE + 2]:
             # the weekly forecaster is the median of level, daily and weekly profile: a slot that
             # learned an incident is outvoted by the other two
@@ -300,6 +308,17 @@ def _kernel(
             st[v + 1] += 1
             st[v + 2] = s
     return exp, z, chosen, zs
+
+
+@nb.njit(cache=True)
+def _read(table: np.ndarray, s: int, phase: float) -> float:  # pragma: no cover - compiled
+    v = table[0, s]
+    if phase == 0.0 or np.isnan(v):
+        return float(v)
+    m = table.shape[1]
+    nb_ = (s + 1) % m if phase > 0 else (s - 1) % m
+    u = table[0, nb_]
+    return float(v) if np.isnan(u) else float(v + abs(phase) * (u - v))
 
 
 @nb.njit(cache=True)
