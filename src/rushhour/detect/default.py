@@ -68,6 +68,8 @@ class ResidualComponent:
     """``|z|``: how surprising this one bucket is against the seasonal baseline."""
 
     name: str = "residual"
+    #: derived from the baseline, whose first buckets are start-up noise (see ``run``)
+    from_baseline: bool = True
 
     def raw(self, values: np.ndarray, base: ResidualOutput) -> np.ndarray:
         return np.abs(base.z)
@@ -79,6 +81,7 @@ class ShiftComponent:
 
     alpha: float = 0.2
     name: str = "shift"
+    from_baseline: bool = True
     zi_: np.ndarray = field(default_factory=lambda: np.zeros(1), repr=False)
 
     def raw(self, values: np.ndarray, base: ResidualOutput) -> np.ndarray:
@@ -165,6 +168,12 @@ class DetectorConfig:
     combine: str = "max"
     damp: float = 0.5
     timezone: str = "UTC"
+    #: weight at which the baseline's noise scales and profiles learn residuals beyond 4σ
+    #: (:attr:`SeasonalResidual.outlier_weight`; 1 = as if at the limit)
+    outlier_weight: float = 0.35
+    #: the level votes in the weekly forecaster's median while its error is within this factor of
+    #: the weekly's (:attr:`SeasonalResidual.level_vote`; 0 = no median)
+    level_vote: float = 2.0
 
     def validate(self) -> None:
         unknown = [c for c in self.components if c not in COMPONENTS]
@@ -176,6 +185,9 @@ class DetectorConfig:
         if self.combine not in COMBINERS:
             raise UsageError(f"combine must be one of {COMBINERS}, got {self.combine!r}")
         AlertPolicy(self.threshold, self.critical, self.holdoff, self.warmup)
+        SeasonalResidual(
+            bucket_seconds=60.0, outlier_weight=self.outlier_weight, level_vote=self.level_vote
+        )
 
 
 @dataclass(frozen=True)
@@ -214,7 +226,11 @@ class DefaultDetector:
     def _build(self, width: float) -> None:
         # memories are set for 5-minute buckets and kept constant in *time* for other widths
         k = width / REFERENCE_SECONDS if self.config.time_scaled else 1.0
-        base = SeasonalResidual(bucket_seconds=width)
+        base = SeasonalResidual(
+            bucket_seconds=width,
+            outlier_weight=self.config.outlier_weight,
+            level_vote=self.config.level_vote,
+        )
         base.level_alpha = _per_bucket(base.level_alpha, k)
         base.offset_alpha = _per_bucket(base.offset_alpha, k)
         base.error_alpha = _per_bucket(base.error_alpha, k)
@@ -242,8 +258,13 @@ class DefaultDetector:
         assert self.baseline_ is not None
         base = self.baseline_.run(secs, x)
         surprise: dict[str, np.ndarray] = {}
+        # the baseline's first buckets (before any rhythm is learned) would teach the likelihood a
+        # start-up noise it never sees again: signals derived from it are learned after the warm-up
+        settle = max(self.config.warmup - self.policy_.seen_, 0)
         for comp, lk in zip(self.components_, self.likelihoods_, strict=True):
             raw = comp.raw(x, base)
+            if getattr(comp, "from_baseline", False):
+                raw[:settle] = np.nan
             if self.config.likelihood:
                 surprise[comp.name] = lk.surprise(raw)
             else:

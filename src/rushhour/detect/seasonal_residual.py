@@ -4,14 +4,22 @@ Three forecasters run side by side, each learning as it goes and each scored on 
 
 * ``level``: an exponentially weighted moving average (EWMA) of the value;
 * ``daily``: a profile per time-of-day slot (local time), updated once per visit, plus an offset;
-* ``weekly``: the same per time-of-week slot.
+* ``weekly``: the same per time-of-week slot; once the daily profile has a value too, its forecast is
+  the median of the three (level, daily, weekly), so one profile's mistake is outvoted (the level
+  votes only while its error is within ``level_vote`` times the weekly's).
 
 The profile forecasters add an EWMA *offset* of their recent residuals, so a permanent level shift is
 absorbed within a few ``1/offset_alpha`` buckets and stops alerting. The forecaster with the lowest
 recent mean absolute error (MAE) gives the expected value: a series without a rhythm falls back to the
 level, one with a weekly rhythm earns the weekly profile once it has seen a week. The residual is
 standardized by that forecaster's MAE (``z = r / (1.25·MAE)``, a σ for Gaussian noise). Learning uses
-residuals winsorized at ``clip`` σ, so anomalies barely move the baseline.
+residuals winsorized at ``clip`` σ, so anomalies barely move the baseline; beyond that, the noise
+scales and the profiles learn such outliers only at ``outlier_weight`` (frequent incidents must not
+widen the noise they are judged against), unless outliers are frequent (``outlier_rate``: then the
+model is wrong, as at start-up). A profile slot learns once per visit (1-minute buckets share a
+5-minute slot and do not chase each other within it) and averages its first three visits plainly;
+buckets narrower than a slot read the profile between neighbouring slots (linear interpolation at
+the bucket's centre), so a steep rush hour is not forecast as a staircase.
 
 Everything is strictly causal: a bucket is scored with the state learned from earlier buckets only,
 then learned.
@@ -67,6 +75,15 @@ class SeasonalResidual:
     profile_alpha: float = 0.25
     error_alpha: float = 0.01
     clip: float = 4.0
+    #: weight of a residual beyond ``clip`` σ in the noise-scale estimates (1 = learned as if at
+    #: the limit, 0 = ignored): frequent incidents must not widen the noise they are judged against
+    outlier_weight: float = 0.35
+    #: ... unless outliers are this frequent: then the model is wrong, not the data (start-up, a new
+    #: rhythm), and the scale learns them in full
+    outlier_rate: float = 0.2
+    #: the level votes in the weekly forecaster's median only while its error is within this factor
+    #: of the weekly's (with coarse buckets the level lags the rhythm and would be a poor voter)
+    level_vote: float = 2.0
     #: profiles never use slots narrower than this (5 min): 1-minute buckets share a slot
     min_slot_seconds: float = 300.0
     state_: np.ndarray | None = field(default=None, repr=False)
@@ -78,6 +95,10 @@ class SeasonalResidual:
             v = getattr(self, name)
             if not 0 < v <= 1:
                 raise UsageError(f"{name} must be in (0, 1], got {v}")
+        if not 0 <= self.outlier_weight <= 1:
+            raise UsageError(f"outlier_weight must be in [0, 1], got {self.outlier_weight}")
+        if self.level_vote < 0:
+            raise UsageError(f"level_vote must be >= 0, got {self.level_vote}")
         if self.clip <= 0:
             raise UsageError(f"clip must be > 0, got {self.clip}")
         if self.bucket_seconds <= 0:
@@ -102,6 +123,10 @@ class SeasonalResidual:
         secs = np.asarray(seconds, dtype=float)
         day_slot = (np.mod(secs, DAY) // slot).astype(np.int64)
         week_slot = (np.mod(secs + 3 * DAY, WEEK) // slot).astype(np.int64)  # epoch was a Thursday
+        # where each bucket's centre lies from its slot's centre, in slots (0 when a bucket fills
+        # its slot): the profile is read between neighbouring slots
+        width = min(self.bucket_seconds, slot)
+        phase = (np.mod(secs, slot) + width / 2) / slot - 0.5
         params = np.array(
             [
                 self.level_alpha,
@@ -110,12 +135,16 @@ class SeasonalResidual:
                 self.error_alpha,
                 self.clip,
                 self.slow_alpha,
+                self.outlier_weight,
+                self.outlier_rate,
+                self.level_vote,
             ]
         )
         exp, z, chosen, z_slow = _kernel(
             np.asarray(values, dtype=float),
             day_slot,
             week_slot,
+            phase,
             self.state_,
             self.day_,
             self.week_,
@@ -135,7 +164,12 @@ class SeasonalResidual:
 
         self._init()
         assert self.day_ is not None and self.week_ is not None
-        self.state_ = arr(data["state"]) if data["state"] is not None else None
+        if data["state"] is not None:
+            saved = arr(data["state"])
+            # snapshots from before a state field was added continue with it at zero
+            self.state_ = np.concatenate([saved, np.zeros(max(_N_STATE - saved.size, 0))])
+        else:
+            self.state_ = None
         self.day_ = np.reshape(arr(data["day"]), self.day_.shape)
         self.week_ = np.reshape(arr(data["week"]), self.week_.shape)
 
@@ -147,8 +181,15 @@ _LEVEL, _LEVEL_N = 0, 1
 _OFF, _MAE, _NERR = 2, 5, 8
 _NMAE, _NLL = 11, 14
 _SLOW = 17  # per forecaster: a slowly adapting offset (level for the level forecaster)
-_N_STATE = 20
+_ORATE = 20  # how often the chosen forecaster's residual lies beyond ``clip`` σ (EWMA)
+# per profile (daily, weekly): the current visit of a slot, learned as one when the slot changes,
+# so that buckets narrower than a slot do not chase each other within a visit: sum of (winsorized)
+# deviations from the slot's value, their count, the slot
+_VISIT = 21
+_N_STATE = 27
 BETAS = (0.0, 0.5, 1.0)
+#: a profile slot averages its first visits plainly (winsorized) before forgetting exponentially
+FIRST_VISITS = 3
 
 
 @nb.njit(cache=True)
@@ -156,6 +197,7 @@ def _kernel(
     x: np.ndarray,
     dslot: np.ndarray,
     wslot: np.ndarray,
+    phase: np.ndarray,
     st: np.ndarray,
     day: np.ndarray,
     week: np.ndarray,
@@ -167,6 +209,7 @@ def _kernel(
     z = np.zeros(n)
     zs = np.zeros(n)
     a_slow = p[5]
+    w_cfg, rate_max, vote = p[6], p[7], p[8]
     chosen = np.zeros(n, dtype=np.int64)
     preds = np.empty(3)
     min_n = 1.0 / a_err
@@ -181,8 +224,14 @@ def _kernel(
         preds[0] = st[_LEVEL]
         d = dslot[i]
         w = wslot[i]
-        preds[1] = day[0, d] + st[_OFF + 1] if not np.isnan(day[0, d]) else np.nan
-        preds[2] = week[0, w] + st[_OFF + 2] if not np.isnan(week[0, w]) else np.nan
+        for k in range(1, 3):
+            _fold(day if k == 1 else week, st, _VISIT + 3 * (k - 1), d if k == 1 else w, a_prof)
+        preds[1] = _read(day, d, phase[i]) + st[_OFF + 1]
+        preds[2] = _read(week, w, phase[i]) + st[_OFF + 2]
+        if not np.isnan(preds[1]) and not np.isnan(preds[2]) and st[_MAE] < vote * st[_MAE + 2]:
+            # the weekly forecaster is the median of level, daily and weekly profile: a slot that
+            # learned an incident is outvoted by the other two
+            preds[2] = min(max(preds[0], min(preds[1], preds[2])), max(preds[1], preds[2]))
         best = 0
         for k in range(1, 3):
             if not np.isnan(preds[k]) and st[_NERR + k] >= min_n and st[_MAE + k] < st[_MAE + best]:
@@ -197,6 +246,10 @@ def _kernel(
             if st[_NLL + b] > st[_NLL + nb_]:
                 nb_ = b
         e_best = xi - preds[best]
+        w_out = w_cfg if st[_ORATE] < rate_max else 1.0
+        if st[_NERR + best] >= 2 and st[_MAE + best] > 0:
+            big = 1.0 if abs(e_best) > clip * 1.25 * st[_MAE + best] else 0.0
+            st[_ORATE] += a_err * (big - st[_ORATE])
         if st[_NERR + best] >= 2 and st[_NMAE] > 0:
             sigma = max(1.25 * st[_NMAE + nb_] * mag ** (0.5 * nb_), floor)
             z[i] = e_best / sigma
@@ -210,8 +263,9 @@ def _kernel(
                 if st[_NMAE + b] > 0:
                     sb = max(1.25 * st[_NMAE + b] * scl, floor)
                     ll = -np.log(sb) - 0.5 * (eb * scl / sb) ** 2
-                    st[_NLL + b] += a_err * (ll - st[_NLL + b])
-                    st[_NMAE + b] += a_err * (eb - st[_NMAE + b])
+                    a_b = a_err * (w_out if abs(e_best) / scl > lim_b else 1.0)
+                    st[_NLL + b] += a_b * (ll - st[_NLL + b])
+                    st[_NMAE + b] += a_b * (eb - st[_NMAE + b])
                 else:
                     st[_NMAE + b] = eb
         # learn: each forecaster from its own winsorized residual
@@ -224,7 +278,7 @@ def _kernel(
             if st[_NERR + k] == 0:
                 st[_MAE + k] = abs(ec)
             else:
-                st[_MAE + k] += a_err * (abs(ec) - st[_MAE + k])
+                st[_MAE + k] += a_err * (w_out if abs(e) > lim else 1.0) * (abs(ec) - st[_MAE + k])
             st[_NERR + k] += 1
             if k == 0:
                 st[_LEVEL] += a_lvl * ec
@@ -235,17 +289,51 @@ def _kernel(
                 st[_OFF + k] += a_off * ec
                 es = xi - (preds[k] - st[_OFF + k] + st[_SLOW + k])
                 st[_SLOW + k] += a_slow * min(max(es, -lim), lim)
-        # profiles learn the value net of their offset; a slot's first visit copies it
+        # profiles learn the value net of their offset, once per visit (see _fold)
         for k in range(1, 3):
             table = day if k == 1 else week
             s = d if k == 1 else w
+            v = _VISIT + 3 * (k - 1)
             target = xi - st[_OFF + k]
+            lim = np.inf
             if np.isnan(table[0, s]):
-                table[0, s] = target
-                table[1, s] = 1
+                dv = target
             else:
                 lim = clip * max(1.25 * st[_MAE + k], floor)
                 dv = min(max(target - table[0, s], -lim), lim)
-                table[0, s] += a_prof * dv
-                table[1, s] += 1
+            # an incident is learned as part of the rhythm only at the outliers' weight (once the
+            # slot has a value to judge by)
+            wv = w_out if abs(dv) >= lim and table[1, s] >= FIRST_VISITS else 1.0
+            st[v] += wv * dv
+            st[v + 1] += 1
+            st[v + 2] = s
     return exp, z, chosen, zs
+
+
+@nb.njit(cache=True)
+def _read(table: np.ndarray, s: int, phase: float) -> float:  # pragma: no cover - compiled
+    v = table[0, s]
+    if phase == 0.0 or np.isnan(v):
+        return float(v)
+    m = table.shape[1]
+    nb_ = (s + 1) % m if phase > 0 else (s - 1) % m
+    u = table[0, nb_]
+    return float(v) if np.isnan(u) else float(v + abs(phase) * (u - v))
+
+
+@nb.njit(cache=True)
+def _fold(table: np.ndarray, st: np.ndarray, v: int, slot: int, a_prof: float) -> None:
+    # pragma: no cover - compiled
+    if st[v + 1] == 0 or int(st[v + 2]) == slot:
+        return
+    s = int(st[v + 2])
+    mean = st[v] / st[v + 1]
+    n = 0.0 if np.isnan(table[0, s]) else table[1, s]
+    if n == 0:
+        table[0, s] = mean
+    else:
+        # plain averages over the first visits, then exponential forgetting
+        table[0, s] += max(a_prof, 1.0 / (n + 1.0)) * mean
+    table[1, s] = n + 1.0
+    st[v] = 0.0
+    st[v + 1] = 0.0
