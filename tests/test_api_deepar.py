@@ -19,7 +19,7 @@ pytest.importorskip("gluonts", reason="DeepAR needs the `deepar` extra")
 
 from rushhour.api import create_app
 from rushhour.cli import main
-from rushhour.forecast.deepar import DeepAR, calendar_features
+from rushhour.forecast.deepar import calendar_features
 from rushhour.forecast.deepar_format import DeepARRecord
 from rushhour.series.generate import generate_traffic
 from rushhour.store import open_store
@@ -50,26 +50,35 @@ def _records() -> list[DeepARRecord]:
     return out
 
 
+def _cli(tmp: Path, *args: str) -> int:
+    return main([*args, "--config", str(tmp / "rushhour.toml"), "--json"])
+
+
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, Any, Path]]:
     tmp = tmp_path_factory.mktemp("deepar")
-    DeepAR(**TINY).fit_records(_records(), "1h").save(tmp / "model")  # type: ignore[arg-type]
+    export = tmp / "export.jsonl"
+    export.write_text("".join(json.dumps(r.to_json()) + "\n" for r in _records()))
     settings = settings_for(tmp)
     (tmp / "rushhour.toml").write_text(f'data_dir = "{tmp / "data"}"\n')
-    deployed = main(
-        [
-            "deepar-deploy",
-            str(tmp / "model"),
-            "--name",
+    trained = _cli(
+        tmp,
+        "deepar-train",
+        str(export),
+        "--step",
+        "1h",
+        "--out",
+        str(tmp / "model"),
+        *("--prediction-length", "6h", "--context-length", "6h", "--epochs", "1"),
+        *("--batches", "3", "--hidden-size", "8", "--num-layers", "1"),
+        *(
+            "--deploy",
             "tiny",
             "--inference-config",
             '{"num_samples": 30, "quantiles": ["0.2", "0.8"]}',
-            "--config",
-            str(tmp / "rushhour.toml"),
-            "--json",
-        ]
+        ),
     )
-    assert deployed == 0
+    assert trained == 0
     store = open_store(settings.store_url())
     with TestClient(create_app(settings, store, guard=guard())) as client:
         yield client, store, tmp
@@ -211,15 +220,23 @@ def test_without_the_extra_the_answer_says_to_install_it(
     assert err["type"] == "ServiceUnavailable" and "rushhour[deepar]" in err["hint"]
 
 
-def test_redeploy_is_a_new_version(env: tuple[TestClient, Any, Path]) -> None:
-    client, store, tmp = env
-    from rushhour.api.models import deploy_deepar
-
-    name, version = deploy_deepar(store, "tiny", DeepAR.load(tmp / "model"), {"num_samples": 10})
-    assert (name, version) == ("deepar/tiny", 2)
+def test_redeploy_is_a_new_version(
+    env: tuple[TestClient, Any, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    client, _, tmp = env
+    capsys.readouterr()
+    assert _cli(tmp, "deepar-deploy", str(tmp / "model"), "--name", "tiny") == 0
+    said = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (said["model"], said["version"]) == ("deepar/tiny", 2)
     (model,) = client.get("/models", params={"kind": "deepar"}).json()["models"]
     assert model["version"] == 2
+    # version 2 was deployed without a configuration: SageMaker's nine default quantiles
     r = _post(client, json.dumps({"instances": [_instance()]}))
     assert r.status_code == 200 and len(r.json()["predictions"][0]["quantiles"]) == 9
-    with pytest.raises(Exception, match="output_types"):
-        deploy_deepar(store, "bad", DeepAR.load(tmp / "model"), {"output_types": ["x"]})
+    bad = '{"output_types": ["x"]}'
+    args = ("deepar-deploy", str(tmp / "model"), "--name", "bad", "--inference-config", bad)
+    assert _cli(tmp, *args) != 0
+    err = json.loads(capsys.readouterr().out)["error"]
+    assert err["message"].startswith("--inference-config: configuration.output_types: unknown")
+    assert err["hint"].startswith("expected a non-empty list of")
+    assert client.get("/models", params={"kind": "deepar"}).json()["total"] == 1

@@ -349,6 +349,11 @@ def _deploy(
     store = open_store(load_cli_settings(config).store_url())
     try:
         full, version = deploy_deepar(store, name, model, cfg)
+    except InputError as exc:
+        raise UsageError(
+            f"--inference-config: {exc.field}: {exc.reason}",
+            hint=f"expected {exc.expected}" if exc.expected else None,
+        ) from exc
     finally:
         store.close()
     return {"model": full, "version": version}
