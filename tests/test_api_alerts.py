@@ -180,3 +180,49 @@ def test_store_backed_alerts_from_the_outbox(tmp_path: Path) -> None:
         png = c.get(f"/alerts/{entry['id']}/plot.png")
         assert png.status_code == 200 and png.content == b"\x89PNG x"
     store.close()
+
+
+def test_store_backed_alerts_page_in_sql_newest_first(tmp_path: Path) -> None:
+    from dataclasses import replace
+    from datetime import UTC, timedelta
+
+    from rushhour.api.alert_store import StoreAlerts
+    from rushhour.notify.alert import Alert
+    from rushhour.notify.outbox import Outbox
+
+    settings = settings_for(tmp_path)
+    store = open_store(settings.store_url())
+    t0 = datetime(2026, 3, 16, 10, 0, tzinfo=UTC)
+    a = Alert(
+        series="a",
+        labels={},
+        status="firing",
+        start=t0,
+        detected_at=t0,
+        value=20000.0,
+        expected=8000.0,
+        deviation=2000.0,
+        score=6.0,
+        severity="critical",
+        direction="above",
+    )
+    b = replace(a, series="b", start=t0 + timedelta(minutes=10))
+    outbox = Outbox(store)
+    outbox.enqueue([a], ["slack", "webhook"], now=t0.timestamp())
+    outbox.enqueue([b], ["slack"], now=(t0 + timedelta(minutes=10)).timestamp())
+    outbox.enqueue(
+        [replace(a, status="resolved")], ["slack"], now=(t0 + timedelta(minutes=20)).timestamp()
+    )
+    with TestClient(create_app(settings, store, guard=guard(), alerts=StoreAlerts(store))) as c:
+        body = c.get("/alerts").json()
+        seen = [(e["alerts"][0]["series"], e["status"]) for e in body["alerts"]]
+        assert body["total"] == 3 and seen == [("a", "resolved"), ("b", "firing"), ("a", "firing")]
+        assert [len(e["deliveries"]) for e in body["alerts"]] == [1, 1, 2]
+        page = c.get("/alerts", params={"limit": 1, "offset": 1}).json()
+        assert page["total"] == 3 and [e["alerts"][0]["series"] for e in page["alerts"]] == ["b"]
+        firing = c.get("/alerts", params={"status": "firing", "offset": 1}).json()
+        assert firing["total"] == 2 and [e["alerts"][0]["series"] for e in firing["alerts"]] == [
+            "a"
+        ]
+        assert c.get("/alerts", params={"offset": 3}).json()["alerts"] == []
+    store.close()

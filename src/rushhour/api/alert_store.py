@@ -8,7 +8,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from rushhour.api.routes.alerts import SilenceIn
 from rushhour.notify.silences import add_silence, list_silences, parse_matchers, remove_silence
@@ -24,15 +24,46 @@ class StoreAlerts:
     def list_alerts(
         self, *, limit: int, offset: int, status: str | None
     ) -> tuple[list[dict[str, Any]], int]:
+        """One page of alerts (an alert id with a status), newest first, with their deliveries.
+
+        The page is chosen in SQL over the (alert, status) groups; only its rows are read and decoded."""
         o = t.alert_outbox
-        q = select(o).order_by(o.c.created_at.desc(), o.c.id.desc())
+        groups = select(
+            o.c.alert_id,
+            o.c.status,
+            func.max(o.c.created_at).label("created"),
+            func.max(o.c.id).label("newest"),
+        ).group_by(o.c.alert_id, o.c.status)
         if status is not None:
-            q = q.where(o.c.status == status)
+            groups = groups.where(o.c.status == status)
+        sub = groups.subquery()
+        page = (
+            select(sub.c.alert_id, sub.c.status)
+            .order_by(sub.c.created.desc(), sub.c.newest.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        cols = [c for c in o.c if c.name != "image"]
         with self.store.engine.connect() as conn:
-            rows = conn.execute(q).mappings().all()
-        alerts: dict[str, dict[str, Any]] = {}
+            total = int(conn.execute(select(func.count()).select_from(sub)).scalar_one())
+            keys = [(str(a), str(st)) for a, st in conn.execute(page)]
+            rows = (
+                conn.execute(
+                    select(*cols)
+                    .where(o.c.alert_id.in_({a for a, _ in keys}))
+                    .order_by(o.c.created_at.desc(), o.c.id.desc())
+                )
+                .mappings()
+                .all()
+                if keys
+                else []
+            )
+        wanted = set(keys)
+        alerts: dict[tuple[str, str], dict[str, Any]] = {}
         for r in rows:
-            key = f"{r['alert_id']}/{r['status']}"
+            key = (r["alert_id"], r["status"])
+            if key not in wanted:
+                continue
             entry = alerts.get(key)
             if entry is None:
                 payload = json.loads(r["payload"])
@@ -53,8 +84,7 @@ class StoreAlerts:
                     "last_error": r["last_error"],
                 }
             )
-        items = list(alerts.values())
-        return items[offset : offset + limit], len(items)
+        return [alerts[k] for k in keys if k in alerts], total
 
     def add_silence(self, silence: SilenceIn) -> dict[str, Any]:
         assert silence.starts_at is not None
