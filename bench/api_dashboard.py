@@ -13,8 +13,10 @@ through the real app (TestClient), medians of ``--repeat``:
 * ``GET /alerts?limit=50`` and ``GET /anomalies?limit=50`` (first pages, newest first).
 
 A query whose cost grows with the history length shows up as a time growing with ``DAYS``.
+``--alert-sizes`` times the two event lists alone over stores holding only series and events, for
+event counts (10,000 series x 30 days) whose buckets would not fit this machine's time.
 
-    python bench/api_dashboard.py --sizes 10000x1 10000x7 2000x30 --repeat 3
+    python bench/api_dashboard.py --sizes 10000x1 10000x7 2000x30 --alert-sizes 10000x30 --repeat 3
 """
 
 from __future__ import annotations
@@ -146,6 +148,42 @@ def _events(con: sqlite3.Connection, n: int, days: int, rng: np.random.Generator
     )
 
 
+def measure_alerts(n: int, days: int, repeat: int) -> dict[str, Any]:
+    """The alerts and anomalies lists alone, over ``n`` series' ``days`` days of events (no buckets:
+    neither list reads them), for event counts the bucket sizes cannot reach here."""
+    tmp = Path(tempfile.mkdtemp(prefix="rushhour-bench-"))
+    try:
+        settings = load_settings(None, {"data_dir": str(tmp)}, environ={})
+        open_store(settings.store_url()).close()
+        con = sqlite3.connect(tmp / "rushhour.db")
+        con.executemany(
+            "INSERT INTO series (id, key, name, labels, bucket_seconds, created_at) "
+            "VALUES (?, ?, 'requests', '{}', 60, 0)",
+            [(i, f"requests{{svc=s{i:05d}}}") for i in range(1, n + 1)],
+        )
+        _events(con, n, days, np.random.default_rng(0))
+        con.commit()
+        con.close()
+        store = open_store(settings.store_url())
+        app = create_app(settings, store, guard=TokenGuard("x"), alerts=StoreAlerts(store))
+        with TestClient(app) as client:
+
+            def get(path: str, **params: Any) -> Callable[[], object]:
+                return lambda: client.get(path, params=params).raise_for_status()
+
+            out = {
+                "size": f"{n:,} x {days} d, events only",
+                "events": n * days,
+                "alerts": timed(get("/alerts", limit=50), repeat),
+                "alerts_deep": timed(get("/alerts", limit=50, offset=n * days // 2), repeat),
+                "anomalies": timed(get("/anomalies", limit=50), repeat),
+            }
+        store.close()
+        return out
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def measure(n: int, days: int, repeat: int) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="rushhour-bench-"))
     try:
@@ -193,6 +231,12 @@ def measure(n: int, days: int, repeat: int) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", nargs="+", default=["10000x1", "10000x7"], help="SERIESxDAYS")
+    ap.add_argument(
+        "--alert-sizes",
+        nargs="*",
+        default=[],
+        help="SERIESxDAYS of events alone (alerts, anomalies)",
+    )
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     results = []
@@ -225,6 +269,14 @@ def main() -> None:
     print(
         "| points answer size | " + " | ".join(f"{r['points_kib']:.0f} KiB" for r in results) + " |"
     )
+    for size in args.alert_sizes:
+        n, days = (int(x) for x in size.split("x"))
+        a = measure_alerts(n, days, args.repeat)
+        print(
+            f"{a['size']} ({a['events']:,} anomalies and alerts): alerts first page "
+            f"{a['alerts'] * 1000:.1f} ms, alerts page at offset {a['events'] // 2:,} "
+            f"{a['alerts_deep'] * 1000:.1f} ms, anomalies first page {a['anomalies'] * 1000:.1f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -26,27 +26,20 @@ class StoreAlerts:
     ) -> tuple[list[dict[str, Any]], int]:
         """One page of alerts (an alert id with a status), newest first, with their deliveries.
 
-        The page is chosen in SQL over the (alert, status) groups; only its rows are read and decoded."""
+        The page's (alert, status) keys come from walking the outbox newest first over its
+        ``created_at`` index, only as far as the page reaches; the total counts the groups over a
+        covering index. Only the page's rows are read and decoded, and never their images."""
         o = t.alert_outbox
-        groups = select(
-            o.c.alert_id,
-            o.c.status,
-            func.max(o.c.created_at).label("created"),
-            func.max(o.c.id).label("newest"),
-        ).group_by(o.c.alert_id, o.c.status)
-        if status is not None:
-            groups = groups.where(o.c.status == status)
-        sub = groups.subquery()
-        page = (
-            select(sub.c.alert_id, sub.c.status)
-            .order_by(sub.c.created.desc(), sub.c.newest.desc())
-            .limit(limit)
-            .offset(offset)
-        )
+        match = o.c.status == status if status is not None else None
+        groups = select(o.c.alert_id, o.c.status).group_by(o.c.alert_id, o.c.status)
+        if match is not None:
+            groups = groups.where(match)
         cols = [c for c in o.c if c.name != "image"]
         with self.store.engine.connect() as conn:
-            total = int(conn.execute(select(func.count()).select_from(sub)).scalar_one())
-            keys = [(str(a), str(st)) for a, st in conn.execute(page)]
+            total = int(
+                conn.execute(select(func.count()).select_from(groups.subquery())).scalar_one()
+            )
+            keys = _newest_keys(conn, match, offset + limit)[offset:]
             rows = (
                 conn.execute(
                     select(*cols)
@@ -113,6 +106,22 @@ class StoreAlerts:
         from rushhour.notify.outbox import Outbox
 
         return Outbox(self.store).image(alert_id)
+
+
+def _newest_keys(conn: Any, match: Any, n: int) -> list[tuple[str, str]]:
+    """The first ``n`` distinct (alert, status) keys of the outbox, newest row first; reads rows in
+    growing batches until it has them (each key has one row per channel)."""
+    o = t.alert_outbox
+    q = select(o.c.alert_id, o.c.status).order_by(o.c.created_at.desc(), o.c.id.desc())
+    if match is not None:
+        q = q.where(match)
+    batch = max(4 * n, 64)
+    while True:
+        rows = conn.execute(q.limit(batch)).all()
+        keys = list(dict.fromkeys((str(a), str(s)) for a, s in rows))
+        if len(keys) >= n or len(rows) < batch:
+            return keys[:n]
+        batch *= 4
 
 
 def _summary(data: dict[str, Any]) -> dict[str, Any]:
