@@ -429,8 +429,10 @@ def forecast_model(store: Store, series_id: int | None, kind: str) -> dict[str, 
     else:
         q = q.where(m.c.series_id.is_not(None))
     with store.engine.connect() as conn:
-        rows = [dict(r) for r in conn.execute(q).mappings()]
-    if series_id is None and len({r["series_id"] for r in rows}) > 1:
+        rows = [dict(r) for r in conn.execute(q.limit(1)).mappings()]
+        owners = select(m.c.series_id).where((m.c.kind == kind) & m.c.series_id.is_not(None))
+        several = series_id is None and len(conn.execute(owners.distinct().limit(2)).all()) > 1
+    if several:
         raise InputError(
             "more than one series has a model",
             source="request",
