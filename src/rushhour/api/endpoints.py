@@ -31,6 +31,8 @@ from rushhour.timeutil import utc
 
 MAX_INSTANCES = 1000
 MAX_PREDICTION_LENGTH = 10_080
+#: the most sample-path values one request may make (instances x num_samples x steps)
+MAX_SAMPLE_VALUES = 10_000_000
 #: SageMaker DeepAR's default ``configuration.quantiles`` (its DEEPAR_INFERENCE_CONFIG default)
 DEFAULT_QUANTILES = [f"0.{i}" for i in range(1, 10)]
 
@@ -96,6 +98,8 @@ class MeanPredictorEndpoint(ModelEndpoint):
     def invoke(self, model: dict[str, Any], call: Invocation) -> list[dict[str, Any]]:
         mp = self._model(model)
         cfg = deepar_configuration(call.configuration)
+        if "samples" in cfg["output_types"]:
+            check_volume(len(call.instances), cfg["num_samples"], cfg["prediction_length"])
         step = pd.Timedelta(mp.freq)
         out = []
         for i, inst in enumerate(call.instances):
@@ -173,6 +177,23 @@ def deepar_configuration(raw: dict[str, Any], trained_length: int | None = None)
         )
     cfg["quantiles"] = [str(q) for q in qs]
     return cfg
+
+
+def check_volume(instances: int, samples: int, steps: int) -> None:
+    """Refuse a request whose sample paths would not fit in memory (instances x samples x steps).
+
+    >>> check_volume(1000, 1000, 60)
+    Traceback (most recent call last):
+    rushhour.errors.InputError: request: field 'configuration.num_samples': 1000 instances x 1000 samples x 60 steps is 60,000,000 values (expected at most 10,000,000: fewer instances per request, or fewer samples)
+    """
+    if instances * samples * steps > MAX_SAMPLE_VALUES:
+        raise InputError(
+            f"{instances} instances x {samples} samples x {steps} steps is "
+            f"{instances * samples * steps:,} values",
+            source="request",
+            field="configuration.num_samples",
+            expected=f"at most {MAX_SAMPLE_VALUES:,}: fewer instances per request, or fewer samples",
+        )
 
 
 def format_prediction(

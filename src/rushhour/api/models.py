@@ -22,6 +22,7 @@ import pandas as pd
 from rushhour.api.endpoints import (
     Invocation,
     ModelEndpoint,
+    check_volume,
     deepar_configuration,
     format_prediction,
     register_endpoint,
@@ -181,6 +182,7 @@ class DeepAREndpoint(ModelEndpoint):
         steps = deepar.horizon_steps
         deployed = json.loads(model.get("params") or "{}").get("inference_config", {})
         cfg = deepar_configuration(deployed | call.configuration, trained_length=steps)
+        check_volume(len(call.instances), cfg["num_samples"], steps)
         records = [deepar_instance(deepar, x, i, steps) for i, x in enumerate(call.instances)]
         out = []
         for rec, paths in zip(
