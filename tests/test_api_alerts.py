@@ -225,4 +225,24 @@ def test_store_backed_alerts_page_in_sql_newest_first(tmp_path: Path) -> None:
             "a"
         ]
         assert c.get("/alerts", params={"offset": 3}).json()["alerts"] == []
+        # rows added after a count: a new group counts, a new channel of a known group does not
+        later = (t0 + timedelta(minutes=30)).timestamp()
+        outbox.enqueue(
+            [replace(a, series="c", start=t0 + timedelta(minutes=30))], ["slack"], now=later
+        )
+        outbox.enqueue([a], ["email"], now=later)
+        body = c.get("/alerts").json()
+        assert body["total"] == 4
+        assert c.get("/alerts", params={"status": "firing"}).json()["total"] == 3
+        assert c.get("/alerts", params={"status": "resolved"}).json()["total"] == 1
+        # the email row is the newest: its group leads, with all three deliveries
+        seen = [(e["alerts"][0]["series"], e["status"]) for e in body["alerts"]]
+        assert seen[:2] == [("a", "firing"), ("c", "firing")]
+        assert sorted(d["channel"] for d in body["alerts"][0]["deliveries"]) == [
+            "email",
+            "slack",
+            "webhook",
+        ]
+    # a fresh process counts everything at its first call, and agrees
+    assert StoreAlerts(store).list_alerts(limit=1, offset=0, status=None)[1] == 4
     store.close()

@@ -4,7 +4,9 @@ outbox (one entry per alert, with its deliveries per channel) and silences from 
 from __future__ import annotations
 
 import json
+import threading
 import time
+from collections import Counter
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +22,7 @@ from rushhour.timeutil import from_epoch
 class StoreAlerts:
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._counts = GroupCounts()
 
     def list_alerts(
         self, *, limit: int, offset: int, status: str | None
@@ -27,18 +30,13 @@ class StoreAlerts:
         """One page of alerts (an alert id with a status), newest first, with their deliveries.
 
         The page's (alert, status) keys come from walking the outbox newest first over its
-        ``created_at`` index, only as far as the page reaches; the total counts the groups over a
-        covering index. Only the page's rows are read and decoded, and never their images."""
+        ``created_at`` index, only as far as the page reaches; the total is kept by
+        :class:`GroupCounts`. Only the page's rows are read and decoded, and never their images."""
         o = t.alert_outbox
         match = o.c.status == status if status is not None else None
-        groups = select(o.c.alert_id, o.c.status).group_by(o.c.alert_id, o.c.status)
-        if match is not None:
-            groups = groups.where(match)
         cols = [c for c in o.c if c.name != "image"]
         with self.store.engine.connect() as conn:
-            total = int(
-                conn.execute(select(func.count()).select_from(groups.subquery())).scalar_one()
-            )
+            total = self._counts(conn, status)
             keys = _newest_keys(conn, match, offset + limit)[offset:]
             rows = (
                 conn.execute(
@@ -106,6 +104,43 @@ class StoreAlerts:
         from rushhour.notify.outbox import Outbox
 
         return Outbox(self.store).image(alert_id)
+
+
+class GroupCounts:
+    """How many (alert, status) groups the outbox holds, per status, kept exact from the rows added
+    since the last call: a group's rows (one per channel) are added once and never removed, so a new
+    row starts a group unless an older row has its key. All rows are read at the first call, and
+    again if the rows up to the last one seen changed in number (a row removed, or one committed late
+    with a lower id)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last_id = 0
+        self._rows = 0
+        self._groups: Counter[str] = Counter()
+
+    def __call__(self, conn: Any, status: str | None) -> int:
+        o = t.alert_outbox
+        with self._lock:
+            old = select(func.count()).where(o.c.id <= self._last_id)
+            if conn.execute(old).scalar_one() != self._rows:
+                self._last_id, self._rows, self._groups = 0, 0, Counter()
+            fresh = conn.execute(
+                select(o.c.id, o.c.alert_id, o.c.status).where(o.c.id > self._last_id)
+            ).all()
+            if fresh:
+                new = {(str(a), str(st)) for _, a, st in fresh}
+                known: set[tuple[str, str]] = set()
+                ids = sorted({a for a, _ in new}) if self._last_id else []
+                for i in range(0, len(ids), 500):  # bounded IN lists
+                    seen = select(o.c.alert_id, o.c.status).where(
+                        o.c.alert_id.in_(ids[i : i + 500]) & (o.c.id <= self._last_id)
+                    )
+                    known |= {(str(a), str(st)) for a, st in conn.execute(seen.distinct())}
+                self._groups.update(st for _, st in new - known)
+                self._rows += len(fresh)
+                self._last_id = max(int(i) for i, _, _ in fresh)
+            return sum(self._groups.values()) if status is None else self._groups[status]
 
 
 def _newest_keys(conn: Any, match: Any, n: int) -> list[tuple[str, str]]:
