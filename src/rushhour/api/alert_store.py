@@ -109,38 +109,56 @@ class StoreAlerts:
 class GroupCounts:
     """How many (alert, status) groups the outbox holds, per status, kept exact from the rows added
     since the last call: a group's rows (one per channel) are added once and never removed, so a new
-    row starts a group unless an older row has its key. All rows are read at the first call, and
-    again if the rows up to the last one seen changed in number (a row removed, or one committed late
-    with a lower id)."""
+    row starts a group unless an older row has its key. The groups are counted in SQL at the first
+    call, and again whenever the number of rows is not the one expected (a row removed, or one
+    committed late with a lower id)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._last_id = 0
-        self._rows = 0
+        self._rows = -1
         self._groups: Counter[str] = Counter()
 
     def __call__(self, conn: Any, status: str | None) -> int:
         o = t.alert_outbox
         with self._lock:
-            old = select(func.count()).where(o.c.id <= self._last_id)
-            if conn.execute(old).scalar_one() != self._rows:
-                self._last_id, self._rows, self._groups = 0, 0, Counter()
-            fresh = conn.execute(
-                select(o.c.id, o.c.alert_id, o.c.status).where(o.c.id > self._last_id)
-            ).all()
-            if fresh:
-                new = {(str(a), str(st)) for _, a, st in fresh}
-                known: set[tuple[str, str]] = set()
-                ids = sorted({a for a, _ in new}) if self._last_id else []
-                for i in range(0, len(ids), 500):  # bounded IN lists
-                    seen = select(o.c.alert_id, o.c.status).where(
-                        o.c.alert_id.in_(ids[i : i + 500]) & (o.c.id <= self._last_id)
-                    )
-                    known |= {(str(a), str(st)) for a, st in conn.execute(seen.distinct())}
-                self._groups.update(st for _, st in new - known)
-                self._rows += len(fresh)
-                self._last_id = max(int(i) for i, _, _ in fresh)
+            if self._rows < 0:
+                self._recount(conn)
+            else:
+                fresh = conn.execute(
+                    select(o.c.id, o.c.alert_id, o.c.status).where(o.c.id > self._last_id)
+                ).all()
+                rows = conn.execute(select(func.count()).select_from(o)).scalar_one()
+                if rows != self._rows + len(fresh):
+                    self._recount(conn)
+                elif fresh:
+                    self._add(conn, fresh)
             return sum(self._groups.values()) if status is None else self._groups[status]
+
+    def _recount(self, conn: Any) -> None:
+        o = t.alert_outbox
+        top = int(conn.execute(select(func.coalesce(func.max(o.c.id), 0))).scalar_one())
+        upto = o.c.id <= top
+        groups = select(o.c.alert_id, o.c.status).where(upto).group_by(o.c.alert_id, o.c.status)
+        sub = groups.subquery()
+        per = select(sub.c.status, func.count()).group_by(sub.c.status)
+        self._groups = Counter({str(st): int(n) for st, n in conn.execute(per)})
+        self._rows = int(conn.execute(select(func.count()).where(upto)).scalar_one())
+        self._last_id = top
+
+    def _add(self, conn: Any, fresh: list[Any]) -> None:
+        o = t.alert_outbox
+        new = {(str(a), str(st)) for _, a, st in fresh}
+        known: set[tuple[str, str]] = set()
+        ids = sorted({a for a, _ in new})
+        for i in range(0, len(ids), 500):  # bounded IN lists
+            seen = select(o.c.alert_id, o.c.status).where(
+                o.c.alert_id.in_(ids[i : i + 500]) & (o.c.id <= self._last_id)
+            )
+            known |= {(str(a), str(st)) for a, st in conn.execute(seen.distinct())}
+        self._groups.update(st for _, st in new - known)
+        self._rows += len(fresh)
+        self._last_id = max(int(i) for i, _, _ in fresh)
 
 
 def _newest_keys(conn: Any, match: Any, n: int) -> list[tuple[str, str]]:
