@@ -139,6 +139,18 @@ def test_json_invocation_in_sagemakers_shape(env: tuple[TestClient, Any, Path]) 
         assert (samples >= 0).all()
 
 
+def test_a_one_value_target_and_a_date_as_start(env: tuple[TestClient, Any, Path]) -> None:
+    # SageMaker's own example has such an instance: the network pads the missing context
+    inst = {"start": "2026-01-18", "target": [1000.0], "cat": [0], "dynamic_feat": [[0.0] * 7] * 2}
+    r = _post(
+        env[0], json.dumps({"instances": [inst], "configuration": {"output_types": ["mean"]}})
+    )
+    assert r.status_code == 200, r.text
+    (pred,) = r.json()["predictions"]
+    assert set(pred) == {"mean"} and len(pred["mean"]) == STEPS
+    assert all(v is not None and v >= 0 for v in pred["mean"])
+
+
 def test_jsonlines_use_the_deployed_configuration(env: tuple[TestClient, Any, Path]) -> None:
     lines = "".join(json.dumps(x) + "\n" for x in (_instance(), _instance(n=8, cat=[0])))
     r = _post(env[0], lines, "application/jsonlines", Accept="application/jsonlines")
