@@ -145,22 +145,15 @@ def test_store_backed_silences(tmp_path: Path) -> None:
     store.close()
 
 
-def test_store_backed_alerts_from_the_outbox(tmp_path: Path) -> None:
-    from datetime import UTC
-
-    from rushhour.api.alert_store import StoreAlerts
+def _alert(series: str, start: datetime, labels: dict[str, str] | None = None) -> Any:
     from rushhour.notify.alert import Alert
-    from rushhour.notify.outbox import Outbox
 
-    settings = settings_for(tmp_path)
-    store = open_store(settings.store_url())
-    t0 = datetime(2026, 3, 16, 10, 0, tzinfo=UTC)
-    alert = Alert(
-        series="requests",
-        labels={"region": "eu"},
+    return Alert(
+        series=series,
+        labels=labels or {},
         status="firing",
-        start=t0,
-        detected_at=t0,
+        start=start,
+        detected_at=start,
         value=20000.0,
         expected=8000.0,
         deviation=2000.0,
@@ -168,6 +161,18 @@ def test_store_backed_alerts_from_the_outbox(tmp_path: Path) -> None:
         severity="critical",
         direction="above",
     )
+
+
+def test_store_backed_alerts_from_the_outbox(tmp_path: Path) -> None:
+    from datetime import UTC
+
+    from rushhour.api.alert_store import StoreAlerts
+    from rushhour.notify.outbox import Outbox
+
+    settings = settings_for(tmp_path)
+    store = open_store(settings.store_url())
+    t0 = datetime(2026, 3, 16, 10, 0, tzinfo=UTC)
+    alert = _alert("requests", t0, {"region": "eu"})
     Outbox(store).enqueue([alert], ["slack", "webhook"], now=t0.timestamp(), image=b"\x89PNG x")
     with TestClient(create_app(settings, store, guard=guard(), alerts=StoreAlerts(store))) as c:
         body = c.get("/alerts").json()
@@ -187,25 +192,12 @@ def test_store_backed_alerts_page_in_sql_newest_first(tmp_path: Path) -> None:
     from datetime import UTC, timedelta
 
     from rushhour.api.alert_store import StoreAlerts
-    from rushhour.notify.alert import Alert
     from rushhour.notify.outbox import Outbox
 
     settings = settings_for(tmp_path)
     store = open_store(settings.store_url())
     t0 = datetime(2026, 3, 16, 10, 0, tzinfo=UTC)
-    a = Alert(
-        series="a",
-        labels={},
-        status="firing",
-        start=t0,
-        detected_at=t0,
-        value=20000.0,
-        expected=8000.0,
-        deviation=2000.0,
-        score=6.0,
-        severity="critical",
-        direction="above",
-    )
+    a = _alert("a", t0)
     b = replace(a, series="b", start=t0 + timedelta(minutes=10))
     outbox = Outbox(store)
     outbox.enqueue([a], ["slack", "webhook"], now=t0.timestamp())
