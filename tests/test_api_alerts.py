@@ -145,22 +145,15 @@ def test_store_backed_silences(tmp_path: Path) -> None:
     store.close()
 
 
-def test_store_backed_alerts_from_the_outbox(tmp_path: Path) -> None:
-    from datetime import UTC
-
-    from rushhour.api.alert_store import StoreAlerts
+def _alert(series: str, start: datetime, labels: dict[str, str] | None = None) -> Any:
     from rushhour.notify.alert import Alert
-    from rushhour.notify.outbox import Outbox
 
-    settings = settings_for(tmp_path)
-    store = open_store(settings.store_url())
-    t0 = datetime(2026, 3, 16, 10, 0, tzinfo=UTC)
-    alert = Alert(
-        series="requests",
-        labels={"region": "eu"},
+    return Alert(
+        series=series,
+        labels=labels or {},
         status="firing",
-        start=t0,
-        detected_at=t0,
+        start=start,
+        detected_at=start,
         value=20000.0,
         expected=8000.0,
         deviation=2000.0,
@@ -168,6 +161,18 @@ def test_store_backed_alerts_from_the_outbox(tmp_path: Path) -> None:
         severity="critical",
         direction="above",
     )
+
+
+def test_store_backed_alerts_from_the_outbox(tmp_path: Path) -> None:
+    from datetime import UTC
+
+    from rushhour.api.alert_store import StoreAlerts
+    from rushhour.notify.outbox import Outbox
+
+    settings = settings_for(tmp_path)
+    store = open_store(settings.store_url())
+    t0 = datetime(2026, 3, 16, 10, 0, tzinfo=UTC)
+    alert = _alert("requests", t0, {"region": "eu"})
     Outbox(store).enqueue([alert], ["slack", "webhook"], now=t0.timestamp(), image=b"\x89PNG x")
     with TestClient(create_app(settings, store, guard=guard(), alerts=StoreAlerts(store))) as c:
         body = c.get("/alerts").json()
@@ -179,4 +184,57 @@ def test_store_backed_alerts_from_the_outbox(tmp_path: Path) -> None:
         assert c.get("/alerts", params={"status": "resolved"}).json()["total"] == 0
         png = c.get(f"/alerts/{entry['id']}/plot.png")
         assert png.status_code == 200 and png.content == b"\x89PNG x"
+    store.close()
+
+
+def test_store_backed_alerts_page_in_sql_newest_first(tmp_path: Path) -> None:
+    from dataclasses import replace
+    from datetime import UTC, timedelta
+
+    from rushhour.api.alert_store import StoreAlerts
+    from rushhour.notify.outbox import Outbox
+
+    settings = settings_for(tmp_path)
+    store = open_store(settings.store_url())
+    t0 = datetime(2026, 3, 16, 10, 0, tzinfo=UTC)
+    a = _alert("a", t0)
+    b = replace(a, series="b", start=t0 + timedelta(minutes=10))
+    outbox = Outbox(store)
+    outbox.enqueue([a], ["slack", "webhook"], now=t0.timestamp())
+    outbox.enqueue([b], ["slack"], now=(t0 + timedelta(minutes=10)).timestamp())
+    outbox.enqueue(
+        [replace(a, status="resolved")], ["slack"], now=(t0 + timedelta(minutes=20)).timestamp()
+    )
+    with TestClient(create_app(settings, store, guard=guard(), alerts=StoreAlerts(store))) as c:
+        body = c.get("/alerts").json()
+        seen = [(e["alerts"][0]["series"], e["status"]) for e in body["alerts"]]
+        assert body["total"] == 3 and seen == [("a", "resolved"), ("b", "firing"), ("a", "firing")]
+        assert [len(e["deliveries"]) for e in body["alerts"]] == [1, 1, 2]
+        page = c.get("/alerts", params={"limit": 1, "offset": 1}).json()
+        assert page["total"] == 3 and [e["alerts"][0]["series"] for e in page["alerts"]] == ["b"]
+        firing = c.get("/alerts", params={"status": "firing", "offset": 1}).json()
+        assert firing["total"] == 2 and [e["alerts"][0]["series"] for e in firing["alerts"]] == [
+            "a"
+        ]
+        assert c.get("/alerts", params={"offset": 3}).json()["alerts"] == []
+        # rows added after a count: a new group counts, a new channel of a known group does not
+        later = (t0 + timedelta(minutes=30)).timestamp()
+        outbox.enqueue(
+            [replace(a, series="c", start=t0 + timedelta(minutes=30))], ["slack"], now=later
+        )
+        outbox.enqueue([a], ["email"], now=later)
+        body = c.get("/alerts").json()
+        assert body["total"] == 4
+        assert c.get("/alerts", params={"status": "firing"}).json()["total"] == 3
+        assert c.get("/alerts", params={"status": "resolved"}).json()["total"] == 1
+        # the email row is the newest: its group leads, with all three deliveries
+        seen = [(e["alerts"][0]["series"], e["status"]) for e in body["alerts"]]
+        assert seen[:2] == [("a", "firing"), ("c", "firing")]
+        assert sorted(d["channel"] for d in body["alerts"][0]["deliveries"]) == [
+            "email",
+            "slack",
+            "webhook",
+        ]
+    # a fresh process counts everything at its first call, and agrees
+    assert StoreAlerts(store).list_alerts(limit=1, offset=0, status=None)[1] == 4
     store.close()

@@ -150,6 +150,15 @@ def test_deepar_style_forecast_from_mean_predictor(env: tuple[TestClient, Seeded
     r = client.post(f"/models/mean_predictor/{seeded.key}/invocations", json=body, headers=AUTH)
     assert r.status_code == 400
     assert "configuration.output_types" in r.json()["error"]["message"]
+    # 2 instances x 1000 samples x a week of minutes would be 20 M values: refused, not attempted
+    body["instances"] = body["instances"] * 2  # type: ignore[operator]
+    body["configuration"] = {
+        "num_samples": 1000,
+        "output_types": ["samples"],
+        "prediction_length": 10_080,
+    }
+    r = client.post(f"/models/mean_predictor/{seeded.key}/invocations", json=body, headers=AUTH)
+    assert r.status_code == 400 and "20,160,000 values" in r.json()["error"]["message"]
 
 
 def test_predict_csv_and_json(env: tuple[TestClient, Seeded, Any]) -> None:

@@ -2,14 +2,14 @@
 
 Each stored model has a ``kind`` (the ``models`` table). An endpoint class per kind turns SageMaker-style
 instances into predictions; other model families plug in with :func:`register_endpoint` (RCF registers
-``rcf`` and answers ``{"scores": [...]}``; DeepAR registers ``deepar``). The Mean Predictor answers the
-DeepAR-style request: each instance has ``start`` and ``target`` (the recent history), and the model
-forecasts the ``prediction_length`` steps that follow.
+``rcf`` and answers ``{"scores": [...]}``; DeepAR registers ``deepar``). DeepAR and the Mean Predictor
+answer SageMaker's DeepAR request: each instance has ``start`` and ``target`` (the recent history), and
+the model forecasts the ``prediction_length`` steps that follow.
 
 Planners (``GET /plan/{id}``) plug in the same way with :func:`register_planner`.
 
->>> sorted(ENDPOINTS)[:1]
-['mean_predictor']
+>>> "mean_predictor" in ENDPOINTS
+True
 """
 
 from __future__ import annotations
@@ -31,6 +31,10 @@ from rushhour.timeutil import utc
 
 MAX_INSTANCES = 1000
 MAX_PREDICTION_LENGTH = 10_080
+#: the most sample-path values one request may make (instances x num_samples x steps)
+MAX_SAMPLE_VALUES = 10_000_000
+#: SageMaker DeepAR's default ``configuration.quantiles`` (its DEEPAR_INFERENCE_CONFIG default)
+DEFAULT_QUANTILES = [f"0.{i}" for i in range(1, 10)]
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,8 @@ class MeanPredictorEndpoint(ModelEndpoint):
     def invoke(self, model: dict[str, Any], call: Invocation) -> list[dict[str, Any]]:
         mp = self._model(model)
         cfg = deepar_configuration(call.configuration)
+        if "samples" in cfg["output_types"]:
+            check_volume(len(call.instances), cfg["num_samples"], cfg["prediction_length"])
         step = pd.Timedelta(mp.freq)
         out = []
         for i, inst in enumerate(call.instances):
@@ -114,18 +120,31 @@ class MeanPredictorEndpoint(ModelEndpoint):
         return out
 
 
-def deepar_configuration(raw: dict[str, Any]) -> dict[str, Any]:
+def deepar_configuration(raw: dict[str, Any], trained_length: int | None = None) -> dict[str, Any]:
     """Validate DeepAR's ``configuration`` (num_samples, output_types, quantiles, prediction_length).
+
+    ``trained_length`` is the fixed horizon of a trained DeepAR network; without one (the Mean
+    Predictor) ``prediction_length`` may be chosen per request.
 
     >>> deepar_configuration({})["output_types"]
     ['mean', 'quantiles']
+    >>> deepar_configuration({"prediction_length": 5}, trained_length=6)
+    Traceback (most recent call last):
+    rushhour.errors.InputError: request: field 'configuration.prediction_length': the model forecasts 6 steps, got 5 (expected 6, the prediction_length it was trained with; or leave it out)
     """
     cfg = {
         "num_samples": raw.get("num_samples", 100),
         "output_types": raw.get("output_types", ["mean", "quantiles"]),
-        "quantiles": raw.get("quantiles", ["0.1", "0.5", "0.9"]),
-        "prediction_length": raw.get("prediction_length", 60),
+        "quantiles": raw.get("quantiles", DEFAULT_QUANTILES),
+        "prediction_length": raw.get("prediction_length", trained_length or 60),
     }
+    if trained_length is not None and cfg["prediction_length"] != trained_length:
+        raise InputError(
+            f"the model forecasts {trained_length} steps, got {cfg['prediction_length']!r}",
+            source="request",
+            field="configuration.prediction_length",
+            expected=f"{trained_length}, the prediction_length it was trained with; or leave it out",
+        )
     for name, lo, hi in (("num_samples", 1, 1000), ("prediction_length", 1, MAX_PREDICTION_LENGTH)):
         v = cfg[name]
         if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
@@ -160,18 +179,40 @@ def deepar_configuration(raw: dict[str, Any]) -> dict[str, Any]:
     return cfg
 
 
-def format_prediction(fc: Forecast, cfg: dict[str, Any]) -> dict[str, Any]:
-    """One DeepAR-format prediction: ``mean``, ``quantiles`` and/or ``samples``."""
+def check_volume(instances: int, samples: int, steps: int) -> None:
+    """Refuse a request whose sample paths would not fit in memory (instances x samples x steps).
+
+    >>> check_volume(1000, 1000, 60)
+    Traceback (most recent call last):
+    rushhour.errors.InputError: request: field 'configuration.num_samples': 1000 instances x 1000 samples x 60 steps is 60,000,000 values (expected at most 10,000,000: fewer instances per request, or fewer samples)
+    """
+    if instances * samples * steps > MAX_SAMPLE_VALUES:
+        raise InputError(
+            f"{instances} instances x {samples} samples x {steps} steps is "
+            f"{instances * samples * steps:,} values",
+            source="request",
+            field="configuration.num_samples",
+            expected=f"at most {MAX_SAMPLE_VALUES:,}: fewer instances per request, or fewer samples",
+        )
+
+
+def format_prediction(
+    fc: Forecast, cfg: dict[str, Any], samples: np.ndarray | None = None
+) -> dict[str, Any]:
+    """One DeepAR-format prediction: ``mean``, ``quantiles`` and/or ``samples``. A model that samples
+    passes its paths (``num_samples`` x steps); otherwise they are drawn from the normal band."""
     pred: dict[str, Any] = {}
     if "mean" in cfg["output_types"]:
         pred["mean"] = _floats(fc.mean)
     if "quantiles" in cfg["output_types"]:
         pred["quantiles"] = {q: _floats(fc.quantiles[float(q)]) for q in cfg["quantiles"]}
     if "samples" in cfg["output_types"]:
-        rng = np.random.default_rng(0)
-        std = np.nan_to_num(fc.std)
-        draws = rng.normal(fc.mean, std, size=(cfg["num_samples"], len(fc.mean)))
-        pred["samples"] = [_floats(np.maximum(d, 0.0)) for d in draws]
+        if samples is None:
+            rng = np.random.default_rng(0)
+            std = np.nan_to_num(fc.std)
+            draws = rng.normal(fc.mean, std, size=(cfg["num_samples"], len(fc.mean)))
+            samples = np.maximum(draws, 0.0)
+        pred["samples"] = [_floats(d) for d in samples]
     return pred
 
 

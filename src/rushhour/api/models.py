@@ -1,7 +1,8 @@
 """The model families the API serves beyond the Mean Predictor: the forecasting registry (fitted on
-demand from stored history, for ``GET /forecast/{id}?model=...`` and ``GET /plan/{id}``) and the
+demand from stored history, for ``GET /forecast/{id}?model=...`` and ``GET /plan/{id}``), the
 SageMaker-style Random Cut Forest (``POST /models/{name}/invocations`` for models of kind ``rcf``,
-which training saves per series).
+which training saves per series) and SageMaker-style DeepAR (models of kind ``deepar``, which
+``rushhour deepar-train --deploy NAME`` or ``rushhour deepar-deploy DIR --name NAME`` store).
 
 Importing this module registers them (``create_app`` does).
 """
@@ -9,12 +10,24 @@ Importing this module registers them (``create_app`` does).
 from __future__ import annotations
 
 import io
+import json
+import threading
+from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from rushhour.api.endpoints import Invocation, ModelEndpoint, register_endpoint, register_planner
+from rushhour.api.endpoints import (
+    Invocation,
+    ModelEndpoint,
+    check_volume,
+    deepar_configuration,
+    format_prediction,
+    register_endpoint,
+    register_planner,
+)
 from rushhour.api.errors import ApiError
 from rushhour.errors import InputError
 from rushhour.forecast.base import Forecast
@@ -82,7 +95,9 @@ def default_planner(context: Any, series: Any, params: dict[str, str]) -> dict[s
         target_utilization=number("target_utilization", 0.7),
         quantile=number("quantile", 0.9),
     )
-    last = context.store.last_buckets().get(series.id)
+    from rushhour.api.routes.data import last_starts
+
+    last = last_starts(context.store, [series.id]).get(series.id)
     if last is None:
         raise ApiError(404, f"series {series.id} has no data yet", hint="ingest some data first")
     start = from_epoch(last + series.bucket_seconds)
@@ -126,4 +141,120 @@ class RCFEndpoint(ModelEndpoint):
         return [{"score": float(s)} for s in scores]
 
 
+class DeepAREndpoint(ModelEndpoint):
+    """SageMaker's DeepAR container: instances with ``start``, ``target``, ``cat`` and ``dynamic_feat``
+    (as the model was trained) and a ``configuration`` -> ``{"predictions": [{"mean", "quantiles",
+    "samples"}]}`` for the trained ``prediction_length`` steps after each target. Loaded networks are
+    kept for the next call (the newest :data:`CACHED` model versions)."""
+
+    kind = "deepar"
+    result_key = "predictions"
+    CACHED = 4
+
+    def __init__(self) -> None:
+        self._loaded: OrderedDict[tuple[str, int], Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _model(self, row: dict[str, Any]) -> Any:
+        from rushhour.forecast.registry import MODELS
+
+        if not MODELS["deepar"].available():
+            raise ApiError(
+                503,
+                f"model {row['name']!r} is a DeepAR network, and this server lacks the extra `deepar`",
+                hint="pip install 'rushhour[deepar]' where the API runs, then restart it",
+            )
+        from rushhour.forecast.deepar import DeepAR
+
+        key = (row["name"], int(row["version"]))
+        with self._lock:
+            model = self._loaded.get(key)
+            if model is None:
+                model = DeepAR.from_bytes(bytes(row["artifact"]))
+                self._loaded[key] = model
+                while len(self._loaded) > self.CACHED:
+                    self._loaded.popitem(last=False)
+            self._loaded.move_to_end(key)
+        return model
+
+    def invoke(self, model: dict[str, Any], call: Invocation) -> list[dict[str, Any]]:
+        deepar = self._model(model)
+        steps = deepar.horizon_steps
+        deployed = json.loads(model.get("params") or "{}").get("inference_config", {})
+        cfg = deepar_configuration(deployed | call.configuration, trained_length=steps)
+        check_volume(len(call.instances), cfg["num_samples"], steps)
+        records = [deepar_instance(deepar, x, i, steps) for i, x in enumerate(call.instances)]
+        out = []
+        for rec, paths in zip(
+            records, deepar.sample_paths(records, cfg["num_samples"]), strict=True
+        ):
+            index = pd.date_range(
+                rec.start + deepar.step_ * len(rec.target), periods=steps, freq=deepar.step_
+            )
+            levels = {float(q): np.quantile(paths, float(q), axis=0) for q in cfg["quantiles"]}
+            fc = Forecast(index, paths.mean(axis=0), paths.std(axis=0), levels)
+            out.append(format_prediction(fc, cfg, samples=paths))
+        return out
+
+
+def deploy_deepar(
+    store: Any, name: str, model: Any, inference_config: dict[str, Any] | None = None
+) -> tuple[str, int]:
+    """Store a trained DeepAR as model ``deepar/<name>`` (a new version), the way training stores the
+    Mean Predictor and RCF: ``GET /models`` lists it and ``POST /models/deepar/<name>/invocations``
+    serves it. ``inference_config`` is SageMaker's DEEPAR_INFERENCE_CONFIG: the default
+    ``configuration`` of requests (JSON lines carry none)."""
+    config = dict(inference_config or {})
+    deepar_configuration(config, trained_length=model.horizon_steps)  # fail now, not per request
+    full = f"deepar/{name}"
+    params = {
+        "prediction_length": model.prediction_length,
+        "prediction_steps": model.horizon_steps,
+        "context_length": model.context_length,
+        "step_seconds": model.step_.total_seconds(),
+        "cardinality": model.cardinality_,
+        "dynamic_feat": model.n_feat_,
+        "inference_config": config,
+    }
+    return full, store.save_model(full, "deepar", model.to_bytes(), params=params)
+
+
+def deepar_instance(model: Any, inst: dict[str, Any], i: int, steps: int) -> Any:
+    """One request instance as a DeepAR record, checked against what the model was trained with:
+    ``cat`` (one id per trained category, each below its cardinality) and ``dynamic_feat`` (one row per
+    trained feature, each ``len(target) + prediction_length`` long); both absent when not trained."""
+    from rushhour.forecast.deepar_format import record_from
+
+    card, n_feat = model.cardinality_, model.n_feat_
+    target, feats = inst.get("target"), inst.get("dynamic_feat", [])
+    need = (len(target) if isinstance(target, list) else 0) + steps
+    rows = feats if isinstance(feats, list) else [None]
+    if len(rows) != n_feat or not all(isinstance(f, list) and len(f) == need for f in rows):
+        lengths = [len(f) if isinstance(f, list) else None for f in rows]
+        raise InputError(
+            f"dynamic_feat has {len(rows)} rows of lengths {lengths}",
+            source="request",
+            field=f"instances[{i}].dynamic_feat",
+            expected=(
+                f"{n_feat} rows of len(target) + prediction_length = {need} values"
+                if n_feat
+                else "no dynamic_feat: the model was trained without them"
+            ),
+        )
+    rec = record_from(inst, source=f"request instances[{i}]")
+    if len(rec.cat) != len(card) or any(c >= k for c, k in zip(rec.cat, card, strict=False)):
+        raise InputError(
+            f"cat is {rec.cat!r}",
+            source="request",
+            field=f"instances[{i}].cat",
+            expected=(
+                f"{len(card)} category ids below {card} (as the model was trained)"
+                if card
+                else "no cat: the model was trained without categories"
+            ),
+        )
+    return rec
+
+
 register_endpoint(RCFEndpoint())
+register_endpoint(DeepAREndpoint())

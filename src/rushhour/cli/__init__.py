@@ -18,7 +18,7 @@ from typer.exceptions import TyperException
 from rushhour.cli import api as _api  # noqa: F401  (registers serve)
 from rushhour.cli import demo as _demo  # noqa: F401  (registers config, generate, run)
 from rushhour.cli import evaluate as _evaluate  # noqa: F401  (registers evaluate)
-from rushhour.cli import forecast as _forecast  # noqa: F401  (backtest, forecast, plan, deepar-train)
+from rushhour.cli import forecast as _forecast  # noqa: F401  (backtest, forecast, plan, deepar-train, deepar-deploy)
 from rushhour.cli import ingest as _ingest  # noqa: F401  (registers ingest)
 from rushhour.cli import notify as _notify  # noqa: F401  (registers silence, notify)
 from rushhour.cli import pipeline as _pipeline  # noqa: F401  (registers series, train)

@@ -1,4 +1,4 @@
-"""Forecasting commands: ``backtest``, ``forecast``, ``plan`` and ``deepar-train``."""
+"""Forecasting commands: ``backtest``, ``forecast``, ``plan``, ``deepar-train`` and ``deepar-deploy``."""
 
 from __future__ import annotations
 
@@ -258,6 +258,22 @@ def plan(
     out.print(f"wrote [bold]{json_path}[/] and [bold]{csv_path}[/]")
 
 
+DeployOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--deploy",
+        help="Also store the model in the configured store as deepar/NAME, served by the API.",
+    ),
+]
+InferenceConfigOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Default request configuration (SageMaker's DEEPAR_INFERENCE_CONFIG), e.g. "
+        '\'{"num_samples": 50, "output_types": ["mean", "quantiles"]}\'.'
+    ),
+]
+
+
 # -- deepar-train -------------------------------------------------------------------------------
 @app.command("deepar-train")
 def deepar_train(
@@ -274,10 +290,13 @@ def deepar_train(
     num_layers: Annotated[int, typer.Option(min=1)] = 2,
     seed: Annotated[int, typer.Option()] = 0,
     timezone: Annotated[str | None, typer.Option(help="Local zone of the rhythm (IANA).")] = None,
+    deploy: DeployOpt = None,
+    inference_config: InferenceConfigOpt = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Train DeepAR (extra `deepar`) on a JSON-lines export and save it for `rushhour forecast --load`."""
+    """Train DeepAR (extra `deepar`) on a JSON-lines export and save it for `rushhour forecast --load`;
+    with --deploy NAME, also store it for the API (`POST /models/deepar/NAME/invocations`)."""
     from rushhour.forecast.deepar import DeepAR
     from rushhour.forecast.deepar_format import read_deepar_jsonl
     from rushhour.forecast.registry import MODELS
@@ -301,10 +320,64 @@ def deepar_train(
     )
     model.fit_records(records, step)
     model.save(out_dir)
+    deployed = _deploy(config, deploy, model, inference_config) if deploy else {}
     emit(
         as_json,
         "trained",
-        f"trained DeepAR on {len(records)} series for {epochs} epochs; saved to [bold]{out_dir}[/]",
+        f"trained DeepAR on {len(records)} series for {epochs} epochs; saved to [bold]{out_dir}[/]"
+        + (
+            f"; deployed as [bold]{deployed['model']}[/] v{deployed['version']}" if deployed else ""
+        ),
         series=len(records),
         out=str(out_dir),
+        **deployed,
+    )
+
+
+def _deploy(
+    config: Path | None, name: str, model: Any, inference_config: str | None
+) -> dict[str, Any]:
+    from rushhour.api.models import deploy_deepar
+    from rushhour.store import open_store
+
+    try:
+        cfg = json.loads(inference_config) if inference_config else {}
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--inference-config is not JSON: {exc.msg}") from exc
+    if not isinstance(cfg, dict):
+        raise UsageError("--inference-config must be a JSON object")
+    store = open_store(load_cli_settings(config).store_url())
+    try:
+        full, version = deploy_deepar(store, name, model, cfg)
+    except InputError as exc:
+        raise UsageError(
+            f"--inference-config: {exc.field}: {exc.reason}",
+            hint=f"expected {exc.expected}" if exc.expected else None,
+        ) from exc
+    finally:
+        store.close()
+    return {"model": full, "version": version}
+
+
+@app.command("deepar-deploy")
+def deepar_deploy(
+    model_dir: Annotated[Path, typer.Argument(help="A model folder from `rushhour deepar-train`.")],
+    name: Annotated[str, typer.Option(help="Deploy as deepar/NAME.")],
+    inference_config: InferenceConfigOpt = None,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Store a trained DeepAR (extra `deepar`) for the API: GET /models lists it, and
+    POST /models/deepar/NAME/invocations answers SageMaker's DeepAR requests."""
+    from rushhour.forecast.deepar import DeepAR
+    from rushhour.forecast.registry import MODELS
+
+    if not MODELS["deepar"].available():
+        raise UsageError("DeepAR needs the optional extra", hint="pip install 'rushhour[deepar]'")
+    deployed = _deploy(config, name, DeepAR.load(model_dir), inference_config)
+    emit(
+        as_json,
+        "deployed",
+        f"deployed [bold]{model_dir}[/] as [bold]{deployed['model']}[/] v{deployed['version']}",
+        **deployed,
     )

@@ -5,7 +5,9 @@ and categorical series ids (``cat``), either from a DeepAR JSON-lines export
 (:meth:`DeepAR.fit_records`) or from one series (:meth:`DeepAR.fit`, series id 0). Forecasts are
 sample paths, summarised as mean, standard deviation and quantiles. Training shows a rich progress
 bar when ``progress`` is on. :meth:`save` and :meth:`load` keep the network (GluonTS's own
-serialisation) and the parameters (JSON) in one folder.
+serialisation) and the parameters (JSON) in one folder; :meth:`to_bytes` packs that folder into one
+archive, the artifact the store keeps for a deployed model. :meth:`sample_paths` answers SageMaker's
+DeepAR inference: sample paths after each given series.
 
 GluonTS, lightning and torch are the optional extra ``deepar``; they are imported on first use only,
 so the rest of rushhour runs without them.
@@ -13,7 +15,9 @@ so the rest of rushhour runs without them.
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -252,6 +256,22 @@ class DeepAR:
         qs = {q: np.quantile(s, q, axis=0) for q in self.quantiles}
         return Forecast(index=index, mean=s.mean(axis=0), std=s.std(axis=0), quantiles=qs)
 
+    @property
+    def horizon_steps(self) -> int:
+        """The number of steps forecast after a target (the trained ``prediction_length``)."""
+        if self.step_ is None:
+            raise NotFittedError("the DeepAR model is not fitted")
+        return self._steps(self.prediction_length)
+
+    def sample_paths(self, records: list[DeepARRecord], num_samples: int) -> list[np.ndarray]:
+        """SageMaker's DeepAR inference: for each record (``cat`` as trained, ``dynamic_feat`` covering its
+        target and the :attr:`horizon_steps` after it), ``num_samples`` sample paths of those steps."""
+        if self.predictor_ is None or self.step_ is None:
+            raise NotFittedError("the DeepAR model is not fitted")
+        entries = [self._entry(r, len(r.target)) for r in records]
+        forecasts = self.predictor_.predict(entries, num_samples=num_samples)
+        return [np.asarray(fc.samples, dtype=float)[:num_samples] for fc in forecasts]
+
     # -- persistence ----------------------------------------------------------------------------
     def save(self, directory: Path) -> Path:
         """Write the network and ``rushhour-deepar.json`` (parameters, context) into ``directory``."""
@@ -291,6 +311,27 @@ class DeepAR:
         }
         (directory / "rushhour-deepar.json").write_text(json.dumps(meta))
         return directory
+
+    def to_bytes(self) -> bytes:
+        """The folder :meth:`save` writes, as one gzip'd tar archive."""
+        buf = io.BytesIO()
+        with tempfile.TemporaryDirectory(prefix="rushhour-deepar-") as tmp:
+            folder = self.save(Path(tmp) / "model")
+            with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+                for path in sorted(folder.iterdir()):
+                    tar.add(path, arcname=path.name)
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> DeepAR:
+        """Rebuild a model packed by :meth:`to_bytes`."""
+        with tempfile.TemporaryDirectory(prefix="rushhour-deepar-") as tmp:
+            try:
+                with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+                    tar.extractall(tmp, filter="data")
+            except (tarfile.TarError, OSError) as exc:
+                raise InputError(f"not a packed DeepAR model: {exc}", source="artifact") from exc
+            return cls.load(Path(tmp))
 
     @classmethod
     def load(cls, directory: Path) -> DeepAR:

@@ -68,6 +68,11 @@ def parse_record(text: str, source: str = "<input>", line: int | None = None) ->
         obj = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"not JSON: {exc.msg}", source=source, line=line) from exc
+    return record_from(obj, source, line)
+
+
+def record_from(obj: Any, source: str = "<input>", line: int | None = None) -> DeepARRecord:
+    """One record from a decoded JSON object (a line of an export, or an inference instance)."""
     if not isinstance(obj, dict):
         raise InputError("each line must be a JSON object", source=source, line=line)
     where: dict[str, Any] = {"source": source, "line": line}

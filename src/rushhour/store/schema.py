@@ -95,6 +95,8 @@ models = Table(
     Column("artifact_uri", String(1024)),
     UniqueConstraint("name", "version", name="uq_model_version"),
 )
+# migration 0003: a series' newest model of a kind is one index probe
+Index("ix_models_series", models.c.series_id, models.c.kind, models.c.trained_at)
 
 checkpoints = Table(
     "checkpoints",
@@ -129,6 +131,15 @@ alert_outbox = Table(
 )
 Index("ix_outbox_due", alert_outbox.c.state, alert_outbox.c.next_attempt_at)
 Index("ix_outbox_alert", alert_outbox.c.alert_id)
+# migration 0003: GET /alerts walks the outbox newest first and counts its groups without the payloads
+Index("ix_outbox_groups", alert_outbox.c.alert_id, alert_outbox.c.status)
+Index(
+    "ix_outbox_created",
+    alert_outbox.c.created_at,
+    alert_outbox.c.id,
+    alert_outbox.c.alert_id,
+    alert_outbox.c.status,
+)
 
 silences = Table(
     "silences",

@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
@@ -196,7 +197,7 @@ async def invoke(name: str, request: Request) -> Response:
         raise ApiError(404, f"no model named {name!r}", hint="GET /models lists deployed models")
     endpoint = endpoint_for(row["kind"])
     call = parse_invocation(await request.body(), request.headers.get("content-type", ""))
-    results = endpoint.invoke(row, call)
+    results = await run_in_threadpool(endpoint.invoke, row, call)
     accept = request.headers.get("accept", "application/json")
     if "jsonlines" in accept or "ndjson" in accept:
         text = "".join(json.dumps(r) + "\n" for r in results)
