@@ -206,16 +206,17 @@ def test_the_demo_serves_the_dashboard_when_enabled(tmp_path: Path) -> None:
     )
     proc = spawn("run", "--for", "5s", "--json", cwd=tmp_path)
     url = _serving_url(proc)
-    models = httpx.get(url + "/models").json()["models"]
-    series = httpx.get(url + "/series").json()["series"]
+    client = httpx.Client(timeout=30)  # a loaded machine answers slower than httpx's 5 s default
+    models = client.get(url + "/models").json()["models"]
+    series = client.get(url + "/series").json()["series"]
     assert len(series) == 3 and {m["kind"] for m in models} == {"mean_predictor", "rcf"}
     names = {m["name"] for m in models}
     trained = {s["key"] for s in series if s["labels"].get("status") == "ok"}  # failed: too few
     assert {f"mean_predictor/{s['key']}" for s in series} <= names
     assert {f"rcf/{k}" for k in trained} <= names and "mean_predictor/__fleet__" in names
-    fc = httpx.get(f"{url}/forecast/{series[0]['id']}", params={"horizon": "10m"})
+    fc = client.get(f"{url}/forecast/{series[0]['id']}", params={"horizon": "10m"})
     assert fc.status_code == 200 and len(fc.json()["Value"]) == 10
-    r = httpx.post(
+    r = client.post(
         url + "/ingest",
         content=_lines(1),
         headers={**AUTH, "Content-Type": "application/jsonlines"},
