@@ -47,6 +47,7 @@ from scipy.special import log_ndtr
 from scipy.stats import chi2
 
 from rushhour.detect.base import Direction, Severity, Verdict
+from rushhour.detect.calibrated import Calibrated
 from rushhour.detect.discord import Discord
 from rushhour.detect.likelihood import Likelihood, score_from_tail
 from rushhour.detect.seasonal_residual import ResidualOutput, SeasonalResidual
@@ -174,6 +175,9 @@ class DetectorConfig:
     #: the level votes in the weekly forecaster's median while its error is within this factor of
     #: the weekly's (:attr:`SeasonalResidual.level_vote`; 0 = no median)
     level_vote: float = 2.0
+    #: also read ``|z|``'s Gaussian tail directly while the series is count-like and its noise model
+    #: calibrated (:mod:`rushhour.detect.calibrated`); the score is the larger of the two paths
+    calibrated: bool = True
 
     def validate(self) -> None:
         unknown = [c for c in self.components if c not in COMPONENTS]
@@ -212,6 +216,7 @@ class DefaultDetector:
         self.baseline_: SeasonalResidual | None = None
         self.components_: list[Component] = [COMPONENTS[c]() for c in self.config.components]
         self.likelihoods_: list[Likelihood] = []
+        self.calibrated_ = Calibrated()
         self.policy_ = AlertPolicy(
             self.config.threshold,
             self.config.critical,
@@ -273,8 +278,13 @@ class DefaultDetector:
                 u[: max(self.config.warmup - self.policy_.seen_, 0)] = 0.0
                 surprise[comp.name] = u
         scale = Likelihood.scale
+        total = combine(list(surprise.values()), self.config.combine)
+        calibrated = self.calibrated_.surprise(x, base.z)
+        if self.config.calibrated and self.config.likelihood:
+            surprise["calibrated"] = calibrated
+            total = np.maximum(total, calibrated)
         scores = {k: score_from_tail(v, scale) for k, v in surprise.items()}
-        score = score_from_tail(combine(list(surprise.values()), self.config.combine), scale)
+        score = score_from_tail(total, scale)
         score = np.nan_to_num(score, nan=0.0)
         score, self.history_ = refractory(score, self.history_, self.config.damp)
         alert, sev = self.policy_.apply(score)
@@ -313,6 +323,7 @@ class DefaultDetector:
             assert trial is not None
             self.baseline_, self.components_ = trial.baseline_, trial.components_
             self.likelihoods_, self.policy_ = trial.likelihoods_, trial.policy_
+            self.calibrated_ = trial.calibrated_
             self.history_ = trial.history_
         else:
             self.run(pd.DatetimeIndex([pd.Timestamp(utc(t))]), np.array([x], dtype=float))
@@ -326,6 +337,7 @@ class DefaultDetector:
             "baseline": self.baseline_.snapshot() if self.baseline_ else None,
             "components": [_plain(vars(c)) for c in self.components_],
             "likelihoods": [lk.snapshot() for lk in self.likelihoods_],
+            "calibrated": self.calibrated_.snapshot(),
             "history": _plain({"h": self.history_})["h"],
             "policy": _plain(
                 {
@@ -356,6 +368,7 @@ class DefaultDetector:
                     setattr(comp, key, np.array(_unplain(value), dtype=dtype))
                 else:
                     setattr(comp, key, _unplain(value))
+        det.calibrated_.restore_state(state.get("calibrated"))
         det.history_ = np.array(_unplain(state["history"]), dtype=float)
         policy = state["policy"]
         det.policy_.seen_ = int(policy["seen"])
