@@ -280,13 +280,12 @@ class DefaultDetector:
         scale = Likelihood.scale
         total = combine(list(surprise.values()), self.config.combine)
         calibrated = self.calibrated_.surprise(x, base.z)
+        score = np.nan_to_num(score_from_tail(total, scale), nan=0.0)
+        score, self.history_ = refractory(score, self.history_, self.config.damp)
         if self.config.calibrated and self.config.likelihood:
             surprise["calibrated"] = calibrated
-            total = np.maximum(total, calibrated)
+            score = np.maximum(score, score_from_tail(calibrated, scale))
         scores = {k: score_from_tail(v, scale) for k, v in surprise.items()}
-        score = score_from_tail(total, scale)
-        score = np.nan_to_num(score, nan=0.0)
-        score, self.history_ = refractory(score, self.history_, self.config.damp)
         alert, sev = self.policy_.apply(score)
         return Detections(score, alert, sev, base.expected, base.z, scores)
 
