@@ -14,7 +14,9 @@ learned):
    * ``range``: how far a value lies beyond everything seen so far, in units of the range seen.
 
 3. Each raw signal is normalised by its own :class:`~rushhour.detect.likelihood.Likelihood`
-   (its tail probability against its own history), and the score is the largest.
+   (its tail probability against its own history), and the score is the largest. For count series
+   whose residuals look Gaussian, :class:`~rushhour.detect.calibrated.Calibrated` also reads ``|z|``'s
+   own tail (no likelihood widening on traffic with frequent incidents); the larger of the two wins.
 4. :class:`~rushhour.detect.thresholds.AlertPolicy` decides: alert at ``score >= threshold``, at most
    one alert per ``holdoff`` buckets.
 
