@@ -111,10 +111,12 @@ def _events(kinds: tuple[str, ...], seeds: range) -> tuple[EventMetrics, int]:
 def test_frequent_incidents_on_one_minute_traffic_are_caught_with_few_false_alerts() -> None:
     # two incidents a day (spikes, drops, outages, level shifts of hours): the incidents must not
     # widen the noise the next ones are judged against, nor be learned as part of the rhythm
+    # (the calibrated path traded precision 0.86 -> 0.79 for recall 0.70 -> 0.81 here)
     m, n = _events(("spike", "drop", "outage", "level_shift"), range(3))
     assert n >= 60
-    assert m.precision >= 0.8, m
-    assert m.recall >= 0.65, m
+    assert m.precision >= 0.75, m
+    assert m.recall >= 0.75, m
+    assert m.f1 >= 0.78, m
     assert m.median_delay is not None and m.median_delay <= 2
 
 

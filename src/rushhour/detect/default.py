@@ -14,7 +14,9 @@ learned):
    * ``range``: how far a value lies beyond everything seen so far, in units of the range seen.
 
 3. Each raw signal is normalised by its own :class:`~rushhour.detect.likelihood.Likelihood`
-   (its tail probability against its own history), and the score is the largest.
+   (its tail probability against its own history), and the score is the largest. For count series
+   whose residuals look Gaussian, :class:`~rushhour.detect.calibrated.Calibrated` also reads ``|z|``'s
+   own tail (no likelihood widening on traffic with frequent incidents); the larger of the two wins.
 4. :class:`~rushhour.detect.thresholds.AlertPolicy` decides: alert at ``score >= threshold``, at most
    one alert per ``holdoff`` buckets.
 
@@ -47,6 +49,7 @@ from scipy.special import log_ndtr
 from scipy.stats import chi2
 
 from rushhour.detect.base import Direction, Severity, Verdict
+from rushhour.detect.calibrated import Calibrated
 from rushhour.detect.discord import Discord
 from rushhour.detect.likelihood import Likelihood, score_from_tail
 from rushhour.detect.seasonal_residual import ResidualOutput, SeasonalResidual
@@ -174,6 +177,9 @@ class DetectorConfig:
     #: the level votes in the weekly forecaster's median while its error is within this factor of
     #: the weekly's (:attr:`SeasonalResidual.level_vote`; 0 = no median)
     level_vote: float = 2.0
+    #: also read ``|z|``'s Gaussian tail directly while the series is count-like and its noise model
+    #: calibrated (:mod:`rushhour.detect.calibrated`); the score is the larger of the two paths
+    calibrated: bool = True
 
     def validate(self) -> None:
         unknown = [c for c in self.components if c not in COMPONENTS]
@@ -212,6 +218,7 @@ class DefaultDetector:
         self.baseline_: SeasonalResidual | None = None
         self.components_: list[Component] = [COMPONENTS[c]() for c in self.config.components]
         self.likelihoods_: list[Likelihood] = []
+        self.calibrated_ = Calibrated()
         self.policy_ = AlertPolicy(
             self.config.threshold,
             self.config.critical,
@@ -273,10 +280,14 @@ class DefaultDetector:
                 u[: max(self.config.warmup - self.policy_.seen_, 0)] = 0.0
                 surprise[comp.name] = u
         scale = Likelihood.scale
-        scores = {k: score_from_tail(v, scale) for k, v in surprise.items()}
-        score = score_from_tail(combine(list(surprise.values()), self.config.combine), scale)
-        score = np.nan_to_num(score, nan=0.0)
+        total = combine(list(surprise.values()), self.config.combine)
+        calibrated = self.calibrated_.surprise(x, base.z)
+        score = np.nan_to_num(score_from_tail(total, scale), nan=0.0)
         score, self.history_ = refractory(score, self.history_, self.config.damp)
+        if self.config.calibrated and self.config.likelihood:
+            surprise["calibrated"] = calibrated
+            score = np.maximum(score, score_from_tail(calibrated, scale))
+        scores = {k: score_from_tail(v, scale) for k, v in surprise.items()}
         alert, sev = self.policy_.apply(score)
         return Detections(score, alert, sev, base.expected, base.z, scores)
 
@@ -313,6 +324,7 @@ class DefaultDetector:
             assert trial is not None
             self.baseline_, self.components_ = trial.baseline_, trial.components_
             self.likelihoods_, self.policy_ = trial.likelihoods_, trial.policy_
+            self.calibrated_ = trial.calibrated_
             self.history_ = trial.history_
         else:
             self.run(pd.DatetimeIndex([pd.Timestamp(utc(t))]), np.array([x], dtype=float))
@@ -326,6 +338,7 @@ class DefaultDetector:
             "baseline": self.baseline_.snapshot() if self.baseline_ else None,
             "components": [_plain(vars(c)) for c in self.components_],
             "likelihoods": [lk.snapshot() for lk in self.likelihoods_],
+            "calibrated": self.calibrated_.snapshot(),
             "history": _plain({"h": self.history_})["h"],
             "policy": _plain(
                 {
@@ -356,6 +369,7 @@ class DefaultDetector:
                     setattr(comp, key, np.array(_unplain(value), dtype=dtype))
                 else:
                     setattr(comp, key, _unplain(value))
+        det.calibrated_.restore_state(state.get("calibrated"))
         det.history_ = np.array(_unplain(state["history"]), dtype=float)
         policy = state["policy"]
         det.policy_.seen_ = int(policy["seen"])
