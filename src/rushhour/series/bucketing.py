@@ -215,7 +215,10 @@ class Bucketizer:
             part = f.group_by(
                 (pl.col("ts") - pl.col("ts") % self.width).alias("__bucket"), *labels
             ).agg(aggs)
-        part = part.unpivot(
+        # enum labels (a flow log's action) group fast; partial sums keep them as text
+        part = part.with_columns(
+            pl.col(n).cast(pl.String) for n in labels if part[n].dtype != pl.String
+        ).unpivot(
             index=["__bucket", *labels], on=values, variable_name="__series", value_name="__value"
         )
         for n in self.labels or ():
