@@ -28,7 +28,7 @@ import polars as pl
 
 from rushhour.errors import InputError, UsageError
 from rushhour.ingest.batch import RecordBatch, Rejections
-from rushhour.ingest.blocks import DEFAULT_BLOCK, iter_blocks
+from rushhour.ingest.blocks import DEFAULT_BLOCK, iter_blocks, split_parse
 
 V2_FIELDS = [
     "version",
@@ -287,6 +287,13 @@ Parsed = tuple[pl.DataFrame, int, int, tuple[int, int] | None, int]
 CAREFUL_BELOW = 1 << 16
 
 
+def _join(a: Parsed, b: Parsed) -> Parsed:
+    spans = [x for x in (a[3], b[3]) if x is not None]
+    span = (min(x[0] for x in spans), max(x[1] for x in spans)) if spans else None
+    frame = pl.concat([a[0], b[0]], how="vertical_relaxed")
+    return frame, a[1] + b[1], a[2] + b[2], span, a[4] + b[4]
+
+
 def _parse_block(
     block: bytes,
     layout: Layout,
@@ -296,25 +303,20 @@ def _parse_block(
     first_line: int,
     rejected: Rejections,
 ) -> Parsed:
-    """Fast path for the block; if it has a bad line, split it in two at a newline and retry each
-    half, so only the small pieces (< 64 KiB) that hold bad lines go line by line. With one bad
-    line in a 16 MiB block this costs about two extra polars parses instead of a Python loop over
-    150,000 lines."""
-    fast = _fast(block, layout, want, ints) if block else None
-    if fast is not None:
-        # polars keeps one row per line (a blank line is a null row, which fails validation and
-        # is handled below), so the height is the line count without scanning for newlines
-        return fast
-    mid = block.rfind(b"\n", 0, len(block) // 2) + 1 if len(block) > CAREFUL_BELOW else 0
-    if mid <= 0:
-        text = block.decode("utf-8", "replace").splitlines()
-        return parse_lines(text, layout, want, ints, source, first_line, rejected)
-    a = _parse_block(block[:mid], layout, want, ints, source, first_line, rejected)
-    b = _parse_block(block[mid:], layout, want, ints, source, first_line + a[4], rejected)
-    spans = [x for x in (a[3], b[3]) if x is not None]
-    span = (min(x[0] for x in spans), max(x[1] for x in spans)) if spans else None
-    frame = pl.concat([a[0], b[0]], how="vertical_relaxed")
-    return frame, a[1] + b[1], a[2] + b[2], span, a[4] + b[4]
+    """Fast path for the block, split in halves around bad lines (see
+    :func:`~rushhour.ingest.blocks.split_parse`). polars keeps one row per line (a blank line is a
+    null row, which fails validation), so the fast path's height is the block's line count."""
+    return split_parse(
+        block,
+        first_line,
+        lambda b, _: _fast(b, layout, want, ints),
+        lambda b, line: parse_lines(
+            b.decode("utf-8", "replace").splitlines(), layout, want, ints, source, line, rejected
+        ),
+        lambda r: r[4],
+        _join,
+        CAREFUL_BELOW,
+    )
 
 
 # -- reader -----------------------------------------------------------------------------------------
