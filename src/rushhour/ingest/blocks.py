@@ -150,6 +150,28 @@ def iter_blocks(
             yield from _plain_blocks(fh, block_size)
 
 
+def iter_chunks(
+    src: str | Path | bytes, size: int = 1 << 20, *, source: str | None = None
+) -> Iterator[tuple[bytes, int]]:
+    """Yield ``(piece, input bytes consumed so far)`` of the (decompressed) content, pieces of
+    about ``size`` bytes cut anywhere (for text that need not have newlines, like a metrics dump
+    written on one line)."""
+    name = source or (str(src) if not isinstance(src, bytes) else "<bytes>")
+    if isinstance(src, bytes):
+        raw = _chopped(iter([(src, len(src))]), size)
+        yield from (_gunzip(raw, name) if src[:2] == GZIP_MAGIC else raw)
+        return
+    path = Path(src)
+    try:
+        fh = path.open("rb")
+    except OSError as exc:
+        raise InputError(f"cannot read file ({exc.strerror or exc})", source=name) from exc
+    with fh:
+        gz = fh.read(2) == GZIP_MAGIC
+        fh.seek(0)
+        yield from (_gunzip(_raw(fh, size), name) if gz else _raw(fh, size))
+
+
 def _raw(fh: BinaryIO, size: int) -> Iterator[tuple[bytes, int]]:
     pos = 0
     while chunk := fh.read(size):

@@ -238,9 +238,7 @@ class Bucketizer:
                 ts, dur, f[v].cast(pl.Float64).fill_null(0).to_numpy(), self.width
             )
             out["__bucket"], out[v] = b, amounts
-        frame = pl.DataFrame(out)
-        for lab in labels:
-            frame = frame.with_columns(pl.Series(lab, f[lab].to_numpy()[rows]))
+        frame = pl.DataFrame(out).with_columns(f[lab].gather(rows) for lab in labels)
         return frame.group_by("__bucket", *labels).agg(pl.col(v).sum() for v in values)
 
     def _compact(self) -> None:
