@@ -4,8 +4,9 @@ Peers measured in the same run on the same file: a bare polars scan + group-by (
 rushhour <= 1.5x its time), DuckDB (if installed) and a plain Python loop (on a slice, scaled).
 For gzip: rushhour on the .gz vs gzip decompression + the same polars query (target <= 1.3x).
 Memory: peak RSS (VmHWM) of a fresh child process ingesting flow logs of growing size up to
-``--big-gb`` (bounded means it does not grow with the size), the same as a multi-member .gz, and
-CSV / JSON lines / Parquet series files of two sizes (``--series-mb``).
+``--big-gb`` (bounded means it does not grow with the size), the same as a multi-member .gz,
+CSV / JSON lines / Parquet series files of two sizes (``--series-mb``), and a repr metrics dump
+(``--metrics-days``).
 
 The whole process (children included) is pinned to one CPU (``--cpu``; ``--cpu -1`` leaves it
 free), so "one core" holds for every contender: polars otherwise overlaps its file reading with
@@ -13,6 +14,7 @@ parsing on a second core even with POLARS_MAX_THREADS=1. Every timing is printed
 time, with the load average before and after; each target gets a ``VERDICT`` line.
 
     POLARS_MAX_THREADS=1 python bench/ingest.py --lines 3000000 [--big-gb 10] [--series-mb 300]
+        [--metrics-days 365]
 """
 
 from __future__ import annotations
@@ -241,6 +243,26 @@ def series_files(tmp: Path, mb: float) -> dict[str, list[Path]]:
     return out
 
 
+def metrics_memory(tmp: Path, days: int) -> None:
+    """Peak RSS and time of ingesting the seed's repr dump (4-6 minute datapoints in 2xx/4xx/5xx
+    series) over ``days`` days and over a tenth of that: the text is streamed, the datapoints are
+    kept as (time, value) pairs."""
+    from rushhour.ingest.synthesize import metrics_dump
+
+    print("peak RSS of a fresh process ingesting a repr metrics dump into 1-minute buckets:")
+    for d in (max(1, days // 10), days):
+        f = tmp / f"metrics-{d}d.txt"
+        if not f.exists():
+            m = d * 1440
+            f.write_text(metrics_dump(1767225600 + 60 * np.arange(m), np.full(m, 2000), 60))
+        t = time.perf_counter()
+        r = peak_rss(f, "metrics")
+        print(
+            f"  {d:4d} days, {f.stat().st_size / 1e6:5.1f} MB -> peak RSS {r:7.1f} MiB "
+            f"({time.perf_counter() - t:.1f} s wall)"
+        )
+
+
 def load() -> str:
     return "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
 
@@ -369,7 +391,7 @@ def series_memory(tmp: Path, mb: float) -> None:
         rss = {}
         for f in files:
             t = time.perf_counter()
-            rss[f"{f.stat().st_size / 1e6:.0f} MB"] = peak_rss(f, fmt)
+            rss[f"{f.stat().st_size / 1e6:.1f} MB ({f.name})"] = peak_rss(f, fmt)
             print(
                 f"  {fmt:8s} {f.stat().st_size / 1e6:6.0f} MB -> peak RSS "
                 f"{rss[next(reversed(rss))]:7.1f} MiB  ({time.perf_counter() - t:.0f} s)"
@@ -388,6 +410,9 @@ def main() -> None:
     )
     ap.add_argument(
         "--series-mb", type=float, default=0.0, help="also measure RSS on series files this big"
+    )
+    ap.add_argument(
+        "--metrics-days", type=int, default=0, help="also measure a repr metrics dump this long"
     )
     ap.add_argument("--dir", type=Path, default=None)
     ap.add_argument("--rounds", type=int, default=3)
@@ -418,6 +443,8 @@ def main() -> None:
         memory(path, tmp, args.big_gb, args.keep)
     if args.series_mb > 0:
         series_memory(tmp, args.series_mb)
+    if args.metrics_days > 0:
+        metrics_memory(tmp, args.metrics_days)
     print(f"done; {load()}")
 
 
