@@ -215,31 +215,32 @@ def verdict(name: str, ok: bool, detail: str) -> None:
 
 
 def series_files(tmp: Path, mb: float) -> dict[str, list[Path]]:
-    """CSV, JSON lines and Parquet series files of about ``mb`` MB of CSV and one eighth of it:
-    one row per second with an ISO time, a count and a status label."""
+    """CSV, JSON lines and Parquet series files: one row per second with an ISO time, a count and
+    a status label, about ``mb / 8`` MB of CSV, and the same rows 8 times over (about ``mb`` MB),
+    so that both have the same buckets and only the input grows."""
     out: dict[str, list[Path]] = {"csv": [], "jsonl": [], "parquet": []}
-    for frac in (0.125, 1.0):
-        rows = int(mb * frac * 1e6 / 36)
-        stem = tmp / f"series-{rows}"
-        if not stem.with_suffix(".csv").exists():
-            ts = pl.datetime_range(
-                pl.datetime(2026, 1, 1, time_zone="UTC"),
-                pl.datetime(2026, 1, 1, time_zone="UTC") + pl.duration(seconds=rows - 1),
-                "1s",
-                eager=True,
-            )
-            df = pl.DataFrame(
-                {
-                    "timestamp": ts.dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                    "value": np.random.default_rng(0).poisson(30, rows),
-                    "status": np.where(np.arange(rows) % 10 == 0, "failed", "ok"),
-                }
-            )
-            df.write_csv(stem.with_suffix(".csv"))
-            df.write_ndjson(stem.with_suffix(".jsonl"))
-            df.write_parquet(stem.with_suffix(".parquet"), row_group_size=1 << 17)
-        for fmt in out:
-            out[fmt].append(stem.with_suffix(f".{fmt}"))
+    rows = int(mb / 8 * 1e6 / 36)
+    small, big = tmp / f"series-{rows}", tmp / f"series-{rows}-x8"
+    if not big.with_suffix(".csv").exists():
+        ts = pl.datetime_range(
+            pl.datetime(2026, 1, 1, time_zone="UTC"),
+            pl.datetime(2026, 1, 1, time_zone="UTC") + pl.duration(seconds=rows - 1),
+            "1s",
+            eager=True,
+        )
+        df = pl.DataFrame(
+            {
+                "timestamp": ts.dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "value": np.random.default_rng(0).poisson(30, rows),
+                "status": np.where(np.arange(rows) % 10 == 0, "failed", "ok"),
+            }
+        )
+        for stem, frame in ((small, df), (big, pl.concat([df] * 8))):
+            frame.write_csv(stem.with_suffix(".csv"))
+            frame.write_ndjson(stem.with_suffix(".jsonl"))
+            frame.write_parquet(stem.with_suffix(".parquet"), row_group_size=1 << 17)
+    for fmt in out:
+        out[fmt] = [small.with_suffix(f".{fmt}"), big.with_suffix(f".{fmt}")]
     return out
 
 
@@ -384,7 +385,7 @@ def memory(path: Path, tmp: Path, big_gb: float, keep: bool) -> None:
 
 
 def series_memory(tmp: Path, mb: float) -> None:
-    print("peak RSS of a fresh process ingesting series files (one row per second):")
+    print("peak RSS of a fresh process ingesting series files (the big one is the small one x8):")
     ok = True
     details = []
     for fmt, files in series_files(tmp, mb).items():

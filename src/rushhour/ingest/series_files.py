@@ -289,7 +289,8 @@ def _read_parquet(src: str | Path | bytes, name: str, rows: int) -> Iterator[Rec
         else pa.BufferReader(gzip.decompress(src) if src[:2] == GZIP_MAGIC else src)
     )
     try:
-        pf = pq.ParquetFile(data)
+        # no pre-buffering: by default pyarrow keeps the column chunks it has read
+        pf = pq.ParquetFile(data, pre_buffer=False, buffer_size=1 << 20)
         schema = pl.from_arrow(pf.schema_arrow.empty_table())
         assert isinstance(schema, pl.DataFrame)
         names = schema.columns
@@ -301,7 +302,9 @@ def _read_parquet(src: str | Path | bytes, name: str, rows: int) -> Iterator[Rec
             if n not in (tcol, vcol) and schema[n].dtype in (pl.String, pl.Categorical)
         )
         cols = _Columns(tcol, vcol, labels)
-        for rb in pf.iter_batches(batch_size=rows, columns=[tcol, vcol, *labels]):
+        for rb in pf.iter_batches(
+            batch_size=rows, columns=[tcol, vcol, *labels], use_threads=False
+        ):
             raw = pl.from_arrow(rb)
             assert isinstance(raw, pl.DataFrame)
             yield _batch(raw, cols, name, raw.height, 0, Rejections())

@@ -35,6 +35,7 @@ from rushhour.errors import UsageError
 from rushhour.ingest.batch import RecordBatch, Rejections
 
 SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
+SPREAD_ROWS = 1 << 15
 
 
 def series_name(key: SeriesKey) -> str:
@@ -204,7 +205,18 @@ class Bucketizer:
         f = batch.frame
         if "duration" in f.columns and f["duration"].max() not in (None, 0):
             f = f.with_columns(pl.lit(1, pl.Int64).alias(v) for v in batch.counted if v in values)
-            part = self._spread(f, labels, values)
+            # in slices, so that the (sample, bucket) overlaps of a long dump never all coexist
+            parts = [
+                self._spread(f.slice(i, SPREAD_ROWS), labels, values)
+                for i in range(0, f.height, SPREAD_ROWS)
+            ]
+            part = (
+                parts[0]
+                if len(parts) == 1
+                else pl.concat(parts)
+                .group_by("__bucket", *labels)
+                .agg(pl.col(v).sum() for v in values)
+            )
         else:
             aggs = [
                 pl.len().cast(pl.Float64).alias(v)
