@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from rushhour.errors import UsageError
 from rushhour.ingest.batch import RecordBatch
+from rushhour.series import bucketing
 from rushhour.series.bucketing import Bucketizer, bucketize, spread
 
 
@@ -96,3 +97,40 @@ def test_totals_are_preserved_and_incremental_equals_one_shot(
         for t in ts[:20]:
             k = (t - t % width - s.starts[0]) // width
             assert s.values[k] >= 1 or labels[ts.index(t)] not in s.name
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    samples=st.lists(
+        st.tuples(st.integers(0, 5000), st.integers(0, 900), st.integers(0, 50), st.booleans()),
+        min_size=1,
+        max_size=80,
+    ),
+    rows=st.integers(1, 20),
+)
+def test_spreading_in_slices_equals_spreading_at_once(
+    samples: list[tuple[int, int, int, bool]], rows: int
+) -> None:
+    """A long metrics batch is spread a slice of samples at a time; the sums are the same."""
+    frame = pl.DataFrame(
+        {
+            "ts": [s[0] for s in samples],
+            "duration": [s[1] for s in samples],
+            "requests": [float(s[2]) for s in samples],
+            "status": ["ok" if s[3] else "failed" for s in samples],
+        }
+    )
+    b = RecordBatch(frame, source="m", values=("requests",), labels=("status",), span=(0, 6000))
+
+    def run() -> dict[str, list[float]]:
+        return {s.name: s.values.tolist() for s in bucketize([b], 60)}
+
+    whole = run()
+    saved, bucketing.SPREAD_ROWS = bucketing.SPREAD_ROWS, rows
+    try:
+        sliced = run()
+    finally:
+        bucketing.SPREAD_ROWS = saved
+    assert sliced.keys() == whole.keys()
+    for k in whole:
+        assert sliced[k] == pytest.approx(whole[k])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 from datetime import datetime
 from pathlib import Path
@@ -170,3 +171,55 @@ def test_safe_literal_reads_any_repr_of_plain_data(value: object) -> None:
 def test_safe_literal_never_raises_anything_but_input_error(text: str) -> None:
     with contextlib.suppress(InputError):
         safe_literal(text)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    chunk=st.integers(1, 400),
+    gz=st.booleans(),
+    one_line=st.booleans(),
+    as_json=st.booleans(),
+)
+def test_streamed_dump_reads_the_same_whatever_the_chunk_size(
+    chunk: int, gz: bool, one_line: bool, as_json: bool
+) -> None:
+    """The dump is read in pieces cut anywhere (inside strings, calls, numbers): the datapoints,
+    their series and the rejections are those of reading it whole."""
+    starts = 1767225600 + 60 * np.arange(90)
+    counts = np.random.default_rng(chunk).integers(0, 50, 90)
+    text = metrics_dump(starts, counts, 60, seed=chunk)
+    if as_json:
+        pts = [
+            {"Timestamp": int(t), "Sum": float(c)}
+            for t, c in zip(starts[::5], counts[::5], strict=True)
+        ]
+        pts[3] = {"Timestamp": "not a time", "Sum": 1.0}
+        text = json.dumps({"Label": "response-code-2xx", "Datapoints": pts, "x": {"y": [1, "]"]}})
+    else:
+        text = text.replace("'SampleCount': 0.0", "'SampleCount': -1.0", 1)
+    if one_line:
+        text = text.replace("\n", " ")
+    data = text.encode()
+    if gz:
+        data = gzip.compress(data)
+
+    def rows(size: int) -> tuple[list[tuple[object, ...]], dict[str, object]]:
+        [b] = read_metrics(data, source="d", chunk_size=size)
+        return sorted(b.frame.rows()), b.rejected.to_json()
+
+    whole = rows(1 << 30)
+    assert rows(chunk) == whole
+    assert len(whole[0]) > 10
+
+
+def test_bad_text_in_a_streamed_dump_names_its_line(tmp_path: Path) -> None:
+    text = metrics_dump(1767225600 + 60 * np.arange(30), np.ones(30, dtype=int), 60)
+    lines = text.splitlines()
+    lines[4] = lines[4].replace("'Unit': 'None'", "'Unit': open('x')")
+    path = tmp_path / "m.txt"
+    path.write_text("\n".join(lines))
+    with pytest.raises(InputError, match=r"m.txt:5: call of 'open' is not allowed"):
+        list(read_metrics(path, chunk_size=64))
+    path.write_text(text.replace("'ResponseMetadata'", "'ResponseMetadata': os.system('x'),", 1))
+    with pytest.raises(InputError, match=r"m\.txt:\d+: "):
+        list(read_metrics(path, chunk_size=64))

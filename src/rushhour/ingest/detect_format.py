@@ -102,8 +102,8 @@ def read_records(
         if not head.strip():
             raise InputError("file is empty", source=name)
         format = detect_format(head, name)
+    kw = {} if block_size is None else {"block_size": block_size}
     if format == "flowlog":
-        kw = {} if block_size is None else {"block_size": block_size}
         yield from read_flowlog(
             src,
             labels=labels if labels is not None else ("action",),
@@ -123,4 +123,4 @@ def read_records(
     elif format == "metrics":
         yield from read_metrics(src, tz=tz, source=name)
     else:
-        yield from read_series_file(src, format=format, source=name)
+        yield from read_series_file(src, format=format, source=name, **kw)

@@ -20,7 +20,6 @@ rejects the block, or a validation expression finds a bad row, is that block re-
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ import polars as pl
 
 from rushhour.errors import InputError, UsageError
 from rushhour.ingest.batch import RecordBatch, Rejections
-from rushhour.ingest.blocks import DEFAULT_BLOCK, iter_blocks
+from rushhour.ingest.blocks import DEFAULT_BLOCK, iter_blocks, split_parse
 
 V2_FIELDS = [
     "version",
@@ -143,59 +142,66 @@ def sniff_layout(first_line: str) -> Layout:
 
 
 # -- fast path ------------------------------------------------------------------------------------
-def _schema(layout: Layout) -> dict[str, pl.DataType]:
-    return {n: (pl.Int64() if n in INT_FIELDS else pl.String()) for n in layout.fields}
+ACTION_TYPE = pl.Enum(ACTIONS)
+STATUS_TYPE = pl.Enum(STATUSES)
+
+
+def _dtype(name: str) -> pl.DataType:
+    """Column type of a field: integers, the two closed vocabularies as enums (an unknown action
+    or log-status fails the parse, which sends the block to the careful path), text otherwise."""
+    if name in INT_FIELDS:
+        return pl.Int64()
+    if name == "action":
+        return ACTION_TYPE
+    if name == "log-status":
+        return STATUS_TYPE
+    return pl.String()
+
+
+def _schema(fields: Iterable[str]) -> dict[str, pl.DataType]:
+    return {n: _dtype(n) for n in fields}
 
 
 def _fast(
-    block: bytes | bytearray, layout: Layout, want: list[str], ints: list[str]
+    block: bytes, layout: Layout, want: list[str], ints: list[str]
 ) -> tuple[pl.DataFrame, int, int, tuple[int, int] | None, int] | None:
-    """Parse a clean block with polars; None if any line needs the careful path."""
+    """Parse a clean block with polars; None if any line needs the careful path.
+
+    Unknown actions and log-statuses already fail the parse (enum columns). What remains to check
+    is cheap: null counts are known without a scan, so a block of OK records only (the usual case)
+    costs one pass for ``start <= end``; blocks with NODATA/SKIPDATA records check the traffic
+    conditions on the OK rows only."""
     cols = [layout.index(n) for n in want]
     try:
         df = pl.read_csv(
-            io.BytesIO(block),  # zero-copy for bytes (a bytearray is copied once)
+            block,  # bytes are read zero-copy
             separator=" ",
             has_header=False,
-            schema=_schema(layout),
+            schema=_schema(layout.fields),
             columns=cols,
             null_values="-",
             quote_char=None,
         )
     except (pl.exceptions.ComputeError, pl.exceptions.PolarsError):
         return None
-    start = pl.col("start")
-    has_status = "log-status" in want
-    ok = pl.col("log-status") == "OK" if has_status else pl.lit(True)
-    good = start.is_not_null()
-    if has_status:
-        good = good & pl.col("log-status").is_in(STATUSES)
-    traffic = pl.lit(True)
-    for n in ints:
-        if n != "start":
-            traffic = traffic & pl.col(n).is_not_null()
-    if "end" in want:
-        traffic = traffic & (start <= pl.col("end"))
-    if "action" in want:
-        traffic = traffic & pl.col("action").is_in(ACTIONS)
-    good = good & (~ok | traffic)
-    stats = df.select(
-        good.all().alias("good"),
-        (~ok).sum().alias("other"),
-        (pl.col("log-status") == "NODATA").sum().alias("nodata")
-        if has_status
-        else pl.lit(0).alias("nodata"),
-        start.min().alias("lo"),
-        start.max().alias("hi"),
-    ).row(0)
-    if not stats[0]:
-        return None
-    other, nodata, lo, hi = stats[1], stats[2], stats[3], stats[4]
     height = df.height
-    if other:
-        df = df.filter(ok)
-    span = None if lo is None else (int(lo), int(hi))
-    return df, int(nodata), int(other) - int(nodata), span, height
+    needed = ["start", *(["log-status"] if "log-status" in want else [])]
+    if any(df[n].null_count() for n in needed):
+        return None
+    lo, hi = df["start"].min(), df["start"].max()  # NODATA/SKIPDATA records count in the span
+    ok_n, nodata = height, 0
+    if "log-status" in want:
+        status = df["log-status"]
+        ok_n, nodata = int(status.eq("OK").sum()), int(status.eq("NODATA").sum())
+        if ok_n < height:
+            df = df.filter(pl.col("log-status") == "OK")
+    traffic = [n for n in (*ints, "action") if n in want and n != "start"]
+    if any(df[n].null_count() for n in traffic):
+        return None
+    if "end" in want and not (df["start"] <= df["end"]).all():
+        return None
+    span = None if lo is None else (int(lo), int(hi))  # type: ignore[arg-type]
+    return df, nodata, height - ok_n - nodata, span, height
 
 
 # -- careful path ---------------------------------------------------------------------------------
@@ -266,8 +272,7 @@ def parse_lines(
                 col.append(vals[name] if name in vals else _str(parts[i]))
         lo = start if lo is None or start < lo else lo
         hi = start if hi is None or start > hi else hi
-    schema = {n: (pl.Int64 if n in INT_FIELDS else pl.String) for n in want}
-    frame = pl.DataFrame(dict(zip(want, columns, strict=True)), schema=schema)
+    frame = pl.DataFrame(dict(zip(want, columns, strict=True)), schema=_schema(want))
     if "log-status" in want:
         frame = frame.filter(pl.col("log-status") == "OK")
     span = None if lo is None or hi is None else (lo, hi)
@@ -282,6 +287,13 @@ Parsed = tuple[pl.DataFrame, int, int, tuple[int, int] | None, int]
 CAREFUL_BELOW = 1 << 16
 
 
+def _join(a: Parsed, b: Parsed) -> Parsed:
+    spans = [x for x in (a[3], b[3]) if x is not None]
+    span = (min(x[0] for x in spans), max(x[1] for x in spans)) if spans else None
+    frame = pl.concat([a[0], b[0]], how="vertical_relaxed")
+    return frame, a[1] + b[1], a[2] + b[2], span, a[4] + b[4]
+
+
 def _parse_block(
     block: bytes,
     layout: Layout,
@@ -291,25 +303,20 @@ def _parse_block(
     first_line: int,
     rejected: Rejections,
 ) -> Parsed:
-    """Fast path for the block; if it has a bad line, split it in two at a newline and retry each
-    half, so only the small pieces (< 64 KiB) that hold bad lines go line by line. With one bad
-    line in a 16 MiB block this costs about two extra polars parses instead of a Python loop over
-    150,000 lines."""
-    fast = _fast(block, layout, want, ints) if block else None
-    if fast is not None:
-        # polars keeps one row per line (a blank line is a null row, which fails validation and
-        # is handled below), so the height is the line count without scanning for newlines
-        return fast
-    mid = block.rfind(b"\n", 0, len(block) // 2) + 1 if len(block) > CAREFUL_BELOW else 0
-    if mid <= 0:
-        text = block.decode("utf-8", "replace").splitlines()
-        return parse_lines(text, layout, want, ints, source, first_line, rejected)
-    a = _parse_block(block[:mid], layout, want, ints, source, first_line, rejected)
-    b = _parse_block(block[mid:], layout, want, ints, source, first_line + a[4], rejected)
-    spans = [x for x in (a[3], b[3]) if x is not None]
-    span = (min(x[0] for x in spans), max(x[1] for x in spans)) if spans else None
-    frame = pl.concat([a[0], b[0]], how="vertical_relaxed")
-    return frame, a[1] + b[1], a[2] + b[2], span, a[4] + b[4]
+    """Fast path for the block, split in halves around bad lines (see
+    :func:`~rushhour.ingest.blocks.split_parse`). polars keeps one row per line (a blank line is a
+    null row, which fails validation), so the fast path's height is the block's line count."""
+    return split_parse(
+        block,
+        first_line,
+        lambda b, _: _fast(b, layout, want, ints),
+        lambda b, line: parse_lines(
+            b.decode("utf-8", "replace").splitlines(), layout, want, ints, source, line, rejected
+        ),
+        lambda r: r[4],
+        _join,
+        CAREFUL_BELOW,
+    )
 
 
 # -- reader -----------------------------------------------------------------------------------------
@@ -335,7 +342,8 @@ def _plan(
 def _finish(df: pl.DataFrame, labels: Sequence[str], values: Sequence[str]) -> pl.DataFrame:
     cols: list[pl.Expr] = [pl.col("start").alias("ts")]
     cols += [pl.col(v) for v in values if v != "requests"]
-    cols += [pl.col(n).fill_null("-") for n in labels]
+    # "-" (absent) stays "-"; enum labels (action) have no nulls left once validated
+    cols += [pl.col(n).fill_null("-") if df[n].null_count() else pl.col(n) for n in labels]
     return df.select(cols)
 
 

@@ -31,7 +31,6 @@ rushhour.errors.InputError: <text>:1: call of "__import__('os').system" is not a
 from __future__ import annotations
 
 import ast
-import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, tzinfo
@@ -196,6 +195,20 @@ def periods(
     return out
 
 
+def read_point(p: Any, tz: tzinfo, statistic: str | None) -> tuple[int, float] | str:
+    """``(epoch, value)`` of one datapoint, or the reason it is rejected."""
+    if not isinstance(p, dict):
+        return "datapoint is not a mapping"
+    t = _ts(p.get("Timestamp"), tz)
+    stat = statistic or next((s for s in ("Value", *STATISTICS) if s in p), None)
+    v = p.get(stat) if stat else None
+    if t is None:
+        return "missing or unreadable Timestamp"
+    if isinstance(v, bool) or not isinstance(v, int | float) or v != v or v < 0:
+        return f"missing or invalid {statistic or 'value'}"
+    return t, float(v)
+
+
 def datapoints_batch(
     points: dict[str, list[Any]],
     *,
@@ -203,30 +216,23 @@ def datapoints_batch(
     tz: tzinfo,
     statistic: str | None = None,
     max_gap_factor: float = 3.0,
+    rejected: Rejections | None = None,
 ) -> RecordBatch:
-    """One batch (columns ts, duration, requests, metric, status) from datapoints by series name."""
-    rejected = Rejections()
+    """One batch (columns ts, duration, requests, metric, status) from datapoints by series name;
+    a datapoint is a mapping or an already read ``(epoch, value)`` pair. Rejections are added to
+    ``rejected`` (a new one by default)."""
+    rejected = rejected if rejected is not None else Rejections()
     frames = []
     for name, pts in points.items():
         rows: dict[int, float] = {}
-        for i, p in enumerate(pts):
-            if not isinstance(p, dict):
-                rejected.add("datapoint is not a mapping", source, None)
-                continue
-            t = _ts(p.get("Timestamp"), tz)
-            stat = statistic or next((s for s in ("Value", *STATISTICS) if s in p), None)
-            v = p.get(stat) if stat else None
-            if t is None:
-                rejected.add("missing or unreadable Timestamp", source, None)
-                continue
-            if isinstance(v, bool) or not isinstance(v, int | float) or v != v or v < 0:
-                rejected.add(f"missing or invalid {statistic or 'value'}", source, None)
-                continue
-            if t in rows:
+        for p in pts:
+            got = p if isinstance(p, tuple) else read_point(p, tz, statistic)
+            if isinstance(got, str):
+                rejected.add(got, source, None)
+            elif got[0] in rows:
                 rejected.add("duplicate datapoint", source, None)
-                continue
-            rows[t] = float(v)
-            del i
+            else:
+                rows[got[0]] = got[1]
         if not rows:
             continue
         ts = np.array(sorted(rows), dtype=np.int64)
@@ -264,6 +270,17 @@ def datapoints_batch(
     )
 
 
+def _replace_marks(node: Any, lists: list[list[tuple[int, float]]]) -> Any:
+    """The skeleton with each Datapoints marker replaced by its list's ``(epoch, value)`` pairs."""
+    if isinstance(node, dict):
+        return {k: _replace_marks(v, lists) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_replace_marks(v, lists) for v in node]
+    if isinstance(node, str) and node.startswith("__rushhour_datapoints_"):
+        return lists[int(node.rsplit("_", 3)[-3])]
+    return node
+
+
 def read_metrics(
     src: str | Path | bytes,
     *,
@@ -271,21 +288,44 @@ def read_metrics(
     statistic: str | None = None,
     source: str | None = None,
     max_gap_factor: float = 3.0,
+    chunk_size: int = 1 << 20,
 ) -> Iterator[RecordBatch]:
-    """Yield the batch of a metrics dump (repr or JSON, plain or gzip)."""
-    from rushhour.ingest.blocks import iter_blocks
+    """Yield the batch of a metrics dump (repr or JSON, plain or gzip), read ``chunk_size`` bytes
+    at a time: see :mod:`rushhour.ingest.dump_stream`. Memory holds one ``(epoch, value)`` pair
+    per datapoint, not the text."""
+    import codecs
+
+    from rushhour.ingest.blocks import iter_chunks
+    from rushhour.ingest.dump_stream import DumpScanner
 
     name = source or (str(src) if not isinstance(src, bytes) else "<bytes>")
-    raw = b"".join(b for b, _ in iter_blocks(src, source=name))
+    zi = zone(tz)
+    rejected = Rejections()
+    lists: list[list[tuple[int, float]]] = []
+
+    def on_point(k: int, p: Any) -> None:
+        while len(lists) <= k:
+            lists.append([])
+        got = read_point(p, zi, statistic)
+        if isinstance(got, str):
+            rejected.add(got, name, None)
+        else:
+            lists[k].append(got)
+
+    scanner = DumpScanner(on_point, tz=zi, source=name)
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    consumed = 0
     try:
-        text = raw.decode("utf-8")
+        for piece, at in iter_chunks(src, chunk_size, source=name):
+            scanner.feed(decoder.decode(piece))
+            consumed = max(consumed, at)
+        scanner.feed(decoder.decode(b"", final=True))
     except UnicodeDecodeError as exc:
         raise InputError("metrics file is not UTF-8 text", source=name) from exc
-    zi = zone(tz)
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = safe_literal(text, tz=zi, source=name)
+    scanner.finish()
+    while len(lists) < scanner.lists:
+        lists.append([])
+    data = _replace_marks(scanner.skeleton(), lists)
     points: dict[str, list[Any]] = {}
     _collect(data, "", points)
     if not points:
@@ -295,7 +335,12 @@ def read_metrics(
             expected="a GetMetricStatistics/GetMetricData response or the output-mass.json dump",
         )
     batch = datapoints_batch(
-        points, source=name, tz=zi, statistic=statistic, max_gap_factor=max_gap_factor
+        points,
+        source=name,
+        tz=zi,
+        statistic=statistic,
+        max_gap_factor=max_gap_factor,
+        rejected=rejected,
     )
-    batch.bytes_read = len(raw)
+    batch.bytes_read = consumed
     yield batch

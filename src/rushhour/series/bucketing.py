@@ -35,6 +35,7 @@ from rushhour.errors import UsageError
 from rushhour.ingest.batch import RecordBatch, Rejections
 
 SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
+SPREAD_ROWS = 1 << 15
 
 
 def series_name(key: SeriesKey) -> str:
@@ -204,7 +205,18 @@ class Bucketizer:
         f = batch.frame
         if "duration" in f.columns and f["duration"].max() not in (None, 0):
             f = f.with_columns(pl.lit(1, pl.Int64).alias(v) for v in batch.counted if v in values)
-            part = self._spread(f, labels, values)
+            # in slices, so that the (sample, bucket) overlaps of a long dump never all coexist
+            parts = [
+                self._spread(f.slice(i, SPREAD_ROWS), labels, values)
+                for i in range(0, f.height, SPREAD_ROWS)
+            ]
+            part = (
+                parts[0]
+                if len(parts) == 1
+                else pl.concat(parts)
+                .group_by("__bucket", *labels)
+                .agg(pl.col(v).sum() for v in values)
+            )
         else:
             aggs = [
                 pl.len().cast(pl.Float64).alias(v)
@@ -215,7 +227,10 @@ class Bucketizer:
             part = f.group_by(
                 (pl.col("ts") - pl.col("ts") % self.width).alias("__bucket"), *labels
             ).agg(aggs)
-        part = part.unpivot(
+        # enum labels (a flow log's action) group fast; partial sums keep them as text
+        part = part.with_columns(
+            pl.col(n).cast(pl.String) for n in labels if part[n].dtype != pl.String
+        ).unpivot(
             index=["__bucket", *labels], on=values, variable_name="__series", value_name="__value"
         )
         for n in self.labels or ():
@@ -235,9 +250,7 @@ class Bucketizer:
                 ts, dur, f[v].cast(pl.Float64).fill_null(0).to_numpy(), self.width
             )
             out["__bucket"], out[v] = b, amounts
-        frame = pl.DataFrame(out)
-        for lab in labels:
-            frame = frame.with_columns(pl.Series(lab, f[lab].to_numpy()[rows]))
+        frame = pl.DataFrame(out).with_columns(f[lab].gather(rows) for lab in labels)
         return frame.group_by("__bucket", *labels).agg(pl.col(v).sum() for v in values)
 
     def _compact(self) -> None:
