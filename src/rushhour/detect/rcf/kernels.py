@@ -738,46 +738,6 @@ def score_rows(X, pts, root, left, right, cdim, cval, nmass, bmin, bmax, lpt, lm
 
 
 @njit(cache=True, parallel=True)
-def score_many(X, pts, root, left, right, cdim, cval, nmass, bmin, bmax, lpt, lmass):
-    """Scores of all rows of ``X`` against a fixed forest (no update).
-
-    Work is split into blocks of points across threads; inside a block the loop runs tree by tree so
-    one tree's nodes stay in cache while many points walk it.
-    """
-    N = X.shape[0]
-    F = root.shape[0]
-    S = lpt.shape[1]
-    out = np.zeros(N)
-    block = 256
-    nblocks = (N + block - 1) // block
-    for b in prange(nblocks):
-        path = np.empty(S + 2, dtype=np.int64)
-        lo_r = b * block
-        hi_r = min(N, lo_r + block)
-        for t in range(F):
-            for r in range(lo_r, hi_r):
-                out[r] += tree_score(
-                    t,
-                    X[r],
-                    pts,
-                    root,
-                    left,
-                    right,
-                    cdim,
-                    cval,
-                    nmass,
-                    bmin,
-                    bmax,
-                    lpt,
-                    lmass,
-                    path,
-                )
-        for r in range(lo_r, hi_r):
-            out[r] /= F
-    return out
-
-
-@njit(cache=True, parallel=True)
 def attribute_many(X, pts, root, left, right, cdim, cval, nmass, bmin, bmax, lpt, lmass):
     """Attributions (high, low) of all rows of ``X`` against a fixed forest (no update)."""
     N = X.shape[0]
