@@ -26,6 +26,7 @@ import pandas as pd
 from rushhour.detect.rcf import kernels
 from rushhour.detect.rcf.forest import ForestArrays, _check_range
 from rushhour.detect.rcf.frozen import FrozenForest, freeze
+from rushhour.detect.rcf.layout import META_FREE_HEAD, META_FREE_N
 from rushhour.errors import InputError, NotFittedError, UsageError
 
 
@@ -92,14 +93,13 @@ class BatchRandomCutForest:
         # the point store holds each sampled training row once, shared by the trees
         a.pts = np.ascontiguousarray(A[used])
         a.pref = np.zeros(len(used), dtype=np.int32)
-        a.pfree = np.zeros(0, dtype=np.int32)
-        a.meta[:] = 0
+        a.meta[META_FREE_N] = 0
+        a.meta[META_FREE_HEAD] = -1
         where = np.searchsorted(used, np.arange(len(A)))
         for t, pick in enumerate(picks):
             kernels.insert_points(
-                t, where[pick].astype(np.int64), a.pts, a.pref, a.root, a.left, a.right, a.cdim,
-                a.cval, a.nmass, a.bmin, a.bmax, a.lpt, a.lmass, a.ifree, a.ifn, a.lfree, a.lfn,
-                a.rng,
+                t, where[pick].astype(np.int64), a.meta, a.pts, a.pref, a.root, a.left, a.right,
+                a.cdim, a.cval, a.nmass, a.bmin, a.bmax, a.lpt, a.lmass, a.ihead, a.lhead, a.rng,
                 a.spt,
             )  # fmt: skip
             a.sn[t] = len(pick)

@@ -24,65 +24,79 @@ from typing import Any
 import numpy as np
 
 from rushhour.detect.rcf import kernels
-from rushhour.detect.rcf.layout import META_FREE_N, META_SEQ, META_SIZE, META_WBASE
+from rushhour.detect.rcf.layout import (
+    META_FREE_HEAD,
+    META_FREE_N,
+    META_SEQ,
+    META_SIZE,
+    META_WBASE,
+)
 from rushhour.detect.rcf.shingle import Shingler
 from rushhour.errors import InputError, NotFittedError, UsageError
 
 MAX_INPUT_COLUMNS = 30
+# the fraction of internal slots with a cached bounding box (the heaviest nodes get them)
+BOX_CACHE = 0.2
 
 
 @dataclass
 class ForestArrays:
-    """Every array of a forest: a point store shared by the trees, per-tree nodes, samplers, RNGs."""
+    """Every array of a forest: a point store shared by the trees, per-tree nodes, samplers, RNGs.
+
+    Free slots are lists threaded through the arrays themselves (see :mod:`kernels`), and bounding
+    boxes are cached for the first ``K`` internal slots only, which hold the heaviest nodes.
+    """
 
     pts: np.ndarray  # (P, D) float32: the point store
-    pref: np.ndarray  # (P,) int32: how many tree samples reference each stored point
-    pfree: np.ndarray  # (P,) int32: stack of free store slots
+    pref: np.ndarray  # (P,) int32: tree samples referencing each point; free: -2 - next free slot
     meta: np.ndarray  # (META_SIZE,) int64: counters, see layout.py
     root: np.ndarray  # (F,) int32: root reference of each tree, -1 when empty
     left: np.ndarray  # (F, M) int16: child references (< M internal, >= M leaf M + slot)
     right: np.ndarray  # (F, M) int16
     cdim: np.ndarray  # (F, M) int16: cut dimension
     cval: np.ndarray  # (F, M) float32: cut value (left when x[cdim] <= cval)
-    nmass: np.ndarray  # (F, M) int16: points under each internal node
-    bmin: np.ndarray  # (F, M, D) float32: bounding box of each internal node
-    bmax: np.ndarray  # (F, M, D) float32
-    lpt: np.ndarray  # (F, S) int32: store index of each leaf's point
+    nmass: np.ndarray  # (F, M) int16: points under each internal node; (F, 0) without a box cache
+    bmin: np.ndarray  # (F, K, D) float32: bounding boxes of the internal slots 0..K-1
+    bmax: np.ndarray  # (F, K, D) float32
+    lpt: np.ndarray  # (F, S) int32: store index of each leaf's point (free: the next free leaf)
     lmass: np.ndarray  # (F, S) int16: copies of the point in the leaf
-    ifree: np.ndarray  # (F, M) int16: free internal slots
-    ifn: np.ndarray  # (F,) int32
-    lfree: np.ndarray  # (F, S) int16: free leaf slots
-    lfn: np.ndarray  # (F,) int32
+    ihead: np.ndarray  # (F, 2) int32: first free internal slot, cached (< K) and not
+    lhead: np.ndarray  # (F,) int32: first free leaf slot
     sw: np.ndarray  # (F, S) float32: sampler weights, a max-heap
-    spt: np.ndarray  # (F, S) int32: store index of each sampled point
-    sn: np.ndarray  # (F,) int32: sampler size
+    spt: np.ndarray  # (F, S) int16: leaf slot of each sampled point
+    sn: np.ndarray  # (F,) int32: sampler size (= tree mass)
     rng: np.ndarray  # (F,) uint64: splitmix64 state of each tree
 
     @classmethod
-    def allocate(cls, trees: int, samples: int, dims: int, seed: int) -> ForestArrays:
+    def allocate(
+        cls, trees: int, samples: int, dims: int, seed: int, cache: float = 1.0
+    ) -> ForestArrays:
+        """Empty trees of ``samples`` leaves; ``cache`` is the fraction of internal slots with a
+        cached bounding box."""
         M = samples  # a tree of S leaves has S - 1 internal nodes; one spare keeps the code simple
+        K = min(M, round(cache * M))
         cap = max(64, samples * 2)
+        heavy = max(2, math.ceil(3 * samples / K)) if K else 0
         return cls(
             pts=np.zeros((cap, dims), dtype=np.float32),
-            pref=np.zeros(cap, dtype=np.int32),
-            pfree=np.arange(cap - 1, -1, -1, dtype=np.int32),
-            meta=np.array([cap, 0, 0][:META_SIZE], dtype=np.int64),
+            pref=_chain(cap, -1, offset=-2),
+            meta=np.array([cap, 0, 0, 0, heavy][:META_SIZE], dtype=np.int64),
             root=np.full(trees, -1, dtype=np.int32),
-            left=np.full((trees, M), -1, dtype=np.int16),
+            left=np.tile(_chain_pair(K, M).astype(np.int16), (trees, 1)),
             right=np.full((trees, M), -1, dtype=np.int16),
             cdim=np.zeros((trees, M), dtype=np.int16),
             cval=np.zeros((trees, M), dtype=np.float32),
-            nmass=np.zeros((trees, M), dtype=np.int16),
-            bmin=np.zeros((trees, M, dims), dtype=np.float32),
-            bmax=np.zeros((trees, M, dims), dtype=np.float32),
-            lpt=np.zeros((trees, samples), dtype=np.int32),
+            nmass=np.zeros((trees, M if K else 0), dtype=np.int16),
+            bmin=np.zeros((trees, K, dims), dtype=np.float32),
+            bmax=np.zeros((trees, K, dims), dtype=np.float32),
+            lpt=np.tile(_chain(samples, -1), (trees, 1)),
             lmass=np.zeros((trees, samples), dtype=np.int16),
-            ifree=np.tile(np.arange(M - 1, -1, -1, dtype=np.int16), (trees, 1)),
-            ifn=np.full(trees, M, dtype=np.int32),
-            lfree=np.tile(np.arange(samples - 1, -1, -1, dtype=np.int16), (trees, 1)),
-            lfn=np.full(trees, samples, dtype=np.int32),
+            ihead=np.tile(
+                np.array([0 if K else -1, K if K < M else -1], dtype=np.int32), (trees, 1)
+            ),
+            lhead=np.zeros(trees, dtype=np.int32),
             sw=np.zeros((trees, samples), dtype=np.float32),
-            spt=np.zeros((trees, samples), dtype=np.int32),
+            spt=np.zeros((trees, samples), dtype=np.int16),
             sn=np.zeros(trees, dtype=np.int32),
             rng=kernels.seed_states(seed, trees),
         )
@@ -90,7 +104,7 @@ class ForestArrays:
     def tree(self) -> tuple[np.ndarray, ...]:
         """The arrays the scoring kernels read, in their argument order."""
         return (
-            self.pts, self.root, self.left, self.right, self.cdim, self.cval, self.nmass,
+            self.pts, self.root, self.left, self.right, self.cdim, self.cval, self.sn,
             self.bmin, self.bmax, self.lpt, self.lmass,
         )  # fmt: skip
 
@@ -98,13 +112,10 @@ class ForestArrays:
         """Double the point store (called by the Python side when the kernel reports it full)."""
         cap = self.pts.shape[0]
         self.pts = np.concatenate([self.pts, np.zeros_like(self.pts)])
-        self.pref = np.concatenate([self.pref, np.zeros(cap, dtype=np.int32)])
-        n = int(self.meta[META_FREE_N])
-        pfree = np.empty(2 * cap, dtype=np.int32)
-        pfree[:cap] = np.arange(2 * cap - 1, cap - 1, -1, dtype=np.int32)
-        pfree[cap : cap + n] = self.pfree[:n]
-        self.pfree = pfree
-        self.meta[META_FREE_N] = cap + n
+        head = int(self.meta[META_FREE_HEAD])
+        self.pref = np.concatenate([self.pref, _chain(cap, head, offset=-2, start=cap)])
+        self.meta[META_FREE_HEAD] = cap
+        self.meta[META_FREE_N] += cap
 
     def copy(self) -> ForestArrays:
         return ForestArrays(**{f.name: getattr(self, f.name).copy() for f in fields(self)})
@@ -121,12 +132,25 @@ class ForestArrays:
         total = sum(a.nbytes for a in self.as_dict().values())
         if in_use:
             free = int(self.meta[META_FREE_N])
-            per_row = self.pts.itemsize * self.pts.shape[1] + 8  # point + refcount + free slot
-            total -= free * per_row
+            total -= free * (self.pts.itemsize * self.pts.shape[1] + self.pref.itemsize)
         return total
 
     def points_in_use(self) -> int:
         return int(self.pts.shape[0] - self.meta[META_FREE_N])
+
+
+def _chain(n: int, end: int, *, offset: int = 0, start: int = 0) -> np.ndarray:
+    """A free list over slots ``start .. start+n-1`` in order, then ``end``, stored as
+    ``offset - next`` (``offset`` -2 marks free point-store slots apart from reference counts)."""
+    nxt = np.arange(start + 1, start + n + 1, dtype=np.int64)
+    if n:
+        nxt[-1] = end
+    return (nxt if offset == 0 else offset - nxt).astype(np.int32)
+
+
+def _chain_pair(K: int, M: int) -> np.ndarray:
+    """The two free lists of internal slots: cached ``0..K-1`` and uncached ``K..M-1``."""
+    return np.concatenate([_chain(K, -1), _chain(M - K, -1, start=K)])
 
 
 @dataclass
@@ -142,6 +166,7 @@ class RCFConfig:
     shingle_size: int = 1
     seed: int | None = None
     initial_accept_fraction: float = 0.125
+    bounding_box_cache_fraction: float = BOX_CACHE
 
     def validate(self) -> None:
         _check_range("number_of_trees", self.number_of_trees, 1, 1000)
@@ -152,10 +177,10 @@ class RCFConfig:
                 f"time_decay must be greater than sub_sample_size ({self.sub_sample_size}), "
                 f"got {self.time_decay}"
             )
-        if not 0.0 <= self.initial_accept_fraction <= 1.0:
-            raise UsageError(
-                f"initial_accept_fraction must be in 0..1, got {self.initial_accept_fraction}"
-            )
+        for name in ("initial_accept_fraction", "bounding_box_cache_fraction"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise UsageError(f"{name} must be in 0..1, got {value}")
 
 
 def _check_range(name: str, value: int, lo: int, hi: int) -> None:
@@ -205,7 +230,11 @@ class RandomCutForest:
         self.dimensions = dims
         c = self.config
         self.arrays_ = ForestArrays.allocate(
-            c.number_of_trees, c.sub_sample_size, dims * c.shingle_size, self.seed_
+            c.number_of_trees,
+            c.sub_sample_size,
+            dims * c.shingle_size,
+            self.seed_,
+            c.bounding_box_cache_fraction,
         )
         self.shingler_ = Shingler(dims, c.shingle_size)
 
@@ -269,9 +298,9 @@ class RandomCutForest:
             done = kernels.forest_step(
                 X[start:], mode[start:], scores[start:], hi[start:] if len(hi) else hi,
                 lo[start:] if len(lo) else lo,
-                a.pts, a.pref, a.pfree, a.meta,
+                a.pts, a.pref, a.meta,
                 a.root, a.left, a.right, a.cdim, a.cval, a.nmass, a.bmin, a.bmax, a.lpt, a.lmass,
-                a.ifree, a.ifn, a.lfree, a.lfn, a.sw, a.spt, a.sn, a.rng,
+                a.ihead, a.lhead, a.sw, a.spt, a.sn, a.rng,
                 lam, float(self.config.initial_accept_fraction),
             )  # fmt: skip
             start += int(done)
