@@ -63,80 +63,85 @@ class FrozenForest:
         return np.asarray(score_frozen(Q, *args))
 
 
+@njit(cache=True, inline="always")
+def _bfs(r, left_t, right_t, M, order, depth):
+    """Breadth-first order of the tree rooted at ``r`` into ``order``/``depth``; returns its size."""
+    order[0] = r
+    depth[0] = 0
+    head = 0
+    tail = 1
+    while head < tail:
+        c = order[head]
+        if c < M:
+            for child in (left_t[c], right_t[c]):
+                order[tail] = child
+                depth[tail] = depth[head] + 1
+                tail += 1
+        head += 1
+    return tail
+
+
+@njit(cache=True, inline="always")
+def _put_leaf(pts, lpt_t, lmass_t, slot, leaf, lmass, at):
+    for d in range(pts.shape[1]):
+        leaf[at, d] = pts[lpt_t[slot], d]
+    lmass[at] = lmass_t[slot]
+
+
+@njit(cache=True, inline="always")
+def _boxes(child, box, leaf, first, end):
+    """Boxes of nodes ``first .. end-1``, bottom-up (children follow parents in breadth-first)."""
+    for g in range(end - 1, first - 1, -1):
+        for d in range(box.shape[2]):
+            lo = np.float32(np.inf)
+            hi = np.float32(-np.inf)
+            for c in (child[g, 0], child[g, 1]):
+                lo = min(lo, box[c, 0, d] if c >= 0 else leaf[~c, d])
+                hi = max(hi, box[c, 1, d] if c >= 0 else leaf[~c, d])
+            box[g, 0, d] = lo
+            box[g, 1, d] = hi
+
+
 @njit(cache=True)
 def _layout(pts, root, left, right, cdim, cval, lpt, lmass):
     F, M = left.shape
-    D = pts.shape[1]
-    n_int = 0  # internal nodes in all trees, counted by walking them
     order = np.empty(M + lpt.shape[1] + 1, dtype=np.int64)
-    counts = np.zeros(F, dtype=np.int64)
+    depth = np.empty(M + lpt.shape[1] + 1, dtype=np.int64)
+    n_int = 0
     for t in range(F):
-        if root[t] < 0:
-            continue
-        head = 0
-        tail = 0
-        order[tail] = root[t]
-        tail += 1
-        while head < tail:
-            c = order[head]
-            head += 1
-            if c < M:
-                counts[t] += 1
-                order[tail] = left[t, c]
-                tail += 1
-                order[tail] = right[t, c]
-                tail += 1
-        n_int += counts[t]
-    n_leaf = n_int + F  # a tree of k internal nodes has k + 1 leaves (or none)
+        if root[t] >= 0:
+            n = _bfs(root[t], left[t], right[t], M, order, depth)
+            n_int += n // 2  # a tree of k internal nodes has k + 1 leaves
     out_root = np.full(F, EMPTY, dtype=np.int32)
     out_cdim = np.zeros(n_int, dtype=np.int32)
     out_cval = np.zeros(n_int, dtype=np.float32)
     out_child = np.zeros((n_int, 2), dtype=np.int32)
-    box = np.zeros((n_int, 2, D), dtype=np.float32)
-    leaf = np.zeros((n_leaf, D), dtype=np.float32)
-    out_lmass = np.zeros(n_leaf)
+    box = np.zeros((n_int, 2, pts.shape[1]), dtype=np.float32)
+    leaf = np.zeros((n_int + F, pts.shape[1]), dtype=np.float32)
+    out_lmass = np.zeros(n_int + F)
     mass = np.zeros(F)
     newid = np.empty(M, dtype=np.int64)
     base = 0
     lbase = 0
     max_depth = 0
-    depth = np.empty(M + lpt.shape[1] + 1, dtype=np.int64)
     for t in range(F):
         if root[t] < 0:
             continue
-        # breadth-first numbering of internal nodes; leaves numbered in the order they are met
-        head = 0
-        tail = 0
-        order[tail] = root[t]
-        depth[tail] = 0
-        tail += 1
-        k = base
-        while head < tail:
-            c = order[head]
-            dep = depth[head]
-            head += 1
-            if c < M:
-                newid[c] = k
-                k += 1
-                order[tail] = left[t, c]
-                depth[tail] = dep + 1
-                tail += 1
-                order[tail] = right[t, c]
-                depth[tail] = dep + 1
-                tail += 1
-                if dep + 1 > max_depth:
-                    max_depth = dep + 1
-        if root[t] >= M:
-            p = lpt[t, root[t] - M]
-            for d in range(D):
-                leaf[lbase, d] = pts[p, d]
-            out_lmass[lbase] = lmass[t, root[t] - M]
-            mass[t] = lmass[t, root[t] - M]
+        n = _bfs(root[t], left[t], right[t], M, order, depth)
+        max_depth = max(max_depth, depth[n - 1])
+        if root[t] >= M:  # a single leaf
+            _put_leaf(pts, lpt[t], lmass[t], root[t] - M, leaf, out_lmass, lbase)
+            mass[t] = out_lmass[lbase]
             out_root[t] = ~lbase
             lbase += 1
             continue
+        k = base
+        for i in range(n):  # internal nodes numbered in breadth-first order, from base on
+            if order[i] < M:
+                newid[order[i]] = k
+                k += 1
         out_root[t] = newid[root[t]]
-        for i in range(head):
+        for i in range(n):
             c = order[i]
             if c >= M:
                 continue
@@ -147,31 +152,12 @@ def _layout(pts, root, left, right, cdim, cval, lpt, lmass):
                 ch = left[t, c] if side == 0 else right[t, c]
                 if ch < M:
                     out_child[g, side] = newid[ch]
-                else:
-                    p = lpt[t, ch - M]
-                    for d in range(D):
-                        leaf[lbase, d] = pts[p, d]
-                    out_lmass[lbase] = lmass[t, ch - M]
-                    mass[t] += lmass[t, ch - M]
+                else:  # leaves numbered in the order their parents are met
+                    _put_leaf(pts, lpt[t], lmass[t], ch - M, leaf, out_lmass, lbase)
+                    mass[t] += out_lmass[lbase]
                     out_child[g, side] = ~lbase
                     lbase += 1
-        # boxes bottom-up: children come after their parent in breadth-first order
-        for g in range(k - 1, base - 1, -1):
-            for d in range(D):
-                lo = np.float32(np.inf)
-                hi = np.float32(-np.inf)
-                for side in range(2):
-                    ch = out_child[g, side]
-                    if ch >= 0:
-                        clo = box[ch, 0, d]
-                        chi = box[ch, 1, d]
-                    else:
-                        clo = leaf[~ch, d]
-                        chi = clo
-                    lo = min(lo, clo)
-                    hi = max(hi, chi)
-                box[g, 0, d] = lo
-                box[g, 1, d] = hi
+        _boxes(out_child, box, leaf, base, k)
         base = k
     norm = np.empty(F)
     for t in range(F):
@@ -191,6 +177,120 @@ def freeze(arrays: ForestArrays) -> FrozenForest:
     return FrozenForest(root, norm, mass, cdim, cval, child, box, leaf, lmass, int(depth))
 
 
+# columns of the walk's stack: one row per node still to visit (down) or to climb through (up)
+_NODE, _S, _E, _MID, _LIVE_L, _LIVE_R, _DEPTH, _PARENT, _SIDE, _UP = range(10)
+
+
+@njit(cache=True, inline="always")
+def _push(st, sp, node, s, e, depth, parent, side):
+    st[sp, _NODE] = node
+    st[sp, _S] = s
+    st[sp, _E] = e
+    st[sp, _DEPTH] = depth
+    st[sp, _PARENT] = parent
+    st[sp, _SIDE] = side
+    st[sp, _UP] = 0
+    return sp + 1
+
+
+@njit(cache=True, inline="always")
+def _start_at_leaf(X, b0, idx, s, e, score, lp, leaf, lm, tm, depth):
+    """Scores of the points ``idx[s:e]`` that reached leaf ``lp``; the ones that must still climb
+    (not equal to the leaf point) move to the front. Returns how many climb."""
+    seen = (1.0 - lm / (2.0 * tm)) / (depth + math.log2(lm + 1.0))
+    unseen = 1.0 / (depth + 1.0)
+    live = 0
+    for j in range(s, e):
+        p = idx[j]
+        equal = True
+        for d in range(X.shape[1]):
+            if leaf[lp, d] != X[b0 + p, d]:
+                equal = False
+                break
+        score[p] = seen if equal else unseen
+        idx[s + live] = p
+        live += not equal
+    return live
+
+
+@njit(cache=True, inline="always")
+def _climb(X, b0, idx, lo_j, hi_j, out_j, score, box, node, w):
+    """Mix node ``node``'s separation probability into the climbing points ``idx[lo_j:hi_j]``;
+    the ones still outside its box are written from ``idx[out_j]`` on. Returns how many."""
+    zero = np.float32(0.0)
+    live = 0
+    for j in range(lo_j, hi_j):
+        p = idx[j]
+        diff = 0.0
+        new_range = 0.0
+        for d in range(X.shape[1]):  # float32 differences, as the streaming kernels
+            x = X[b0 + p, d]
+            lo = box[node, 0, d]
+            hi = box[node, 1, d]
+            diff += max(x - hi, zero) + max(lo - x, zero)
+            new_range += max(hi, x) - min(lo, x)
+        if diff > 0.0:
+            prob = diff / new_range
+            score[p] = prob * w + (1.0 - prob) * score[p]
+        idx[out_j + live] = p
+        live += diff > 0.0
+    return live
+
+
+@njit(cache=True, inline="always")
+def _split(X, b0, idx, tmp, s, e, d, v):
+    """Partition ``idx[s:e]`` by the cut (left: ``x[d] <= v`` first); returns where right starts."""
+    nl = s
+    nr = 0
+    for j in range(s, e):  # branch-free: write both ways, advance one
+        p = idx[j]
+        go = int(X[b0 + p, d] > v)
+        tmp[nr] = p
+        idx[nl] = p
+        nr += go
+        nl += 1 - go
+    for j in range(nr):
+        idx[nl + j] = tmp[j]
+    return nl
+
+
+@njit(cache=True, inline="always")
+def _tree_block(X, b0, n, r, tm, cdim, cval, child, box, leaf, lmass, idx, tmp, score, st):
+    """Scores (before normalisation) of points ``b0 .. b0+n-1`` in the tree rooted at ``r``."""
+    for j in range(n):
+        idx[j] = j
+    sp = _push(st, 0, r, 0, n, 0, -1, 0)
+    while sp > 0:
+        sp -= 1
+        node = st[sp, _NODE]
+        s = st[sp, _S]
+        e = st[sp, _E]
+        depth = st[sp, _DEPTH]
+        if node < 0:  # a leaf: the points that reached it start their scores here
+            live = _start_at_leaf(X, b0, idx, s, e, score, ~node, leaf, lmass[~node], tm, depth)
+        elif st[sp, _UP]:  # the way back up, through the live points of both children
+            w = 1.0 / (depth + 1.0)
+            mid = st[sp, _MID]
+            live = _climb(X, b0, idx, s, s + st[sp, _LIVE_L], s, score, box, node, w)
+            live += _climb(X, b0, idx, mid, mid + st[sp, _LIVE_R], s + live, score, box, node, w)
+        else:  # the way down: split the node's points by its cut, then visit both sides
+            mid = _split(X, b0, idx, tmp, s, e, cdim[node], cval[node])
+            st[sp, _UP] = 1
+            st[sp, _MID] = mid
+            st[sp, _LIVE_L] = 0
+            st[sp, _LIVE_R] = 0
+            me = sp
+            sp += 1
+            if mid < e:
+                sp = _push(st, sp, child[node, 1], mid, e, depth + 1, me, 1)
+            if mid > s:
+                sp = _push(st, sp, child[node, 0], s, mid, depth + 1, me, 0)
+            continue
+        parent = st[sp, _PARENT]
+        if parent >= 0:
+            st[parent, _LIVE_R if st[sp, _SIDE] else _LIVE_L] = live
+
+
 @njit(cache=True, parallel=True, fastmath=_REORDER)
 def score_frozen(X, root, norm, mass, cdim, cval, child, box, leaf, lmass, max_depth):
     """Scores of the rows of ``X`` (float32) against the frozen forest.
@@ -204,134 +304,22 @@ def score_frozen(X, root, norm, mass, cdim, cval, child, box, leaf, lmass, max_d
     """
     N = X.shape[0]
     F = root.shape[0]
-    D = X.shape[1]
     out = np.zeros(N)
-    zero = np.float32(0.0)
     nblocks = (N + BLOCK - 1) // BLOCK
-    cap = 3 * (max_depth + 2)
     for b in prange(nblocks):
         b0 = b * BLOCK
         n = min(N, b0 + BLOCK) - b0
         idx = np.empty(n, dtype=np.int32)
         tmp = np.empty(n, dtype=np.int32)
         score = np.zeros(n)
-        st_node = np.empty(cap, dtype=np.int32)
-        st_s = np.empty(cap, dtype=np.int32)  # the node's points are idx[s:e]
-        st_e = np.empty(cap, dtype=np.int32)
-        st_mid = np.empty(cap, dtype=np.int32)  # left child's points idx[s:mid], right's idx[mid:e]
-        st_al = np.zeros(cap, dtype=np.int32)  # live points at the front of each child's part
-        st_ar = np.zeros(cap, dtype=np.int32)
-        st_dep = np.empty(cap, dtype=np.int32)
-        st_par = np.empty(cap, dtype=np.int32)  # the parent's stack slot, and which child this is
-        st_side = np.empty(cap, dtype=np.int32)
-        st_up = np.empty(cap, dtype=np.bool_)
+        st = np.empty((2 * max_depth + 4, 10), dtype=np.int64)
         for t in range(F):
-            r = root[t]
-            if r == EMPTY:
+            if root[t] == EMPTY:
                 continue
-            tm = mass[t]
+            _tree_block(X, b0, n, root[t], mass[t], cdim, cval, child, box, leaf, lmass, idx, tmp,
+                        score, st)  # fmt: skip
             for j in range(n):
-                idx[j] = j
-            st_node[0] = r
-            st_s[0] = 0
-            st_e[0] = n
-            st_dep[0] = 0
-            st_par[0] = -1
-            st_side[0] = 0
-            st_up[0] = False
-            sp = 1
-            while sp > 0:
-                sp -= 1
-                node = st_node[sp]
-                s = st_s[sp]
-                e = st_e[sp]
-                dep = st_dep[sp]
-                live = 0  # points still climbing, moved to the front of idx[s:e]
-                if node < 0:  # a leaf: the points that reached it start their scores here
-                    lp = ~node
-                    lm = lmass[lp]
-                    seen = (1.0 - lm / (2.0 * tm)) / (dep + math.log2(lm + 1.0))
-                    unseen = 1.0 / (dep + 1.0)
-                    for j in range(s, e):
-                        p = idx[j]
-                        equal = True
-                        for d in range(D):
-                            if leaf[lp, d] != X[b0 + p, d]:
-                                equal = False
-                                break
-                        score[p] = seen if equal else unseen
-                        idx[s + live] = p
-                        live += not equal
-                elif st_up[sp]:  # the way back up: mix in this node's separation probability
-                    w = 1.0 / (dep + 1.0)
-                    mid = st_mid[sp]
-                    stop_l = s + st_al[sp]
-                    stop_r = mid + st_ar[sp]
-                    for part in range(2):
-                        lo_j, hi_j = (s, stop_l) if part == 0 else (mid, stop_r)
-                        for j in range(lo_j, hi_j):
-                            p = idx[j]
-                            diff = 0.0
-                            new_range = 0.0
-                            for d in range(D):  # float32 differences, as the streaming kernels
-                                x = X[b0 + p, d]
-                                lo = box[node, 0, d]
-                                hi = box[node, 1, d]
-                                diff += max(x - hi, zero) + max(lo - x, zero)
-                                new_range += max(hi, x) - min(lo, x)
-                            if diff > 0.0:
-                                prob = diff / new_range
-                                score[p] = prob * w + (1.0 - prob) * score[p]
-                            idx[s + live] = p
-                            live += diff > 0.0
-                else:  # the way down: split the node's points by its cut, left part first
-                    cd = cdim[node]
-                    cv = cval[node]
-                    nl = s
-                    nr = 0
-                    for j in range(s, e):  # branch-free: write both ways, advance one
-                        p = idx[j]
-                        go = int(X[b0 + p, cd] > cv)
-                        tmp[nr] = p
-                        idx[nl] = p
-                        nr += go
-                        nl += 1 - go
-                    for j in range(nr):
-                        idx[nl + j] = tmp[j]
-                    st_up[sp] = True
-                    st_mid[sp] = nl
-                    st_al[sp] = 0
-                    st_ar[sp] = 0
-                    me = sp
-                    sp += 1
-                    if nl < e:
-                        st_node[sp] = child[node, 1]
-                        st_s[sp] = nl
-                        st_e[sp] = e
-                        st_dep[sp] = dep + 1
-                        st_par[sp] = me
-                        st_side[sp] = 1
-                        st_up[sp] = False
-                        sp += 1
-                    if nl > s:
-                        st_node[sp] = child[node, 0]
-                        st_s[sp] = s
-                        st_e[sp] = nl
-                        st_dep[sp] = dep + 1
-                        st_par[sp] = me
-                        st_side[sp] = 0
-                        st_up[sp] = False
-                        sp += 1
-                    continue
-                par = st_par[sp]
-                if par >= 0:
-                    if st_side[sp] == 0:
-                        st_al[par] = live
-                    else:
-                        st_ar[par] = live
-            nm = norm[t]
-            for j in range(n):
-                out[b0 + j] += score[j] * nm
+                out[b0 + j] += score[j] * norm[t]
         for j in range(n):
             out[b0 + j] /= F
     return out
