@@ -332,7 +332,7 @@ class RandomCutForest:
         q = point.reshape(1, D)
         if not explain:
             return RCFResult(kernels.score_rows(q, *self.arrays_.tree()))
-        hi, lo = kernels.attribute_many(q, *self.arrays_.tree())
+        hi, lo = kernels.attribute_rows(q, *self.arrays_.tree())
         return RCFResult((hi + lo).sum(axis=1), self._fold(hi), self._fold(lo))
 
     def update(self, x: Any) -> None:

@@ -236,8 +236,42 @@ def _recache(t, depth, path, meta, pts, root, left, right, cdim, cval, nmass, bm
 
 # -- tree insert ----------------------------------------------------------------------------------
 @_no_refcount
+def _path_boxes(t, q, pts, root, left, right, cdim, cval, bmin, bmax, lpt, path, stack, pbox):
+    """The boxes of the nodes on ``q``'s path to a leaf (``path``; the leaf's point last) into
+    ``pbox``, bottom-up: a cached box is read, an uncached one is its path child's box grown by its
+    other child's. One pass over the siblings instead of one subtree walk per level."""
+    M = left.shape[1]
+    K = bmin.shape[1]
+    D = pts.shape[1]
+    node = root[t]
+    n = 0
+    while node < M:
+        path[n] = node
+        n += 1
+        node = left[t, node] if q[cdim[t, node]] <= cval[t, node] else right[t, node]
+    p = lpt[t, node - M]
+    for d in range(D):
+        pbox[n, 0, d] = pts[p, d]
+        pbox[n, 1, d] = pts[p, d]
+    child = node
+    for i in range(n - 1, -1, -1):
+        a = path[i]
+        if a < K:
+            for d in range(D):
+                pbox[i, 0, d] = bmin[t, a, d]
+                pbox[i, 1, d] = bmax[t, a, d]
+        else:
+            for d in range(D):
+                pbox[i, 0, d] = pbox[i + 1, 0, d]
+                pbox[i, 1, d] = pbox[i + 1, 1, d]
+            sib = right[t, a] if left[t, a] == child else left[t, a]
+            merge_box(t, sib, pbox[i, 0], pbox[i, 1], pts, left, right, bmin, bmax, lpt, stack)
+        child = a
+
+
+@_no_refcount
 def tree_insert(t, p, meta, pts, root, left, right, cdim, cval, nmass, bmin, bmax, lpt, lmass,
-                ihead, lhead, rng, path, stack, blo, bhi):  # fmt: skip
+                ihead, lhead, rng, path, stack, blo, bhi, pbox):  # fmt: skip
     """Insert store point ``p`` into tree ``t``; returns the leaf slot that now holds it (an equal
     point already in the tree is reused, its leaf mass grows)."""
     M = left.shape[1]
@@ -252,11 +286,14 @@ def tree_insert(t, p, meta, pts, root, left, right, cdim, cval, nmass, bmin, bma
         lmass[t, leaf] = 1
         root[t] = M + leaf
         return leaf
+    _path_boxes(t, q, pts, root, left, right, cdim, cval, bmin, bmax, lpt, path, stack, pbox)
     depth = 0
     parent = -1
     while True:
         # the node's box, merged with q, is where the random cut is drawn (AWS randomCut)
-        node_box(t, node, blo, bhi, pts, left, right, bmin, bmax, lpt, stack)
+        for d in range(D):
+            blo[d] = pbox[depth, 0, d]
+            bhi[d] = pbox[depth, 1, d]
         rsum = 0.0
         for d in range(D):
             lo = blo[d]
@@ -606,12 +643,13 @@ def tree_attribution(t, q, pts, root, left, right, cdim, cval, sn, bmin, bmax, l
 
 @njit(cache=True, inline="always")
 def _scratch(S, D):
-    """Per-call work arrays: a path, a traversal stack, a box."""
+    """Per-call work arrays: a path, a traversal stack, a box, the boxes along a path."""
     return (
         np.empty(S + 2, dtype=np.int64),
         np.empty(2 * S + 4, dtype=np.int64),
         np.empty(D, dtype=np.float32),
         np.empty(D, dtype=np.float32),
+        np.empty((S + 2, 2, D), dtype=np.float32),
     )
 
 
@@ -628,7 +666,7 @@ def forest_step(X, mode, scores, attr_hi, attr_lo, pts, pref, meta, root, left, 
     F = root.shape[0]
     S = sw.shape[1]
     D = X.shape[1]
-    path, stack, blo, bhi = _scratch(S, D)
+    path, stack, blo, bhi, pbox = _scratch(S, D)
     shadow_lo = np.empty(D, dtype=np.float32)
     shadow_hi = np.empty(D, dtype=np.float32)
     hi_v = np.empty(D)
@@ -683,7 +721,8 @@ def forest_step(X, mode, scores, attr_hi, attr_lo, pts, pref, meta, root, left, 
                             lpt, lmass, ihead, lhead, path, stack, blo, bhi)  # fmt: skip
                 _release(pref, meta, ev)
             leaf = tree_insert(t, p, meta, pts, root, left, right, cdim, cval, nmass, bmin, bmax,
-                               lpt, lmass, ihead, lhead, rng, path, stack, blo, bhi)  # fmt: skip
+                               lpt, lmass, ihead, lhead, rng, path, stack, blo, bhi,
+                               pbox)  # fmt: skip
             pref[lpt[t, leaf]] += 1
             heap_push(sw, spt, sn, t, w, leaf)
         if pref[p] == 0:
@@ -696,10 +735,11 @@ def forest_step(X, mode, scores, attr_hi, attr_lo, pts, pref, meta, root, left, 
 def insert_points(t, idx, meta, pts, pref, root, left, right, cdim, cval, nmass, bmin, bmax, lpt,
                   lmass, ihead, lhead, rng, spt):  # fmt: skip
     """Build tree ``t`` from store points ``idx`` (the batch forest's fit)."""
-    path, stack, blo, bhi = _scratch(lpt.shape[1], pts.shape[1])
+    path, stack, blo, bhi, pbox = _scratch(lpt.shape[1], pts.shape[1])
     for i in range(idx.shape[0]):
         leaf = tree_insert(t, idx[i], meta, pts, root, left, right, cdim, cval, nmass, bmin, bmax,
-                           lpt, lmass, ihead, lhead, rng, path, stack, blo, bhi)  # fmt: skip
+                           lpt, lmass, ihead, lhead, rng, path, stack, blo, bhi,
+                           pbox)  # fmt: skip
         pref[lpt[t, leaf]] += 1
         spt[t, i] = leaf
 
@@ -708,7 +748,7 @@ def insert_points(t, idx, meta, pts, pref, root, left, right, cdim, cval, nmass,
 def score_rows(X, pts, root, left, right, cdim, cval, sn, bmin, bmax, lpt, lmass):
     """Scores of the rows of ``X`` against a fixed forest, on one thread (for a few rows)."""
     F = root.shape[0]
-    path, stack, blo, bhi = _scratch(lpt.shape[1], pts.shape[1])
+    path, stack, blo, bhi, _ = _scratch(lpt.shape[1], pts.shape[1])
     out = np.zeros(X.shape[0])
     for r in range(X.shape[0]):
         total = 0.0
@@ -719,26 +759,41 @@ def score_rows(X, pts, root, left, right, cdim, cval, sn, bmin, bmax, lpt, lmass
     return out
 
 
-@njit(cache=True, parallel=True)
-def attribute_many(X, pts, root, left, right, cdim, cval, sn, bmin, bmax, lpt, lmass):
-    """Attributions (high, low) of all rows of ``X`` against a fixed forest (no update)."""
-    N = X.shape[0]
+@njit(cache=True, inline="always")
+def _attribute_row(r, X, hi, lo, pts, root, left, right, cdim, cval, sn, bmin, bmax, lpt, lmass):
+    """Attribution of row ``r`` of ``X`` into ``hi[r]``/``lo[r]``, averaged over the trees."""
     D = X.shape[1]
     F = root.shape[0]
-    S = lpt.shape[1]
-    hi = np.zeros((N, D))
-    lo = np.zeros((N, D))
-    for r in prange(N):
-        path, stack, blo, bhi = _scratch(S, D)
-        shadow_lo = np.empty(D, dtype=np.float32)
-        shadow_hi = np.empty(D, dtype=np.float32)
-        hi_v = np.empty(D)
-        lo_v = np.empty(D)
-        for t in range(F):
-            tree_attribution(t, X[r], pts, root, left, right, cdim, cval, sn, bmin, bmax, lpt,
-                             lmass, path, stack, blo, bhi, hi[r], lo[r], shadow_lo, shadow_hi,
-                             hi_v, lo_v)  # fmt: skip
-        for d in range(D):
-            hi[r, d] /= F
-            lo[r, d] /= F
+    path, stack, blo, bhi, _ = _scratch(lpt.shape[1], D)
+    shadow_lo = np.empty(D, dtype=np.float32)
+    shadow_hi = np.empty(D, dtype=np.float32)
+    hi_v = np.empty(D)
+    lo_v = np.empty(D)
+    for t in range(F):
+        tree_attribution(t, X[r], pts, root, left, right, cdim, cval, sn, bmin, bmax, lpt, lmass,
+                         path, stack, blo, bhi, hi[r], lo[r], shadow_lo, shadow_hi, hi_v,
+                         lo_v)  # fmt: skip
+    for d in range(D):
+        hi[r, d] /= F
+        lo[r, d] /= F
+
+
+@njit(cache=True)
+def attribute_rows(X, pts, root, left, right, cdim, cval, sn, bmin, bmax, lpt, lmass):
+    """Attributions (high, low) of the rows of ``X`` on one thread (for a few rows: a parallel
+    launch costs more than one record's attribution)."""
+    hi = np.zeros(X.shape)
+    lo = np.zeros(X.shape)
+    for r in range(X.shape[0]):
+        _attribute_row(r, X, hi, lo, pts, root, left, right, cdim, cval, sn, bmin, bmax, lpt, lmass)
+    return hi, lo
+
+
+@njit(cache=True, parallel=True)
+def attribute_many(X, pts, root, left, right, cdim, cval, sn, bmin, bmax, lpt, lmass):
+    """Attributions (high, low) of all rows of ``X`` against a fixed forest, rows in parallel."""
+    hi = np.zeros(X.shape)
+    lo = np.zeros(X.shape)
+    for r in prange(X.shape[0]):
+        _attribute_row(r, X, hi, lo, pts, root, left, right, cdim, cval, sn, bmin, bmax, lpt, lmass)
     return hi, lo
