@@ -234,6 +234,19 @@ def _recache(t, depth, path, meta, pts, root, left, right, cdim, cval, nmass, bm
                       ihead, blo, bhi, stack)  # fmt: skip
 
 
+@njit(cache=True, inline="always")
+def _descend(t, q, node, left, right, cdim, cval, path):
+    """Follow ``q``'s cuts from ``node`` down to a leaf, recording the internal nodes in ``path``;
+    returns the leaf reference and the number of internal nodes passed."""
+    M = left.shape[1]
+    depth = 0
+    while node < M:
+        path[depth] = node
+        depth += 1
+        node = left[t, node] if q[cdim[t, node]] <= cval[t, node] else right[t, node]
+    return node, depth
+
+
 # -- tree insert ----------------------------------------------------------------------------------
 @_no_refcount
 def _path_boxes(t, q, pts, root, left, right, cdim, cval, bmin, bmax, lpt, path, stack, pbox):
@@ -243,12 +256,7 @@ def _path_boxes(t, q, pts, root, left, right, cdim, cval, bmin, bmax, lpt, path,
     M = left.shape[1]
     K = bmin.shape[1]
     D = pts.shape[1]
-    node = root[t]
-    n = 0
-    while node < M:
-        path[n] = node
-        n += 1
-        node = left[t, node] if q[cdim[t, node]] <= cval[t, node] else right[t, node]
+    node, n = _descend(t, q, root[t], left, right, cdim, cval, path)
     p = lpt[t, node - M]
     for d in range(D):
         pbox[n, 0, d] = pts[p, d]
@@ -402,13 +410,9 @@ def tree_delete(t, leaf, meta, pts, root, left, right, cdim, cval, nmass, bmin, 
     K = bmin.shape[1]
     D = pts.shape[1]
     track = nmass.shape[1] > 0
-    q = pts[lpt[t, leaf]]
-    node = root[t]
-    depth = 0
-    while node >= 0 and node < M:
-        path[depth] = node
-        depth += 1
-        node = left[t, node] if q[cdim[t, node]] <= cval[t, node] else right[t, node]
+    if root[t] < 0:
+        return False
+    node, depth = _descend(t, pts[lpt[t, leaf]], root[t], left, right, cdim, cval, path)
     if node != M + leaf:
         return False
     if lmass[t, leaf] > 1:
@@ -486,11 +490,7 @@ def tree_score(t, q, pts, root, left, right, cdim, cval, sn, bmin, bmax, lpt, lm
     if node < 0:
         return 0.0
     tree_mass = sn[t]
-    depth = 0
-    while node < M:
-        path[depth] = node
-        depth += 1
-        node = left[t, node] if q[cdim[t, node]] <= cval[t, node] else right[t, node]
+    node, depth = _descend(t, q, node, left, right, cdim, cval, path)
     leaf = node - M
     lp = pts[lpt[t, leaf]]
     equal = True
@@ -545,11 +545,7 @@ def tree_attribution(t, q, pts, root, left, right, cdim, cval, sn, bmin, bmax, l
     if node < 0:
         return
     tree_mass = sn[t]
-    depth = 0
-    while node < M:
-        path[depth] = node
-        depth += 1
-        node = left[t, node] if q[cdim[t, node]] <= cval[t, node] else right[t, node]
+    node, depth = _descend(t, q, node, left, right, cdim, cval, path)
     leaf = node - M
     lp = pts[lpt[t, leaf]]
     norm = math.log2(tree_mass + 1.0)
