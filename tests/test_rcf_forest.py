@@ -314,3 +314,29 @@ def test_thresholds() -> None:
     daily = daily_thresholds(idx, scores, k=3)
     assert daily.iloc[0] == pytest.approx(1.0)
     assert daily.iloc[1] == pytest.approx(np.mean(np.arange(24.0)) + 3 * np.std(np.arange(24.0)))
+
+
+def test_index_types_widen_for_big_forests_and_many_dimensions() -> None:
+    rng = np.random.default_rng(9)
+    small = RandomCutForest(RCFConfig(number_of_trees=20, sub_sample_size=64, seed=1))
+    small.process(rng.normal(size=(300, 3)))
+    assert small.arrays_ is not None
+    assert small.arrays_.lpt.dtype == np.int16 and small.arrays_.cdim.dtype == np.int8
+    # 130 x 256 samples may need store slots past 32767; 30 columns x shingle 5 = 150 dimensions
+    big = RandomCutForest(
+        RCFConfig(number_of_trees=130, sub_sample_size=256, shingle_size=5, seed=2)
+    )
+    X = rng.normal(size=(400, 30))
+    X[350] = 8.0
+    scores = big.process(X, explain=True).scores
+    assert big.arrays_ is not None
+    assert big.arrays_.lpt.dtype == np.int32 and big.arrays_.cdim.dtype == np.int16
+    assert int(np.argmax(scores)) == 350
+    check_invariants(big)
+    buf = io.BytesIO()
+    save(big, buf)
+    buf.seek(0)
+    again = load(buf)
+    assert isinstance(again, RandomCutForest)
+    nxt = rng.normal(size=(5, 30))
+    np.testing.assert_array_equal(again.process(nxt).scores, big.process(nxt).scores)

@@ -53,12 +53,13 @@ class ForestArrays:
     root: np.ndarray  # (F,) int32: root reference of each tree, -1 when empty
     left: np.ndarray  # (F, M) int16: child references (< M internal, >= M leaf M + slot)
     right: np.ndarray  # (F, M) int16
-    cdim: np.ndarray  # (F, M) int16: cut dimension
+    cdim: np.ndarray  # (F, M) int8 (int16 above 127 dimensions): cut dimension
     cval: np.ndarray  # (F, M) float32: cut value (left when x[cdim] <= cval)
     nmass: np.ndarray  # (F, M) int16: points under each internal node; (F, 0) without a box cache
     bmin: np.ndarray  # (F, K, D) float32: bounding boxes of the internal slots 0..K-1
     bmax: np.ndarray  # (F, K, D) float32
-    lpt: np.ndarray  # (F, S) int32: store index of each leaf's point (free: the next free leaf)
+    lpt: np.ndarray  # (F, S) int16 (int32 for big forests): store index of each leaf's point,
+    # or for a free leaf the next free leaf
     lmass: np.ndarray  # (F, S) int16: copies of the point in the leaf
     ihead: np.ndarray  # (F, 2) int32: first free internal slot, cached (< K) and not
     lhead: np.ndarray  # (F,) int32: first free leaf slot
@@ -77,19 +78,25 @@ class ForestArrays:
         K = min(M, round(cache * M))
         cap = max(64, samples * 2)
         heavy = max(2, math.ceil(3 * samples / K)) if K else 0
-        return cls(
+        # the narrowest index type that fits: the store never holds more than trees x samples + 1
+        # points at once, and it only doubles when full
+        last = cap
+        while last < trees * samples + 1:
+            last *= 2
+        index = np.int16 if last <= 1 << 15 else np.int32
+        return cls._packed(
             pts=np.zeros((cap, dims), dtype=np.float32),
             pref=_chain(cap, -1, offset=-2),
             meta=np.array([cap, 0, 0, 0, heavy][:META_SIZE], dtype=np.int64),
             root=np.full(trees, -1, dtype=np.int32),
             left=np.tile(_chain_pair(K, M).astype(np.int16), (trees, 1)),
             right=np.full((trees, M), -1, dtype=np.int16),
-            cdim=np.zeros((trees, M), dtype=np.int16),
+            cdim=np.zeros((trees, M), dtype=np.int8 if dims <= 127 else np.int16),
             cval=np.zeros((trees, M), dtype=np.float32),
             nmass=np.zeros((trees, M if K else 0), dtype=np.int16),
             bmin=np.zeros((trees, K, dims), dtype=np.float32),
             bmax=np.zeros((trees, K, dims), dtype=np.float32),
-            lpt=np.tile(_chain(samples, -1), (trees, 1)),
+            lpt=np.tile(_chain(samples, -1).astype(index), (trees, 1)),
             lmass=np.zeros((trees, samples), dtype=np.int16),
             ihead=np.tile(
                 np.array([0 if K else -1, K if K < M else -1], dtype=np.int32), (trees, 1)
@@ -117,15 +124,32 @@ class ForestArrays:
         self.meta[META_FREE_HEAD] = cap
         self.meta[META_FREE_N] += cap
 
+    @classmethod
+    def _packed(cls, **arrays: np.ndarray) -> ForestArrays:
+        """The arrays copied into one buffer (views 16-byte aligned): one allocation per forest, so
+        thousands of forests do not scatter small blocks over the heap."""
+        offsets = []
+        end = 0
+        for a in arrays.values():
+            offsets.append(end)
+            end += -(-a.nbytes // 16) * 16
+        buffer = np.empty(end, dtype=np.uint8)
+        views = {}
+        for (name, a), at in zip(arrays.items(), offsets, strict=True):
+            view = buffer[at : at + a.nbytes].view(a.dtype).reshape(a.shape)
+            view[...] = a
+            views[name] = view
+        return cls(**views)
+
     def copy(self) -> ForestArrays:
-        return ForestArrays(**{f.name: getattr(self, f.name).copy() for f in fields(self)})
+        return ForestArrays._packed(**self.as_dict())
 
     def as_dict(self) -> dict[str, np.ndarray]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
     def from_dict(cls, data: dict[str, np.ndarray]) -> ForestArrays:
-        return cls(**{f.name: np.ascontiguousarray(data[f.name]) for f in fields(cls)})
+        return cls._packed(**{f.name: data[f.name] for f in fields(cls)})
 
     def nbytes(self, *, in_use: bool = True) -> int:
         """Memory of the arrays; with ``in_use`` the point store counts only its occupied rows."""
