@@ -35,8 +35,12 @@ from rushhour.detect.rcf.shingle import Shingler
 from rushhour.errors import InputError, NotFittedError, UsageError
 
 MAX_INPUT_COLUMNS = 30
-# the fraction of internal slots with a cached bounding box (the heaviest nodes get them)
-BOX_CACHE = 0.2
+# the fraction of internal slots with a cached bounding box (the heaviest nodes get them) when the
+# configuration leaves it open: up to SMALL_POINT dimensions a fifth (a box costs little to rebuild
+# there, and 100 trees x 256 samples x 3 dimensions fit in 1 MB); above, every node (the climb back
+# up a tree goes higher in more dimensions, so rebuilding boxes would cost the scores' speed)
+BOX_CACHE_SMALL = 0.2
+SMALL_POINT = 4
 
 
 @dataclass
@@ -182,6 +186,8 @@ class RCFConfig:
     """Parameters of the streaming forest, named after Kinesis's RANDOM_CUT_FOREST arguments.
 
     ``time_decay`` is in records (Kinesis's convention): the sampler's λ is ``1 / time_decay``.
+    ``bounding_box_cache_fraction`` (AWS's name) trades memory for scoring speed and never changes a
+    score; ``None`` picks it from the shingled dimensions (see :meth:`box_cache`).
     """
 
     number_of_trees: int = 100
@@ -190,7 +196,13 @@ class RCFConfig:
     shingle_size: int = 1
     seed: int | None = None
     initial_accept_fraction: float = 0.125
-    bounding_box_cache_fraction: float = BOX_CACHE
+    bounding_box_cache_fraction: float | None = None
+
+    def box_cache(self, dims: int) -> float:
+        """The cache fraction in force for shingled points of ``dims`` dimensions."""
+        if self.bounding_box_cache_fraction is not None:
+            return self.bounding_box_cache_fraction
+        return BOX_CACHE_SMALL if dims <= SMALL_POINT else 1.0
 
     def validate(self) -> None:
         _check_range("number_of_trees", self.number_of_trees, 1, 1000)
@@ -203,7 +215,7 @@ class RCFConfig:
             )
         for name in ("initial_accept_fraction", "bounding_box_cache_fraction"):
             value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
+            if value is not None and not 0.0 <= value <= 1.0:
                 raise UsageError(f"{name} must be in 0..1, got {value}")
 
 
@@ -258,7 +270,7 @@ class RandomCutForest:
             c.sub_sample_size,
             dims * c.shingle_size,
             self.seed_,
-            c.bounding_box_cache_fraction,
+            c.box_cache(dims * c.shingle_size),
         )
         self.shingler_ = Shingler(dims, c.shingle_size)
 

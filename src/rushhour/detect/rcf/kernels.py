@@ -513,18 +513,10 @@ def tree_score(t, q, pts, root, left, right, cdim, cval, sn, bmin, bmax, lpt, lm
         child = a
         new_range = 0.0
         diff = 0.0
-        for d in range(D):
-            lo = float(blo[d])
-            hi = float(bhi[d])
-            x = float(q[d])
-            if x > hi:
-                diff += x - hi
-                new_range += x - lo
-            elif x < lo:
-                diff += lo - x
-                new_range += hi - x
-            else:
-                new_range += hi - lo
+        for d in range(D):  # branch-free; float32 differences (only one side can be outside)
+            x = q[d]
+            diff += max(x - bhi[d], 0.0) + max(blo[d] - x, 0.0)
+            new_range += max(bhi[d], x) - min(blo[d], x)
         if diff <= 0.0:
             break
         prob = diff / new_range
