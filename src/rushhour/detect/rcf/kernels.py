@@ -249,14 +249,14 @@ def _descend(t, q, node, left, right, cdim, cval, path):
 
 # -- tree insert ----------------------------------------------------------------------------------
 @_no_refcount
-def _path_boxes(t, q, pts, root, left, right, cdim, cval, bmin, bmax, lpt, path, stack, pbox):
-    """The boxes of the nodes on ``q``'s path to a leaf (``path``; the leaf's point last) into
-    ``pbox``, bottom-up: a cached box is read, an uncached one is its path child's box grown by its
-    other child's. One pass over the siblings instead of one subtree walk per level."""
+def _path_boxes(t, q, start, pts, left, right, cdim, cval, bmin, bmax, lpt, path, stack, pbox):
+    """The boxes of the nodes on ``q``'s path from ``start`` to a leaf (``path``; the leaf's point
+    last) into ``pbox``, bottom-up: a cached box is read, an uncached one is its path child's box
+    grown by its other child's. One pass over the siblings instead of one subtree walk per level."""
     M = left.shape[1]
     K = bmin.shape[1]
     D = pts.shape[1]
-    node, n = _descend(t, q, root[t], left, right, cdim, cval, path)
+    node, n = _descend(t, q, start, left, right, cdim, cval, path)
     p = lpt[t, node - M]
     for d in range(D):
         pbox[n, 0, d] = pts[p, d]
@@ -294,14 +294,27 @@ def tree_insert(t, p, meta, pts, root, left, right, cdim, cval, nmass, bmin, bma
         lmass[t, leaf] = 1
         root[t] = M + leaf
         return leaf
-    _path_boxes(t, q, pts, root, left, right, cdim, cval, bmin, bmax, lpt, path, stack, pbox)
     depth = 0
     parent = -1
+    boxed = False  # pbox holds the boxes of the path's remaining (uncached) levels
     while True:
         # the node's box, merged with q, is where the random cut is drawn (AWS randomCut)
-        for d in range(D):
-            blo[d] = pbox[depth, 0, d]
-            bhi[d] = pbox[depth, 1, d]
+        if node < K:
+            for d in range(D):
+                blo[d] = bmin[t, node, d]
+                bhi[d] = bmax[t, node, d]
+        elif node >= M:
+            for d in range(D):
+                blo[d] = pts[lpt[t, node - M], d]
+                bhi[d] = blo[d]
+        else:
+            if not boxed:  # the first uncached level: the boxes of all levels below, in one pass
+                _path_boxes(t, q, node, pts, left, right, cdim, cval, bmin, bmax, lpt,
+                            path[depth:], stack, pbox[depth:])  # fmt: skip
+                boxed = True
+            for d in range(D):
+                blo[d] = pbox[depth, 0, d]
+                bhi[d] = pbox[depth, 1, d]
         rsum = 0.0
         for d in range(D):
             lo = blo[d]
