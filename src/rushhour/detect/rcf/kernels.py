@@ -538,6 +538,17 @@ def tree_score(t, q, pts, root, left, right, cdim, cval, sn, bmin, bmax, lpt, lm
 
 
 @_no_refcount
+def forest_score(q, pts, root, left, right, cdim, cval, sn, bmin, bmax, lpt, lmass, path, stack,
+                 blo, bhi):  # fmt: skip
+    """The forest's score of ``q``: the trees' scores averaged (one call per record, not per tree)."""
+    total = 0.0
+    for t in range(root.shape[0]):
+        total += tree_score(t, q, pts, root, left, right, cdim, cval, sn, bmin, bmax, lpt, lmass,
+                            path, stack, blo, bhi)  # fmt: skip
+    return total / root.shape[0]
+
+
+@_no_refcount
 def tree_attribution(t, q, pts, root, left, right, cdim, cval, sn, bmin, bmax, lpt, lmass, path,
                      stack, blo, bhi, hi_out, lo_out, shadow_lo, shadow_hi, hi_v, lo_v):  # fmt: skip
     """AWS's DiVector attribution of ``q`` in tree ``t``, added into ``hi_out``/``lo_out``.
@@ -695,10 +706,8 @@ def forest_step(X, mode, scores, attr_hi, attr_lo, pts, pref, meta, root, left, 
                     total += attr_hi[r, d] + attr_lo[r, d]
                 scores[r] = total
             else:
-                for t in range(F):
-                    total += tree_score(t, q, pts, root, left, right, cdim, cval, sn, bmin, bmax,
-                                        lpt, lmass, path, stack, blo, bhi)  # fmt: skip
-                scores[r] = total / F
+                scores[r] = forest_score(q, pts, root, left, right, cdim, cval, sn, bmin, bmax,
+                                         lpt, lmass, path, stack, blo, bhi)  # fmt: skip
         # update: the new point enters the store once, every accepting tree references it
         if meta[META_SEQ] - meta[META_WBASE] >= _REBASE_AFTER:
             rebase(sw, sn, meta, lam)
@@ -748,15 +757,11 @@ def insert_points(t, idx, meta, pts, pref, root, left, right, cdim, cval, nmass,
 @njit(cache=True)
 def score_rows(X, pts, root, left, right, cdim, cval, sn, bmin, bmax, lpt, lmass):
     """Scores of the rows of ``X`` against a fixed forest, on one thread (for a few rows)."""
-    F = root.shape[0]
     path, stack, blo, bhi, _ = _scratch(lpt.shape[1], pts.shape[1])
     out = np.zeros(X.shape[0])
     for r in range(X.shape[0]):
-        total = 0.0
-        for t in range(F):
-            total += tree_score(t, X[r], pts, root, left, right, cdim, cval, sn, bmin, bmax, lpt,
-                                lmass, path, stack, blo, bhi)  # fmt: skip
-        out[r] = total / F
+        out[r] = forest_score(X[r], pts, root, left, right, cdim, cval, sn, bmin, bmax, lpt, lmass,
+                              path, stack, blo, bhi)  # fmt: skip
     return out
 
 
