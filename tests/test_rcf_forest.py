@@ -239,7 +239,7 @@ def test_memory_is_compact() -> None:
     forest = RandomCutForest(RCFConfig(seed=1))
     forest.process(X)
     # the target: at most 1 MB for 100 trees x 256 samples x 3 dimensions (int16/float32
-    # nodes, a shared point store, boxes cached for a fifth of the nodes)
+    # nodes, a shared point store, boxes cached for 30% of the nodes)
     assert forest.memory_bytes() <= 1_000_000
     check_invariants(forest)
 

@@ -36,10 +36,10 @@ from rushhour.errors import InputError, NotFittedError, UsageError
 
 MAX_INPUT_COLUMNS = 30
 # the fraction of internal slots with a cached bounding box (the heaviest nodes get them) when the
-# configuration leaves it open: up to SMALL_POINT dimensions a fifth (a box costs little to rebuild
+# configuration leaves it open: up to SMALL_POINT dimensions 30% (a box costs little to rebuild
 # there, and 100 trees x 256 samples x 3 dimensions fit in 1 MB); above, every node (the climb back
 # up a tree goes higher in more dimensions, so rebuilding boxes would cost the scores' speed)
-BOX_CACHE_SMALL = 0.2
+BOX_CACHE_SMALL = 0.3
 SMALL_POINT = 4
 
 

@@ -537,10 +537,11 @@ def tree_score(t, q, pts, root, left, right, cdim, cval, sn, bmin, bmax, lpt, lm
     return score * math.log2(tree_mass + 1.0)
 
 
-@_no_refcount
+@njit(cache=True)
 def forest_score(q, pts, root, left, right, cdim, cval, sn, bmin, bmax, lpt, lmass, path, stack,
                  blo, bhi):  # fmt: skip
-    """The forest's score of ``q``: the trees' scores averaged (one call per record, not per tree)."""
+    """The forest's score of ``q``: the trees' scores averaged. A function of its own, called once
+    per record: with the tree loop compiled inside the streaming step, scoring ran 2x slower."""
     total = 0.0
     for t in range(root.shape[0]):
         total += tree_score(t, q, pts, root, left, right, cdim, cval, sn, bmin, bmax, lpt, lmass,
