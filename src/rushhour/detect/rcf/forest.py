@@ -83,10 +83,10 @@ class ForestArrays:
         cap = max(64, samples * 2)
         heavy = max(2, math.ceil(3 * samples / K)) if K else 0
         # the narrowest index type that fits: the store never holds more than trees x samples + 1
-        # points at once, and it only grows when full
+        # points at once, and it only doubles when full
         last = cap
         while last < trees * samples + 1:
-            last = _grown(last)
+            last *= 2
         index = np.int16 if last <= 1 << 15 else np.int32
         return cls._packed(
             pts=np.zeros((cap, dims), dtype=np.float32),
@@ -120,15 +120,13 @@ class ForestArrays:
         )  # fmt: skip
 
     def grow_store(self) -> None:
-        """Grow the point store by half (called by the Python side when the kernel reports it full):
-        a long-running forest keeps less free room than with doubling."""
+        """Double the point store (called by the Python side when the kernel reports it full)."""
         cap = self.pts.shape[0]
-        more = _grown(cap) - cap
-        self.pts = np.concatenate([self.pts, np.zeros((more, self.pts.shape[1]), np.float32)])
+        self.pts = np.concatenate([self.pts, np.zeros_like(self.pts)])
         head = int(self.meta[META_FREE_HEAD])
-        self.pref = np.concatenate([self.pref, _chain(more, head, offset=-2, start=cap)])
+        self.pref = np.concatenate([self.pref, _chain(cap, head, offset=-2, start=cap)])
         self.meta[META_FREE_HEAD] = cap
-        self.meta[META_FREE_N] += more
+        self.meta[META_FREE_N] += cap
 
     @classmethod
     def _packed(cls, **arrays: np.ndarray) -> ForestArrays:
@@ -167,10 +165,6 @@ class ForestArrays:
 
     def points_in_use(self) -> int:
         return int(self.pts.shape[0] - self.meta[META_FREE_N])
-
-
-def _grown(cap: int) -> int:
-    return cap + cap // 2
 
 
 def _chain(n: int, end: int, *, offset: int = 0, start: int = 0) -> np.ndarray:
