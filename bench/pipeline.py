@@ -94,12 +94,15 @@ def main() -> None:
     processor = Processor(settings, store, bank, clock)
     processor.restore()
     forests_mb = 0.0
+    forest_arrays_kb = 0.0
     if args.rcf:  # steady state: every forest warm (300 buckets learned), as after a restart
         before = rss_mb()
         warm = np.random.default_rng(1).poisson(1000, size=300).astype(float).tolist()
         bank.warm_up({key: warm for key in keys})
         gc.collect()
         forests_mb = rss_mb() - before
+        arrays = [det.forest.memory_bytes(in_use=False) for det in bank.forests.values()]
+        forest_arrays_kb = float(np.mean(arrays)) / 1e3
     labels = {k: (k.split("{")[0], {"region": "eu"}) for k in keys}
     scales = np.array([0.5 + (i % 17) / 10 for i in range(n)])
     rng = np.random.default_rng(0)
@@ -166,6 +169,11 @@ def main() -> None:
         f"memory: band models {models_mb:.0f} MB, forests {forests_mb:.0f} MB, total {total_mb:.0f} MB"
         f" -> {total_mb * 1e6 / n / 1e3:.1f} kB per series"
     )
+    if args.rcf:
+        print(
+            f"forests: {forests_mb * 1e3 / n:.0f} kB resident each, "
+            f"{forest_arrays_kb:.0f} kB of it the forest's arrays"
+        )
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 

@@ -54,6 +54,9 @@ class DetectSettings(_Section):
     rcf_trees: int = Field(50, ge=1, le=1000, description="trees of each series' forest")
     rcf_samples: int = Field(256, ge=10, le=1000, description="samples per tree of each forest")
     rcf_shingle: int = Field(4, ge=1, le=30, description="buckets per shingle (the forest's input)")
+    rcf_box_cache: float = Field(
+        0.0, ge=0, le=1, description="fraction of each forest's nodes with a cached bounding box"
+    )
     min_relative_deviation: float = Field(
         0.1, ge=0, description="ignore deviations smaller than this fraction of expected"
     )

@@ -75,6 +75,7 @@ class DetectorBank:
                 sub_sample_size=d.rcf_samples,
                 shingle_size=d.rcf_shingle,
                 seed=seed,
+                bounding_box_cache_fraction=d.rcf_box_cache,
             )
             det = self.forests[key] = RCFDetector(config)
         return det

@@ -2,8 +2,9 @@
 
 ``fit`` draws a uniform sample of ``num_samples_per_tree`` training points for each tree (what a
 reservoir sample of the training set gives) and builds the trees; ``score`` then scores any number of
-points against the fixed forest, in parallel across points, without updating it. The scores are on
-AWS's scale, as the streaming forest's.
+points against the fixed forest, in parallel across points, without updating it, through the
+read-only layout of :mod:`rushhour.detect.rcf.frozen` (built once after ``fit`` or ``load``). The
+scores are on AWS's scale, as the streaming forest's.
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
@@ -16,7 +17,7 @@ True
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,8 @@ import pandas as pd
 
 from rushhour.detect.rcf import kernels
 from rushhour.detect.rcf.forest import ForestArrays, _check_range
+from rushhour.detect.rcf.frozen import FrozenForest, freeze
+from rushhour.detect.rcf.layout import META_FREE_HEAD, META_FREE_N
 from rushhour.errors import InputError, NotFittedError, UsageError
 
 
@@ -51,6 +54,7 @@ class BatchRandomCutForest:
     training_mean_: float | None = None
     training_std_: float | None = None
     seed_: int = 0
+    frozen_: FrozenForest | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.config.validate()
@@ -89,18 +93,18 @@ class BatchRandomCutForest:
         # the point store holds each sampled training row once, shared by the trees
         a.pts = np.ascontiguousarray(A[used])
         a.pref = np.zeros(len(used), dtype=np.int32)
-        a.pfree = np.zeros(0, dtype=np.int32)
-        a.meta[:] = 0
+        a.meta[META_FREE_N] = 0
+        a.meta[META_FREE_HEAD] = -1
         where = np.searchsorted(used, np.arange(len(A)))
         for t, pick in enumerate(picks):
             kernels.insert_points(
-                t, where[pick].astype(np.int64), a.pts, a.pref, a.root, a.left, a.right, a.cdim,
-                a.cval, a.nmass, a.bmin, a.bmax, a.lpt, a.lmass, a.ifree, a.ifn, a.lfree, a.lfn,
-                a.rng,
+                t, where[pick].astype(np.int64), a.meta, a.pts, a.pref, a.root, a.left, a.right,
+                a.cdim, a.cval, a.nmass, a.bmin, a.bmax, a.lpt, a.lmass, a.ihead, a.lhead, a.rng,
                 a.spt,
             )  # fmt: skip
             a.sn[t] = len(pick)
         self.arrays_ = a
+        self.frozen_ = None
         train_scores = self.score(A)
         self.training_mean_ = float(train_scores.mean())
         self.training_std_ = float(train_scores.std())
@@ -113,8 +117,9 @@ class BatchRandomCutForest:
 
     def score(self, X: Any) -> np.ndarray:
         """Anomaly scores of the rows of ``X`` (the forest does not change)."""
-        a = self._fitted()
-        return np.asarray(kernels.score_many(self._matrix(X, "the points"), *a.tree()))
+        if self.frozen_ is None:
+            self.frozen_ = freeze(self._fitted())
+        return self.frozen_.score(self._matrix(X, "the points"))
 
     def attribution(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
         """Per-dimension (high, low) attributions; ``high + low`` sums to the score per row."""
@@ -129,7 +134,9 @@ class BatchRandomCutForest:
         return score_threshold_from(self.training_mean_, self.training_std_, k)
 
     def memory_bytes(self) -> int:
-        return 0 if self.arrays_ is None else self.arrays_.nbytes(in_use=False)
+        """The forest's arrays and, once scored, its read-only scoring layout."""
+        frozen = 0 if self.frozen_ is None else self.frozen_.nbytes()
+        return frozen + (0 if self.arrays_ is None else self.arrays_.nbytes(in_use=False))
 
 
 def score_threshold_from(mean: float, std: float, k: float) -> float:

@@ -24,65 +24,90 @@ from typing import Any
 import numpy as np
 
 from rushhour.detect.rcf import kernels
-from rushhour.detect.rcf.layout import META_FREE_N, META_SEQ, META_SIZE, META_WBASE
+from rushhour.detect.rcf.layout import (
+    META_FREE_HEAD,
+    META_FREE_N,
+    META_SEQ,
+    META_SIZE,
+    META_WBASE,
+)
 from rushhour.detect.rcf.shingle import Shingler
 from rushhour.errors import InputError, NotFittedError, UsageError
 
 MAX_INPUT_COLUMNS = 30
+# the fraction of internal slots with a cached bounding box (the heaviest nodes get them) when the
+# configuration leaves it open: up to SMALL_POINT dimensions 30% (a box costs little to rebuild
+# there, and 100 trees x 256 samples x 3 dimensions fit in 1 MB); above, every node (the climb back
+# up a tree goes higher in more dimensions, so rebuilding boxes would cost the scores' speed)
+BOX_CACHE_SMALL = 0.3
+SMALL_POINT = 4
 
 
 @dataclass
 class ForestArrays:
-    """Every array of a forest: a point store shared by the trees, per-tree nodes, samplers, RNGs."""
+    """Every array of a forest: a point store shared by the trees, per-tree nodes, samplers, RNGs.
+
+    Free slots are lists threaded through the arrays themselves (see :mod:`kernels`), and bounding
+    boxes are cached for the first ``K`` internal slots only, which hold the heaviest nodes.
+    """
 
     pts: np.ndarray  # (P, D) float32: the point store
-    pref: np.ndarray  # (P,) int32: how many tree samples reference each stored point
-    pfree: np.ndarray  # (P,) int32: stack of free store slots
+    pref: np.ndarray  # (P,) int32: tree samples referencing each point; free: -2 - next free slot
     meta: np.ndarray  # (META_SIZE,) int64: counters, see layout.py
     root: np.ndarray  # (F,) int32: root reference of each tree, -1 when empty
     left: np.ndarray  # (F, M) int16: child references (< M internal, >= M leaf M + slot)
     right: np.ndarray  # (F, M) int16
-    cdim: np.ndarray  # (F, M) int16: cut dimension
+    cdim: np.ndarray  # (F, M) int8 (int16 above 127 dimensions): cut dimension
     cval: np.ndarray  # (F, M) float32: cut value (left when x[cdim] <= cval)
-    nmass: np.ndarray  # (F, M) int16: points under each internal node
-    bmin: np.ndarray  # (F, M, D) float32: bounding box of each internal node
-    bmax: np.ndarray  # (F, M, D) float32
-    lpt: np.ndarray  # (F, S) int32: store index of each leaf's point
+    nmass: np.ndarray  # (F, M) int16: points under each internal node; (F, 0) without a box cache
+    bmin: np.ndarray  # (F, K, D) float32: bounding boxes of the internal slots 0..K-1
+    bmax: np.ndarray  # (F, K, D) float32
+    lpt: np.ndarray  # (F, S) int16 (int32 for big forests): store index of each leaf's point,
+    # or for a free leaf the next free leaf
     lmass: np.ndarray  # (F, S) int16: copies of the point in the leaf
-    ifree: np.ndarray  # (F, M) int16: free internal slots
-    ifn: np.ndarray  # (F,) int32
-    lfree: np.ndarray  # (F, S) int16: free leaf slots
-    lfn: np.ndarray  # (F,) int32
+    ihead: np.ndarray  # (F, 2) int32: first free internal slot, cached (< K) and not
+    lhead: np.ndarray  # (F,) int32: first free leaf slot
     sw: np.ndarray  # (F, S) float32: sampler weights, a max-heap
-    spt: np.ndarray  # (F, S) int32: store index of each sampled point
-    sn: np.ndarray  # (F,) int32: sampler size
+    spt: np.ndarray  # (F, S) int16: leaf slot of each sampled point
+    sn: np.ndarray  # (F,) int32: sampler size (= tree mass)
     rng: np.ndarray  # (F,) uint64: splitmix64 state of each tree
 
     @classmethod
-    def allocate(cls, trees: int, samples: int, dims: int, seed: int) -> ForestArrays:
+    def allocate(
+        cls, trees: int, samples: int, dims: int, seed: int, cache: float = 1.0
+    ) -> ForestArrays:
+        """Empty trees of ``samples`` leaves; ``cache`` is the fraction of internal slots with a
+        cached bounding box."""
         M = samples  # a tree of S leaves has S - 1 internal nodes; one spare keeps the code simple
+        K = min(M, round(cache * M))
         cap = max(64, samples * 2)
-        return cls(
+        heavy = max(2, math.ceil(3 * samples / K)) if K else 0
+        # the narrowest index type that fits: the store never holds more than trees x samples + 1
+        # points at once, and it only doubles when full
+        last = cap
+        while last < trees * samples + 1:
+            last *= 2
+        index = np.int16 if last <= 1 << 15 else np.int32
+        return cls._packed(
             pts=np.zeros((cap, dims), dtype=np.float32),
-            pref=np.zeros(cap, dtype=np.int32),
-            pfree=np.arange(cap - 1, -1, -1, dtype=np.int32),
-            meta=np.array([cap, 0, 0][:META_SIZE], dtype=np.int64),
+            pref=_chain(cap, -1, offset=-2),
+            meta=np.array([cap, 0, 0, 0, heavy][:META_SIZE], dtype=np.int64),
             root=np.full(trees, -1, dtype=np.int32),
-            left=np.full((trees, M), -1, dtype=np.int16),
+            left=np.tile(_chain_pair(K, M).astype(np.int16), (trees, 1)),
             right=np.full((trees, M), -1, dtype=np.int16),
-            cdim=np.zeros((trees, M), dtype=np.int16),
+            cdim=np.zeros((trees, M), dtype=np.int8 if dims <= 127 else np.int16),
             cval=np.zeros((trees, M), dtype=np.float32),
-            nmass=np.zeros((trees, M), dtype=np.int16),
-            bmin=np.zeros((trees, M, dims), dtype=np.float32),
-            bmax=np.zeros((trees, M, dims), dtype=np.float32),
-            lpt=np.zeros((trees, samples), dtype=np.int32),
+            nmass=np.zeros((trees, M if K else 0), dtype=np.int16),
+            bmin=np.zeros((trees, K, dims), dtype=np.float32),
+            bmax=np.zeros((trees, K, dims), dtype=np.float32),
+            lpt=np.tile(_chain(samples, -1).astype(index), (trees, 1)),
             lmass=np.zeros((trees, samples), dtype=np.int16),
-            ifree=np.tile(np.arange(M - 1, -1, -1, dtype=np.int16), (trees, 1)),
-            ifn=np.full(trees, M, dtype=np.int32),
-            lfree=np.tile(np.arange(samples - 1, -1, -1, dtype=np.int16), (trees, 1)),
-            lfn=np.full(trees, samples, dtype=np.int32),
+            ihead=np.tile(
+                np.array([0 if K else -1, K if K < M else -1], dtype=np.int32), (trees, 1)
+            ),
+            lhead=np.zeros(trees, dtype=np.int32),
             sw=np.zeros((trees, samples), dtype=np.float32),
-            spt=np.zeros((trees, samples), dtype=np.int32),
+            spt=np.zeros((trees, samples), dtype=np.int16),
             sn=np.zeros(trees, dtype=np.int32),
             rng=kernels.seed_states(seed, trees),
         )
@@ -90,7 +115,7 @@ class ForestArrays:
     def tree(self) -> tuple[np.ndarray, ...]:
         """The arrays the scoring kernels read, in their argument order."""
         return (
-            self.pts, self.root, self.left, self.right, self.cdim, self.cval, self.nmass,
+            self.pts, self.root, self.left, self.right, self.cdim, self.cval, self.sn,
             self.bmin, self.bmax, self.lpt, self.lmass,
         )  # fmt: skip
 
@@ -98,35 +123,62 @@ class ForestArrays:
         """Double the point store (called by the Python side when the kernel reports it full)."""
         cap = self.pts.shape[0]
         self.pts = np.concatenate([self.pts, np.zeros_like(self.pts)])
-        self.pref = np.concatenate([self.pref, np.zeros(cap, dtype=np.int32)])
-        n = int(self.meta[META_FREE_N])
-        pfree = np.empty(2 * cap, dtype=np.int32)
-        pfree[:cap] = np.arange(2 * cap - 1, cap - 1, -1, dtype=np.int32)
-        pfree[cap : cap + n] = self.pfree[:n]
-        self.pfree = pfree
-        self.meta[META_FREE_N] = cap + n
+        head = int(self.meta[META_FREE_HEAD])
+        self.pref = np.concatenate([self.pref, _chain(cap, head, offset=-2, start=cap)])
+        self.meta[META_FREE_HEAD] = cap
+        self.meta[META_FREE_N] += cap
+
+    @classmethod
+    def _packed(cls, **arrays: np.ndarray) -> ForestArrays:
+        """The arrays copied into one buffer (views 16-byte aligned): one allocation per forest, so
+        thousands of forests do not scatter small blocks over the heap."""
+        offsets = []
+        end = 0
+        for a in arrays.values():
+            offsets.append(end)
+            end += -(-a.nbytes // 16) * 16
+        buffer = np.empty(end, dtype=np.uint8)
+        views = {}
+        for (name, a), at in zip(arrays.items(), offsets, strict=True):
+            view = buffer[at : at + a.nbytes].view(a.dtype).reshape(a.shape)
+            view[...] = a
+            views[name] = view
+        return cls(**views)
 
     def copy(self) -> ForestArrays:
-        return ForestArrays(**{f.name: getattr(self, f.name).copy() for f in fields(self)})
+        return ForestArrays._packed(**self.as_dict())
 
     def as_dict(self) -> dict[str, np.ndarray]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
     def from_dict(cls, data: dict[str, np.ndarray]) -> ForestArrays:
-        return cls(**{f.name: np.ascontiguousarray(data[f.name]) for f in fields(cls)})
+        return cls._packed(**{f.name: data[f.name] for f in fields(cls)})
 
     def nbytes(self, *, in_use: bool = True) -> int:
         """Memory of the arrays; with ``in_use`` the point store counts only its occupied rows."""
         total = sum(a.nbytes for a in self.as_dict().values())
         if in_use:
             free = int(self.meta[META_FREE_N])
-            per_row = self.pts.itemsize * self.pts.shape[1] + 8  # point + refcount + free slot
-            total -= free * per_row
+            total -= free * (self.pts.itemsize * self.pts.shape[1] + self.pref.itemsize)
         return total
 
     def points_in_use(self) -> int:
         return int(self.pts.shape[0] - self.meta[META_FREE_N])
+
+
+def _chain(n: int, end: int, *, offset: int = 0, start: int = 0) -> np.ndarray:
+    """A free list over slots ``start .. start+n-1`` in order, then ``end``, stored as
+    ``offset - next`` (``offset`` -2 marks free point-store slots apart from reference counts)."""
+    nxt = np.arange(start + 1, start + n + 1, dtype=np.int64)
+    if n:
+        nxt[-1] = end
+    return (nxt if offset == 0 else offset - nxt).astype(np.int32)
+
+
+def _chain_pair(K: int, M: int) -> np.ndarray:
+    """The two free lists of internal slots: cached ``0..K-1`` and uncached ``K..M-1``."""
+    return np.concatenate([_chain(K, -1), _chain(M - K, -1, start=K)])
 
 
 @dataclass
@@ -134,6 +186,8 @@ class RCFConfig:
     """Parameters of the streaming forest, named after Kinesis's RANDOM_CUT_FOREST arguments.
 
     ``time_decay`` is in records (Kinesis's convention): the sampler's λ is ``1 / time_decay``.
+    ``bounding_box_cache_fraction`` (AWS's name) trades memory for scoring speed and never changes a
+    score; ``None`` picks it from the shingled dimensions (see :meth:`box_cache`).
     """
 
     number_of_trees: int = 100
@@ -142,6 +196,13 @@ class RCFConfig:
     shingle_size: int = 1
     seed: int | None = None
     initial_accept_fraction: float = 0.125
+    bounding_box_cache_fraction: float | None = None
+
+    def box_cache(self, dims: int) -> float:
+        """The cache fraction in force for shingled points of ``dims`` dimensions."""
+        if self.bounding_box_cache_fraction is not None:
+            return self.bounding_box_cache_fraction
+        return BOX_CACHE_SMALL if dims <= SMALL_POINT else 1.0
 
     def validate(self) -> None:
         _check_range("number_of_trees", self.number_of_trees, 1, 1000)
@@ -152,10 +213,10 @@ class RCFConfig:
                 f"time_decay must be greater than sub_sample_size ({self.sub_sample_size}), "
                 f"got {self.time_decay}"
             )
-        if not 0.0 <= self.initial_accept_fraction <= 1.0:
-            raise UsageError(
-                f"initial_accept_fraction must be in 0..1, got {self.initial_accept_fraction}"
-            )
+        for name in ("initial_accept_fraction", "bounding_box_cache_fraction"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise UsageError(f"{name} must be in 0..1, got {value}")
 
 
 def _check_range(name: str, value: int, lo: int, hi: int) -> None:
@@ -205,7 +266,11 @@ class RandomCutForest:
         self.dimensions = dims
         c = self.config
         self.arrays_ = ForestArrays.allocate(
-            c.number_of_trees, c.sub_sample_size, dims * c.shingle_size, self.seed_
+            c.number_of_trees,
+            c.sub_sample_size,
+            dims * c.shingle_size,
+            self.seed_,
+            c.box_cache(dims * c.shingle_size),
         )
         self.shingler_ = Shingler(dims, c.shingle_size)
 
@@ -269,9 +334,9 @@ class RandomCutForest:
             done = kernels.forest_step(
                 X[start:], mode[start:], scores[start:], hi[start:] if len(hi) else hi,
                 lo[start:] if len(lo) else lo,
-                a.pts, a.pref, a.pfree, a.meta,
+                a.pts, a.pref, a.meta,
                 a.root, a.left, a.right, a.cdim, a.cval, a.nmass, a.bmin, a.bmax, a.lpt, a.lmass,
-                a.ifree, a.ifn, a.lfree, a.lfn, a.sw, a.spt, a.sn, a.rng,
+                a.ihead, a.lhead, a.sw, a.spt, a.sn, a.rng,
                 lam, float(self.config.initial_accept_fraction),
             )  # fmt: skip
             start += int(done)
@@ -303,7 +368,7 @@ class RandomCutForest:
         q = point.reshape(1, D)
         if not explain:
             return RCFResult(kernels.score_rows(q, *self.arrays_.tree()))
-        hi, lo = kernels.attribute_many(q, *self.arrays_.tree())
+        hi, lo = kernels.attribute_rows(q, *self.arrays_.tree())
         return RCFResult((hi + lo).sum(axis=1), self._fold(hi), self._fold(lo))
 
     def update(self, x: Any) -> None:

@@ -3,12 +3,19 @@
 The forest lives in a handful of flat arrays (see :class:`rushhour.detect.rcf.forest.ForestArrays`):
 
 * a point store ``pts`` shared by all trees, with reference counts, so a point sampled by 40 trees is
-  stored once;
-* per tree, internal nodes ``0..M-1`` (children, cut dimension, cut value, mass, bounding box) and
-  leaves ``M..M+S-1`` (point index, mass); a child reference ``c`` is internal when ``c < M``, a leaf
-  otherwise, ``-1`` is empty;
+  stored once; free slots form a list threaded through the reference counts (``pref < 0``);
+* per tree, internal nodes ``0..M-1`` (children, cut dimension, cut value, mass) and leaves
+  ``M..M+S-1`` (point index, mass); a child reference ``c`` is internal when ``c < M``, a leaf
+  otherwise, ``-1`` is empty. Free node and leaf slots form lists threaded through ``left`` and
+  ``lpt``;
+* bounding boxes cached for internal slots ``0..K-1`` only. A node whose mass reaches the heavy
+  threshold moves into a cached slot when one is free (and back out when its mass halves), so the
+  top of each tree has its boxes at hand while the light subtrees below recompute theirs from their
+  few leaves when a walk needs them (AWS's ``boundingBoxCacheFraction``, with the cache spent where
+  it saves the most). Scores are the same whatever ``K`` is: only the time to get a box changes;
 * per tree, a max-heap of sampler weights (the time-decayed weighted reservoir of AWS's
-  ``CompactSampler``: weight ``-seq·λ + log(-log U)``, the smallest weights stay);
+  ``CompactSampler``: weight ``-seq·λ + log(-log U)``, the smallest weights stay), holding leaf
+  slots;
 * per tree, a splitmix64 random state, so a saved forest continues exactly where it stopped.
 
 Scoring follows AWS randomcutforest-core's ``AbstractScalarScoreVisitor`` and
@@ -26,7 +33,13 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from rushhour.detect.rcf.layout import META_FREE_N, META_SEQ, META_WBASE
+from rushhour.detect.rcf.layout import (
+    META_FREE_HEAD,
+    META_FREE_N,
+    META_HEAVY,
+    META_SEQ,
+    META_WBASE,
+)
 from rushhour.detect.rcf.sampler import heap_pop, heap_push, initial_accept, rebase
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -74,28 +87,97 @@ def seed_states(seed: int, n: int) -> np.ndarray:
     return out
 
 
-# -- point store --------------------------------------------------------------------------------
+# -- free lists ---------------------------------------------------------------------------------
 @njit(cache=True, inline="always")
-def _release(pref: np.ndarray, pfree: np.ndarray, meta: np.ndarray, p: int) -> None:
+def _store_take(pref, meta):
+    """A free point-store slot (the caller checked that one is free)."""
+    p = meta[META_FREE_HEAD]
+    meta[META_FREE_HEAD] = -2 - pref[p]
+    meta[META_FREE_N] -= 1
+    pref[p] = 0
+    return p
+
+
+@njit(cache=True, inline="always")
+def _store_give(pref, meta, p):
+    pref[p] = -2 - meta[META_FREE_HEAD]
+    meta[META_FREE_HEAD] = p
+    meta[META_FREE_N] += 1
+
+
+@njit(cache=True, inline="always")
+def _release(pref, meta, p):
     pref[p] -= 1
     if pref[p] == 0:
-        pfree[meta[META_FREE_N]] = p
-        meta[META_FREE_N] += 1
+        _store_give(pref, meta, p)
+
+
+@njit(cache=True, inline="always")
+def _node_take(left, ihead, t, cached):
+    """A free internal slot, from the cached list (``cached``) or the other one, either if empty."""
+    k = 0 if cached else 1
+    if ihead[t, k] < 0:
+        k = 1 - k
+    n = ihead[t, k]
+    ihead[t, k] = left[t, n]
+    return n
+
+
+@njit(cache=True, inline="always")
+def _node_give(left, ihead, t, n, K):
+    k = 0 if n < K else 1
+    left[t, n] = ihead[t, k]
+    ihead[t, k] = n
+
+
+@njit(cache=True, inline="always")
+def _leaf_take(lpt, lhead, t):
+    leaf = lhead[t]
+    lhead[t] = lpt[t, leaf]
+    return leaf
+
+
+@njit(cache=True, inline="always")
+def _leaf_give(lpt, lhead, t, leaf):
+    lpt[t, leaf] = lhead[t]
+    lhead[t] = leaf
 
 
 # -- boxes --------------------------------------------------------------------------------------
-@njit(cache=True, inline="always")
-def _box_lo(bmin, pts, lpt, t, c, M, d):
-    if c < M:
-        return bmin[t, c, d]
-    return pts[lpt[t, c - M], d]
+@_no_refcount
+def merge_box(t, c, lo, hi, pts, left, right, bmin, bmax, lpt, stack):
+    """Grow ``lo``/``hi`` to hold the bounding box of node ``c``: a leaf's point, a cached box, or
+    for an uncached node the union over its subtree, down to cached nodes and leaves."""
+    M = left.shape[1]
+    K = bmin.shape[1]
+    D = pts.shape[1]
+    stack[0] = c
+    sp = 1
+    while sp > 0:
+        sp -= 1
+        n = stack[sp]
+        if n >= M:
+            p = lpt[t, n - M]
+            for d in range(D):
+                lo[d] = min(lo[d], pts[p, d])
+                hi[d] = max(hi[d], pts[p, d])
+        elif n < K:
+            for d in range(D):
+                lo[d] = min(lo[d], bmin[t, n, d])
+                hi[d] = max(hi[d], bmax[t, n, d])
+        else:
+            stack[sp] = left[t, n]
+            stack[sp + 1] = right[t, n]
+            sp += 2
 
 
-@njit(cache=True, inline="always")
-def _box_hi(bmax, pts, lpt, t, c, M, d):
-    if c < M:
-        return bmax[t, c, d]
-    return pts[lpt[t, c - M], d]
+@_no_refcount
+def node_box(t, c, lo, hi, pts, left, right, bmin, bmax, lpt, stack):
+    """The bounding box of node ``c`` into ``lo``/``hi``."""
+    for d in range(lo.shape[0]):
+        lo[d] = np.inf
+        hi[d] = -np.inf
+    merge_box(t, c, lo, hi, pts, left, right, bmin, bmax, lpt, stack)
 
 
 @njit(cache=True, inline="always")
@@ -105,50 +187,138 @@ def _mass(nmass, lmass, t, c, M):
     return int(lmass[t, c - M])
 
 
+@_no_refcount
+def _relocate(t, i, want_cached, path, pts, root, left, right, cdim, cval, nmass, bmin, bmax, lpt,
+              ihead, blo, bhi, stack):  # fmt: skip
+    """Move path node ``path[i]`` into a cached slot (``want_cached``) or out of one, when a slot
+    of that kind is free; its parent (``path[i - 1]`` or the root) follows it."""
+    K = bmin.shape[1]
+    a = path[i]
+    if ihead[t, 0 if want_cached else 1] < 0:
+        return
+    b = _node_take(left, ihead, t, want_cached)
+    if want_cached:
+        node_box(t, a, blo, bhi, pts, left, right, bmin, bmax, lpt, stack)
+        for d in range(pts.shape[1]):
+            bmin[t, b, d] = blo[d]
+            bmax[t, b, d] = bhi[d]
+    left[t, b] = left[t, a]
+    right[t, b] = right[t, a]
+    cdim[t, b] = cdim[t, a]
+    cval[t, b] = cval[t, a]
+    nmass[t, b] = nmass[t, a]
+    if i == 0:
+        root[t] = b
+    elif left[t, path[i - 1]] == a:
+        left[t, path[i - 1]] = b
+    else:
+        right[t, path[i - 1]] = b
+    _node_give(left, ihead, t, a, K)
+    path[i] = b
+
+
+@_no_refcount
+def _recache(t, depth, path, meta, pts, root, left, right, cdim, cval, nmass, bmin, bmax, lpt,
+             ihead, blo, bhi, stack):  # fmt: skip
+    """After masses along ``path[:depth]`` changed: heavy nodes into cached slots, light ones out."""
+    K = bmin.shape[1]
+    heavy = meta[META_HEAVY]
+    for i in range(depth):
+        a = path[i]
+        m = nmass[t, a]
+        if a >= K and m >= heavy:
+            _relocate(t, i, True, path, pts, root, left, right, cdim, cval, nmass, bmin, bmax, lpt,
+                      ihead, blo, bhi, stack)  # fmt: skip
+        elif a < K and 2 * m < heavy:
+            _relocate(t, i, False, path, pts, root, left, right, cdim, cval, nmass, bmin, bmax, lpt,
+                      ihead, blo, bhi, stack)  # fmt: skip
+
+
+@njit(cache=True, inline="always")
+def _descend(t, q, node, left, right, cdim, cval, path):
+    """Follow ``q``'s cuts from ``node`` down to a leaf, recording the internal nodes in ``path``;
+    returns the leaf reference and the number of internal nodes passed."""
+    M = left.shape[1]
+    depth = 0
+    while node < M:
+        path[depth] = node
+        depth += 1
+        node = left[t, node] if q[cdim[t, node]] <= cval[t, node] else right[t, node]
+    return node, depth
+
+
 # -- tree insert ----------------------------------------------------------------------------------
 @_no_refcount
-def tree_insert(
-    t,
-    p,
-    pts,
-    root,
-    left,
-    right,
-    cdim,
-    cval,
-    nmass,
-    bmin,
-    bmax,
-    lpt,
-    lmass,
-    ifree,
-    ifn,
-    lfree,
-    lfn,
-    rng,
-    path,
-):
-    """Insert store point ``p`` into tree ``t``; returns the store index now referenced (an equal
+def _path_boxes(t, q, start, pts, left, right, cdim, cval, bmin, bmax, lpt, path, stack, pbox):
+    """The boxes of the nodes on ``q``'s path from ``start`` to a leaf (``path``; the leaf's point
+    last) into ``pbox``, bottom-up: a cached box is read, an uncached one is its path child's box
+    grown by its other child's. One pass over the siblings instead of one subtree walk per level."""
+    M = left.shape[1]
+    K = bmin.shape[1]
+    D = pts.shape[1]
+    node, n = _descend(t, q, start, left, right, cdim, cval, path)
+    p = lpt[t, node - M]
+    for d in range(D):
+        pbox[n, 0, d] = pts[p, d]
+        pbox[n, 1, d] = pts[p, d]
+    child = node
+    for i in range(n - 1, -1, -1):
+        a = path[i]
+        if a < K:
+            for d in range(D):
+                pbox[i, 0, d] = bmin[t, a, d]
+                pbox[i, 1, d] = bmax[t, a, d]
+        else:
+            for d in range(D):
+                pbox[i, 0, d] = pbox[i + 1, 0, d]
+                pbox[i, 1, d] = pbox[i + 1, 1, d]
+            sib = right[t, a] if left[t, a] == child else left[t, a]
+            merge_box(t, sib, pbox[i, 0], pbox[i, 1], pts, left, right, bmin, bmax, lpt, stack)
+        child = a
+
+
+@_no_refcount
+def tree_insert(t, p, meta, pts, root, left, right, cdim, cval, nmass, bmin, bmax, lpt, lmass,
+                ihead, lhead, rng, path, stack, blo, bhi, pbox):  # fmt: skip
+    """Insert store point ``p`` into tree ``t``; returns the leaf slot that now holds it (an equal
     point already in the tree is reused, its leaf mass grows)."""
     M = left.shape[1]
+    K = bmin.shape[1]
     D = pts.shape[1]
+    track = nmass.shape[1] > 0
     q = pts[p]
     node = root[t]
     if node < 0:
-        lfn[t] -= 1
-        leaf = lfree[t, lfn[t]]
+        leaf = _leaf_take(lpt, lhead, t)
         lpt[t, leaf] = p
         lmass[t, leaf] = 1
         root[t] = M + leaf
-        return p
+        return leaf
     depth = 0
     parent = -1
+    boxed = False  # pbox holds the boxes of the path's remaining (uncached) levels
     while True:
         # the node's box, merged with q, is where the random cut is drawn (AWS randomCut)
+        if node < K:
+            for d in range(D):
+                blo[d] = bmin[t, node, d]
+                bhi[d] = bmax[t, node, d]
+        elif node >= M:
+            for d in range(D):
+                blo[d] = pts[lpt[t, node - M], d]
+                bhi[d] = blo[d]
+        else:
+            if not boxed:  # the first uncached level: the boxes of all levels below, in one pass
+                _path_boxes(t, q, node, pts, left, right, cdim, cval, bmin, bmax, lpt,
+                            path[depth:], stack, pbox[depth:])  # fmt: skip
+                boxed = True
+            for d in range(D):
+                blo[d] = pbox[depth, 0, d]
+                bhi[d] = pbox[depth, 1, d]
         rsum = 0.0
         for d in range(D):
-            lo = _box_lo(bmin, pts, lpt, t, node, M, d)
-            hi = _box_hi(bmax, pts, lpt, t, node, M, d)
+            lo = blo[d]
+            hi = bhi[d]
             if q[d] < lo:
                 lo = q[d]
             elif q[d] > hi:
@@ -157,9 +327,12 @@ def tree_insert(
         if node >= M and rsum <= 0.0:
             # q equals the leaf point: a duplicate, the leaf gets heavier
             lmass[t, node - M] += 1
-            for i in range(depth):
-                nmass[t, path[i]] += 1
-            return lpt[t, node - M]
+            if track:
+                for i in range(depth):
+                    nmass[t, path[i]] += 1
+                _recache(t, depth, path, meta, pts, root, left, right, cdim, cval, nmass, bmin,
+                         bmax, lpt, ihead, blo, bhi, stack)  # fmt: skip
+            return node - M
         sep = False
         cut_d = -1
         cut_v = np.float32(0.0)
@@ -167,8 +340,8 @@ def tree_insert(
             breakpoint = _uniform(rng, t) * rsum
             last = -1
             for d in range(D):
-                lo = _box_lo(bmin, pts, lpt, t, node, M, d)
-                hi = _box_hi(bmax, pts, lpt, t, node, M, d)
+                lo = blo[d]
+                hi = bhi[d]
                 mlo = float(min(lo, q[d]))
                 mhi = float(max(hi, q[d]))
                 gap = mhi - mlo
@@ -183,32 +356,32 @@ def tree_insert(
                     breakpoint -= gap
             if cut_d < 0:  # rounding pushed the breakpoint past the end
                 cut_d = last
-                cut_v = np.float32(min(_box_lo(bmin, pts, lpt, t, node, M, last), q[last]))
-            blo = _box_lo(bmin, pts, lpt, t, node, M, cut_d)
-            bhi = _box_hi(bmax, pts, lpt, t, node, M, cut_d)
-            sep = (q[cut_d] <= cut_v and cut_v < blo) or (q[cut_d] > cut_v and cut_v >= bhi)
+                cut_v = np.float32(min(blo[last], q[last]))
+            sep = (q[cut_d] <= cut_v and cut_v < blo[cut_d]) or (
+                q[cut_d] > cut_v and cut_v >= bhi[cut_d]
+            )
             if not sep and node >= M:
                 # two distinct points always split; guard float rounding at the box's edge
                 for d in range(D):
-                    lo = _box_lo(bmin, pts, lpt, t, node, M, d)
-                    if lo != q[d]:
+                    if blo[d] != q[d]:
                         cut_d = d
-                        cut_v = min(lo, q[d])
+                        cut_v = min(blo[d], q[d])
                         sep = True
                         break
         if sep:
-            ifn[t] -= 1
-            n = ifree[t, ifn[t]]
-            lfn[t] -= 1
-            leaf = lfree[t, lfn[t]]
+            mass = 1 + (_mass(nmass, lmass, t, node, M) if track else 0)
+            n = _node_take(left, ihead, t, track and mass >= meta[META_HEAVY])
+            leaf = _leaf_take(lpt, lhead, t)
             lpt[t, leaf] = p
             lmass[t, leaf] = 1
             cdim[t, n] = cut_d
             cval[t, n] = cut_v
-            nmass[t, n] = _mass(nmass, lmass, t, node, M) + 1
-            for d in range(D):
-                bmin[t, n, d] = min(_box_lo(bmin, pts, lpt, t, node, M, d), q[d])
-                bmax[t, n, d] = max(_box_hi(bmax, pts, lpt, t, node, M, d), q[d])
+            if track:
+                nmass[t, n] = mass
+            if n < K:
+                for d in range(D):
+                    bmin[t, n, d] = min(blo[d], q[d])
+                    bmax[t, n, d] = max(bhi[d], q[d])
             if q[cut_d] <= cut_v:
                 left[t, n] = M + leaf
                 right[t, n] = node
@@ -221,15 +394,19 @@ def tree_insert(
                 left[t, parent] = n
             else:
                 right[t, parent] = n
-            for i in range(depth):
-                nmass[t, path[i]] += 1
-            return p
-        # no separation here: q belongs inside this node's subtree; the box grows to hold it
-        for d in range(D):
-            if q[d] < bmin[t, node, d]:
-                bmin[t, node, d] = q[d]
-            elif q[d] > bmax[t, node, d]:
-                bmax[t, node, d] = q[d]
+            if track:
+                for i in range(depth):
+                    nmass[t, path[i]] += 1
+                _recache(t, depth, path, meta, pts, root, left, right, cdim, cval, nmass, bmin,
+                         bmax, lpt, ihead, blo, bhi, stack)  # fmt: skip
+            return leaf
+        # no separation here: q belongs inside this node's subtree; a cached box grows to hold it
+        if node < K:
+            for d in range(D):
+                if q[d] < bmin[t, node, d]:
+                    bmin[t, node, d] = q[d]
+                elif q[d] > bmax[t, node, d]:
+                    bmax[t, node, d] = q[d]
         path[depth] = node
         depth += 1
         parent = node
@@ -238,53 +415,34 @@ def tree_insert(
 
 # -- tree delete --------------------------------------------------------------------------------
 @_no_refcount
-def tree_delete(
-    t,
-    p,
-    pts,
-    root,
-    left,
-    right,
-    cdim,
-    cval,
-    nmass,
-    bmin,
-    bmax,
-    lpt,
-    lmass,
-    ifree,
-    ifn,
-    lfree,
-    lfn,
-    path,
-):
-    """Remove one copy of store point ``p`` from tree ``t``. Returns False if it is not there."""
+def tree_delete(t, leaf, meta, pts, root, left, right, cdim, cval, nmass, bmin, bmax, lpt, lmass,
+                ihead, lhead, path, stack, blo, bhi):  # fmt: skip
+    """Remove one copy of the point in leaf slot ``leaf`` from tree ``t``. Returns False if the
+    leaf is not where its point leads."""
     M = left.shape[1]
+    K = bmin.shape[1]
     D = pts.shape[1]
-    q = pts[p]
-    node = root[t]
-    depth = 0
-    while node >= 0 and node < M:
-        path[depth] = node
-        depth += 1
-        node = left[t, node] if q[cdim[t, node]] <= cval[t, node] else right[t, node]
-    if node < 0 or lpt[t, node - M] != p:
+    track = nmass.shape[1] > 0
+    if root[t] < 0:
         return False
-    leaf = node - M
+    node, depth = _descend(t, pts[lpt[t, leaf]], root[t], left, right, cdim, cval, path)
+    if node != M + leaf:
+        return False
     if lmass[t, leaf] > 1:
         lmass[t, leaf] -= 1
-        for i in range(depth):
-            nmass[t, path[i]] -= 1
+        if track:
+            for i in range(depth):
+                nmass[t, path[i]] -= 1
+            _recache(t, depth, path, meta, pts, root, left, right, cdim, cval, nmass, bmin, bmax,
+                     lpt, ihead, blo, bhi, stack)  # fmt: skip
         return True
-    lfree[t, lfn[t]] = leaf
-    lfn[t] += 1
+    _leaf_give(lpt, lhead, t, leaf)
     if depth == 0:
         root[t] = -1
         return True
     par = path[depth - 1]
     sib = right[t, par] if left[t, par] == node else left[t, par]
-    ifree[t, ifn[t]] = par
-    ifn[t] += 1
+    _node_give(left, ihead, t, par, K)
     if depth == 1:
         root[t] = sib
         return True
@@ -293,37 +451,59 @@ def tree_delete(
         left[t, g] = sib
     else:
         right[t, g] = sib
-    # masses drop and boxes shrink along the remaining path, bottom-up from the children
-    for i in range(depth - 2, -1, -1):
-        a = path[i]
-        nmass[t, a] -= 1
-        lc = left[t, a]
-        rc = right[t, a]
-        for d in range(D):
-            bmin[t, a, d] = min(
-                _box_lo(bmin, pts, lpt, t, lc, M, d), _box_lo(bmin, pts, lpt, t, rc, M, d)
-            )
-            bmax[t, a, d] = max(
-                _box_hi(bmax, pts, lpt, t, lc, M, d), _box_hi(bmax, pts, lpt, t, rc, M, d)
-            )
+    depth -= 1  # path[:depth] are the remaining ancestors
+    if track:
+        for i in range(depth):
+            nmass[t, path[i]] -= 1
+    # cached boxes shrink along the remaining path, bottom-up: each is its children's union
+    top = depth  # the highest cached node on the path
+    for i in range(depth - 1, -1, -1):
+        if path[i] < K:
+            top = i
+    if top < depth:
+        node_box(t, sib, blo, bhi, pts, left, right, bmin, bmax, lpt, stack)
+        child = sib
+        for i in range(depth - 1, -1, -1):
+            a = path[i]
+            other = right[t, a] if left[t, a] == child else left[t, a]
+            merge_box(t, other, blo, bhi, pts, left, right, bmin, bmax, lpt, stack)
+            if a < K:
+                for d in range(D):
+                    bmin[t, a, d] = blo[d]
+                    bmax[t, a, d] = bhi[d]
+            if i == top:
+                break
+            child = a
+    if track:
+        _recache(t, depth, path, meta, pts, root, left, right, cdim, cval, nmass, bmin, bmax, lpt,
+                 ihead, blo, bhi, stack)  # fmt: skip
     return True
 
 
 # -- scoring ------------------------------------------------------------------------------------
+@njit(cache=True, inline="always")
+def _path_box(t, a, child, pts, left, right, bmin, bmax, lpt, stack, blo, bhi):
+    """Make ``blo``/``bhi`` (the box of ``child``, the path below) the box of path node ``a``."""
+    if a < bmin.shape[1]:
+        for d in range(pts.shape[1]):
+            blo[d] = bmin[t, a, d]
+            bhi[d] = bmax[t, a, d]
+    else:
+        sib = right[t, a] if left[t, a] == child else left[t, a]
+        merge_box(t, sib, blo, bhi, pts, left, right, bmin, bmax, lpt, stack)
+
+
 @_no_refcount
-def tree_score(t, q, pts, root, left, right, cdim, cval, nmass, bmin, bmax, lpt, lmass, path):
+def tree_score(t, q, pts, root, left, right, cdim, cval, sn, bmin, bmax, lpt, lmass, path, stack,
+               blo, bhi):  # fmt: skip
     """AWS's anomaly score of ``q`` in tree ``t`` (normalised by log2(1 + treeMass))."""
     M = left.shape[1]
     D = pts.shape[1]
     node = root[t]
     if node < 0:
         return 0.0
-    tree_mass = _mass(nmass, lmass, t, node, M)
-    depth = 0
-    while node < M:
-        path[depth] = node
-        depth += 1
-        node = left[t, node] if q[cdim[t, node]] <= cval[t, node] else right[t, node]
+    tree_mass = sn[t]
+    node, depth = _descend(t, q, node, left, right, cdim, cval, path)
     leaf = node - M
     lp = pts[lpt[t, leaf]]
     equal = True
@@ -336,22 +516,20 @@ def tree_score(t, q, pts, root, left, right, cdim, cval, nmass, bmin, bmax, lpt,
         score = (1.0 - lm / (2.0 * tree_mass)) / (depth + math.log2(lm + 1.0))
         return score * math.log2(tree_mass + 1.0)
     score = 1.0 / (depth + 1.0)
+    for d in range(D):
+        blo[d] = lp[d]
+        bhi[d] = lp[d]
+    child = node
     for i in range(depth - 1, -1, -1):
         a = path[i]
+        _path_box(t, a, child, pts, left, right, bmin, bmax, lpt, stack, blo, bhi)
+        child = a
         new_range = 0.0
         diff = 0.0
-        for d in range(D):
-            lo = float(bmin[t, a, d])
-            hi = float(bmax[t, a, d])
-            x = float(q[d])
-            if x > hi:
-                diff += x - hi
-                new_range += x - lo
-            elif x < lo:
-                diff += lo - x
-                new_range += hi - x
-            else:
-                new_range += hi - lo
+        for d in range(D):  # branch-free; float32 differences (only one side can be outside)
+            x = q[d]
+            diff += max(x - bhi[d], 0.0) + max(blo[d] - x, 0.0)
+            new_range += max(bhi[d], x) - min(blo[d], x)
         if diff <= 0.0:
             break
         prob = diff / new_range
@@ -359,29 +537,21 @@ def tree_score(t, q, pts, root, left, right, cdim, cval, nmass, bmin, bmax, lpt,
     return score * math.log2(tree_mass + 1.0)
 
 
+@njit(cache=True)
+def forest_score(q, pts, root, left, right, cdim, cval, sn, bmin, bmax, lpt, lmass, path, stack,
+                 blo, bhi):  # fmt: skip
+    """The forest's score of ``q``: the trees' scores averaged. A function of its own, called once
+    per record: with the tree loop compiled inside the streaming step, scoring ran 2x slower."""
+    total = 0.0
+    for t in range(root.shape[0]):
+        total += tree_score(t, q, pts, root, left, right, cdim, cval, sn, bmin, bmax, lpt, lmass,
+                            path, stack, blo, bhi)  # fmt: skip
+    return total / root.shape[0]
+
+
 @_no_refcount
-def tree_attribution(
-    t,
-    q,
-    pts,
-    root,
-    left,
-    right,
-    cdim,
-    cval,
-    nmass,
-    bmin,
-    bmax,
-    lpt,
-    lmass,
-    path,
-    hi_out,
-    lo_out,
-    shadow_lo,
-    shadow_hi,
-    hi_v,
-    lo_v,
-):
+def tree_attribution(t, q, pts, root, left, right, cdim, cval, sn, bmin, bmax, lpt, lmass, path,
+                     stack, blo, bhi, hi_out, lo_out, shadow_lo, shadow_hi, hi_v, lo_v):  # fmt: skip
     """AWS's DiVector attribution of ``q`` in tree ``t``, added into ``hi_out``/``lo_out``.
 
     The sum over dimensions of high + low equals :func:`tree_score`.
@@ -391,12 +561,8 @@ def tree_attribution(
     node = root[t]
     if node < 0:
         return
-    tree_mass = _mass(nmass, lmass, t, node, M)
-    depth = 0
-    while node < M:
-        path[depth] = node
-        depth += 1
-        node = left[t, node] if q[cdim[t, node]] <= cval[t, node] else right[t, node]
+    tree_mass = sn[t]
+    node, depth = _descend(t, q, node, left, right, cdim, cval, path)
     leaf = node - M
     lp = pts[lpt[t, leaf]]
     norm = math.log2(tree_mass + 1.0)
@@ -413,19 +579,13 @@ def tree_attribution(
         for d in range(D):
             hi_v[d] = saved / (2.0 * D)
             lo_v[d] = saved / (2.0 * D)
+            shadow_lo[d] = np.inf
+            shadow_hi[d] = -np.inf
         child = node
         for i in range(depth - 1, -1, -1):
             a = path[i]
             sib = right[t, a] if left[t, a] == child else left[t, a]
-            for d in range(D):
-                slo = _box_lo(bmin, pts, lpt, t, sib, M, d)
-                shi = _box_hi(bmax, pts, lpt, t, sib, M, d)
-                if i == depth - 1:
-                    shadow_lo[d] = slo
-                    shadow_hi[d] = shi
-                else:
-                    shadow_lo[d] = min(shadow_lo[d], slo)
-                    shadow_hi[d] = max(shadow_hi[d], shi)
+            merge_box(t, sib, shadow_lo, shadow_hi, pts, left, right, bmin, bmax, lpt, stack)
             new_range = 0.0
             diff = 0.0
             for d in range(D):
@@ -466,14 +626,19 @@ def tree_attribution(
         x = float(q[d])
         hi_v[d] = saved * max(x - float(lp[d]), 0.0) / span
         lo_v[d] = saved * max(float(lp[d]) - x, 0.0) / span
+        blo[d] = lp[d]
+        bhi[d] = lp[d]
+    child = node
     for i in range(depth - 1, -1, -1):
         a = path[i]
+        _path_box(t, a, child, pts, left, right, bmin, bmax, lpt, stack, blo, bhi)
+        child = a
         new_range = 0.0
         diff = 0.0
         for d in range(D):
             x = float(q[d])
-            lo = float(bmin[t, a, d])
-            hi = float(bmax[t, a, d])
+            lo = float(blo[d])
+            hi = float(bhi[d])
             new_range += max(hi, x) - min(lo, x)
             diff += max(x - hi, 0.0) + max(lo - x, 0.0)
         if diff <= 0.0:
@@ -482,50 +647,30 @@ def tree_attribution(
         unseen = 1.0 / (i + 1.0)
         for d in range(D):
             x = float(q[d])
-            hi_v[d] = (
-                max(x - float(bmax[t, a, d]), 0.0) / new_range * unseen + (1.0 - prob) * hi_v[d]
-            )
-            lo_v[d] = (
-                max(float(bmin[t, a, d]) - x, 0.0) / new_range * unseen + (1.0 - prob) * lo_v[d]
-            )
+            hi_v[d] = max(x - float(bhi[d]), 0.0) / new_range * unseen + (1.0 - prob) * hi_v[d]
+            lo_v[d] = max(float(blo[d]) - x, 0.0) / new_range * unseen + (1.0 - prob) * lo_v[d]
     for d in range(D):
         hi_out[d] += hi_v[d] * norm
         lo_out[d] += lo_v[d] * norm
 
 
+@njit(cache=True, inline="always")
+def _scratch(S, D):
+    """Per-call work arrays: a path, a traversal stack, a box, the boxes along a path."""
+    return (
+        np.empty(S + 2, dtype=np.int64),
+        np.empty(2 * S + 4, dtype=np.int64),
+        np.empty(D, dtype=np.float32),
+        np.empty(D, dtype=np.float32),
+        np.empty((S + 2, 2, D), dtype=np.float32),
+    )
+
+
 # -- the streaming step ---------------------------------------------------------------------------
 @njit(cache=True)
-def forest_step(
-    X,
-    mode,
-    scores,
-    attr_hi,
-    attr_lo,
-    pts,
-    pref,
-    pfree,
-    meta,
-    root,
-    left,
-    right,
-    cdim,
-    cval,
-    nmass,
-    bmin,
-    bmax,
-    lpt,
-    lmass,
-    ifree,
-    ifn,
-    lfree,
-    lfn,
-    sw,
-    spt,
-    sn,
-    rng,
-    lam,
-    initial_fraction,
-):
+def forest_step(X, mode, scores, attr_hi, attr_lo, pts, pref, meta, root, left, right, cdim, cval,
+                nmass, bmin, bmax, lpt, lmass, ihead, lhead, sw, spt, sn, rng, lam,
+                initial_fraction):  # fmt: skip
     """Score (mode 2; 3 adds attribution) then update (modes 1-3) each row of ``X`` in turn.
 
     Returns the number of rows processed: fewer than ``len(X)`` when the point store is full and the
@@ -534,7 +679,7 @@ def forest_step(
     F = root.shape[0]
     S = sw.shape[1]
     D = X.shape[1]
-    path = np.empty(S + 2, dtype=np.int64)
+    path, stack, blo, bhi, pbox = _scratch(S, D)
     shadow_lo = np.empty(D, dtype=np.float32)
     shadow_hi = np.empty(D, dtype=np.float32)
     hi_v = np.empty(D)
@@ -553,58 +698,21 @@ def forest_step(
                     attr_hi[r, d] = 0.0
                     attr_lo[r, d] = 0.0
                 for t in range(F):
-                    tree_attribution(
-                        t,
-                        q,
-                        pts,
-                        root,
-                        left,
-                        right,
-                        cdim,
-                        cval,
-                        nmass,
-                        bmin,
-                        bmax,
-                        lpt,
-                        lmass,
-                        path,
-                        attr_hi[r],
-                        attr_lo[r],
-                        shadow_lo,
-                        shadow_hi,
-                        hi_v,
-                        lo_v,
-                    )
+                    tree_attribution(t, q, pts, root, left, right, cdim, cval, sn, bmin, bmax, lpt,
+                                     lmass, path, stack, blo, bhi, attr_hi[r], attr_lo[r],
+                                     shadow_lo, shadow_hi, hi_v, lo_v)  # fmt: skip
                 for d in range(D):
                     attr_hi[r, d] /= F
                     attr_lo[r, d] /= F
                     total += attr_hi[r, d] + attr_lo[r, d]
                 scores[r] = total
             else:
-                for t in range(F):
-                    total += tree_score(
-                        t,
-                        q,
-                        pts,
-                        root,
-                        left,
-                        right,
-                        cdim,
-                        cval,
-                        nmass,
-                        bmin,
-                        bmax,
-                        lpt,
-                        lmass,
-                        path,
-                    )
-                scores[r] = total / F
+                scores[r] = forest_score(q, pts, root, left, right, cdim, cval, sn, bmin, bmax,
+                                         lpt, lmass, path, stack, blo, bhi)  # fmt: skip
         # update: the new point enters the store once, every accepting tree references it
         if meta[META_SEQ] - meta[META_WBASE] >= _REBASE_AFTER:
             rebase(sw, sn, meta, lam)
-        meta[META_FREE_N] -= 1
-        p = pfree[meta[META_FREE_N]]
-        pref[p] = 0
+        p = _store_take(pref, meta)
         for d in range(D):
             pts[p, d] = q[d]
         rel = float(meta[META_SEQ] - meta[META_WBASE])
@@ -618,204 +726,81 @@ def forest_step(
             if not initial and (n == 0 or w >= sw[t, 0]):
                 continue
             if not initial:
-                ev = heap_pop(sw, spt, sn, t)
-                tree_delete(
-                    t,
-                    ev,
-                    pts,
-                    root,
-                    left,
-                    right,
-                    cdim,
-                    cval,
-                    nmass,
-                    bmin,
-                    bmax,
-                    lpt,
-                    lmass,
-                    ifree,
-                    ifn,
-                    lfree,
-                    lfn,
-                    path,
-                )
-                _release(pref, pfree, meta, ev)
-            used = tree_insert(
-                t,
-                p,
-                pts,
-                root,
-                left,
-                right,
-                cdim,
-                cval,
-                nmass,
-                bmin,
-                bmax,
-                lpt,
-                lmass,
-                ifree,
-                ifn,
-                lfree,
-                lfn,
-                rng,
-                path,
-            )
-            pref[used] += 1
-            heap_push(sw, spt, sn, t, w, used)
+                gone = heap_pop(sw, spt, sn, t)
+                ev = lpt[t, gone]
+                tree_delete(t, gone, meta, pts, root, left, right, cdim, cval, nmass, bmin, bmax,
+                            lpt, lmass, ihead, lhead, path, stack, blo, bhi)  # fmt: skip
+                _release(pref, meta, ev)
+            leaf = tree_insert(t, p, meta, pts, root, left, right, cdim, cval, nmass, bmin, bmax,
+                               lpt, lmass, ihead, lhead, rng, path, stack, blo, bhi,
+                               pbox)  # fmt: skip
+            pref[lpt[t, leaf]] += 1
+            heap_push(sw, spt, sn, t, w, leaf)
         if pref[p] == 0:
-            pfree[meta[META_FREE_N]] = p
-            meta[META_FREE_N] += 1
+            _store_give(pref, meta, p)
         meta[META_SEQ] += 1
     return X.shape[0]
 
 
 @njit(cache=True)
-def insert_points(
-    t,
-    idx,
-    pts,
-    pref,
-    root,
-    left,
-    right,
-    cdim,
-    cval,
-    nmass,
-    bmin,
-    bmax,
-    lpt,
-    lmass,
-    ifree,
-    ifn,
-    lfree,
-    lfn,
-    rng,
-    spt,
-):
+def insert_points(t, idx, meta, pts, pref, root, left, right, cdim, cval, nmass, bmin, bmax, lpt,
+                  lmass, ihead, lhead, rng, spt):  # fmt: skip
     """Build tree ``t`` from store points ``idx`` (the batch forest's fit)."""
-    path = np.empty(lpt.shape[1] + 2, dtype=np.int64)
+    path, stack, blo, bhi, pbox = _scratch(lpt.shape[1], pts.shape[1])
     for i in range(idx.shape[0]):
-        used = tree_insert(
-            t,
-            idx[i],
-            pts,
-            root,
-            left,
-            right,
-            cdim,
-            cval,
-            nmass,
-            bmin,
-            bmax,
-            lpt,
-            lmass,
-            ifree,
-            ifn,
-            lfree,
-            lfn,
-            rng,
-            path,
-        )
-        pref[used] += 1
-        spt[t, i] = used
+        leaf = tree_insert(t, idx[i], meta, pts, root, left, right, cdim, cval, nmass, bmin, bmax,
+                           lpt, lmass, ihead, lhead, rng, path, stack, blo, bhi,
+                           pbox)  # fmt: skip
+        pref[lpt[t, leaf]] += 1
+        spt[t, i] = leaf
 
 
 @njit(cache=True)
-def score_rows(X, pts, root, left, right, cdim, cval, nmass, bmin, bmax, lpt, lmass):
+def score_rows(X, pts, root, left, right, cdim, cval, sn, bmin, bmax, lpt, lmass):
     """Scores of the rows of ``X`` against a fixed forest, on one thread (for a few rows)."""
-    F = root.shape[0]
-    path = np.empty(lpt.shape[1] + 2, dtype=np.int64)
+    path, stack, blo, bhi, _ = _scratch(lpt.shape[1], pts.shape[1])
     out = np.zeros(X.shape[0])
     for r in range(X.shape[0]):
-        total = 0.0
-        for t in range(F):
-            total += tree_score(
-                t, X[r], pts, root, left, right, cdim, cval, nmass, bmin, bmax, lpt, lmass, path
-            )
-        out[r] = total / F
+        out[r] = forest_score(X[r], pts, root, left, right, cdim, cval, sn, bmin, bmax, lpt, lmass,
+                              path, stack, blo, bhi)  # fmt: skip
     return out
 
 
-@njit(cache=True, parallel=True)
-def score_many(X, pts, root, left, right, cdim, cval, nmass, bmin, bmax, lpt, lmass):
-    """Scores of all rows of ``X`` against a fixed forest (no update).
-
-    Work is split into blocks of points across threads; inside a block the loop runs tree by tree so
-    one tree's nodes stay in cache while many points walk it.
-    """
-    N = X.shape[0]
-    F = root.shape[0]
-    S = lpt.shape[1]
-    out = np.zeros(N)
-    block = 256
-    nblocks = (N + block - 1) // block
-    for b in prange(nblocks):
-        path = np.empty(S + 2, dtype=np.int64)
-        lo_r = b * block
-        hi_r = min(N, lo_r + block)
-        for t in range(F):
-            for r in range(lo_r, hi_r):
-                out[r] += tree_score(
-                    t,
-                    X[r],
-                    pts,
-                    root,
-                    left,
-                    right,
-                    cdim,
-                    cval,
-                    nmass,
-                    bmin,
-                    bmax,
-                    lpt,
-                    lmass,
-                    path,
-                )
-        for r in range(lo_r, hi_r):
-            out[r] /= F
-    return out
-
-
-@njit(cache=True, parallel=True)
-def attribute_many(X, pts, root, left, right, cdim, cval, nmass, bmin, bmax, lpt, lmass):
-    """Attributions (high, low) of all rows of ``X`` against a fixed forest (no update)."""
-    N = X.shape[0]
+@njit(cache=True, inline="always")
+def _attribute_row(r, X, hi, lo, pts, root, left, right, cdim, cval, sn, bmin, bmax, lpt, lmass):
+    """Attribution of row ``r`` of ``X`` into ``hi[r]``/``lo[r]``, averaged over the trees."""
     D = X.shape[1]
     F = root.shape[0]
-    S = lpt.shape[1]
-    hi = np.zeros((N, D))
-    lo = np.zeros((N, D))
-    for r in prange(N):
-        path = np.empty(S + 2, dtype=np.int64)
-        shadow_lo = np.empty(D, dtype=np.float32)
-        shadow_hi = np.empty(D, dtype=np.float32)
-        hi_v = np.empty(D)
-        lo_v = np.empty(D)
-        for t in range(F):
-            tree_attribution(
-                t,
-                X[r],
-                pts,
-                root,
-                left,
-                right,
-                cdim,
-                cval,
-                nmass,
-                bmin,
-                bmax,
-                lpt,
-                lmass,
-                path,
-                hi[r],
-                lo[r],
-                shadow_lo,
-                shadow_hi,
-                hi_v,
-                lo_v,
-            )
-        for d in range(D):
-            hi[r, d] /= F
-            lo[r, d] /= F
+    path, stack, blo, bhi, _ = _scratch(lpt.shape[1], D)
+    shadow_lo = np.empty(D, dtype=np.float32)
+    shadow_hi = np.empty(D, dtype=np.float32)
+    hi_v = np.empty(D)
+    lo_v = np.empty(D)
+    for t in range(F):
+        tree_attribution(t, X[r], pts, root, left, right, cdim, cval, sn, bmin, bmax, lpt, lmass,
+                         path, stack, blo, bhi, hi[r], lo[r], shadow_lo, shadow_hi, hi_v,
+                         lo_v)  # fmt: skip
+    for d in range(D):
+        hi[r, d] /= F
+        lo[r, d] /= F
+
+
+@njit(cache=True)
+def attribute_rows(X, pts, root, left, right, cdim, cval, sn, bmin, bmax, lpt, lmass):
+    """Attributions (high, low) of the rows of ``X`` on one thread (for a few rows: a parallel
+    launch costs more than one record's attribution)."""
+    hi = np.zeros(X.shape)
+    lo = np.zeros(X.shape)
+    for r in range(X.shape[0]):
+        _attribute_row(r, X, hi, lo, pts, root, left, right, cdim, cval, sn, bmin, bmax, lpt, lmass)
+    return hi, lo
+
+
+@njit(cache=True, parallel=True)
+def attribute_many(X, pts, root, left, right, cdim, cval, sn, bmin, bmax, lpt, lmass):
+    """Attributions (high, low) of all rows of ``X`` against a fixed forest, rows in parallel."""
+    hi = np.zeros(X.shape)
+    lo = np.zeros(X.shape)
+    for r in prange(X.shape[0]):
+        _attribute_row(r, X, hi, lo, pts, root, left, right, cdim, cval, sn, bmin, bmax, lpt, lmass)
     return hi, lo

@@ -29,7 +29,9 @@ from rushhour.detect.rcf.shingle import Shingler
 from rushhour.errors import InputError
 
 FORMAT = "rushhour-rcf"
-VERSION = 1
+# 2: the compact layout (threaded free lists, boxes cached for the heaviest nodes only, samplers
+# holding leaf slots); version 1 files held every box and explicit free stacks
+VERSION = 2
 
 Forest = RandomCutForest | BatchRandomCutForest
 
@@ -77,6 +79,13 @@ def load(source: str | Path | IO[bytes]) -> Forest:
     header = json.loads(content.pop("header").tobytes().decode())
     if header.get("format") != FORMAT:
         raise InputError(f"format is {header.get('format')!r}", source=name, expected=FORMAT)
+    if header.get("version") == 1:
+        raise InputError(
+            "version 1 (saved before the compact forest layout) cannot be read",
+            source=name,
+            expected=f"version {VERSION}",
+            hint="refit the forest: `rushhour train` for the pipeline's models, or rerun the stream",
+        )
     if header.get("version") != VERSION:
         raise InputError(
             f"version {header.get('version')} is not supported",
