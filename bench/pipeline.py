@@ -96,8 +96,9 @@ def main() -> None:
     forests_mb = 0.0
     if args.rcf:  # steady state: every forest warm (300 buckets learned), as after a restart
         before = rss_mb()
-        warm = np.random.default_rng(1).poisson(1000, size=300).astype(float).tolist()
-        bank.warm_up({key: warm for key in keys})
+        warm = np.random.default_rng(1).poisson(1000, size=300).astype(float)
+        for key in keys:
+            bank.warm_forest(key, warm)
         gc.collect()
         forests_mb = rss_mb() - before
     labels = {k: (k.split("{")[0], {"region": "eu"}) for k in keys}

@@ -21,8 +21,9 @@ from rushhour.detect.base import Verdict
 from rushhour.notify.episodes import EpisodeTracker
 from rushhour.pipeline.bucketizer import ClosedBucket, EventTimeBucketizer
 from rushhour.pipeline.clock import Clock
-from rushhour.pipeline.detectors import DetectorBank
+from rushhour.pipeline.detectors import DEFAULT, DetectorBank
 from rushhour.pipeline.points import PointBatch
+from rushhour.pipeline.warmup import snapshot_due, snapshot_name, snapshot_of, warm_up
 from rushhour.records import AnomalyEvent
 from rushhour.settings import Settings
 from rushhour.store.db import AnomalyRecord, SeriesRef, Store
@@ -113,28 +114,24 @@ class Processor:
             }
         self.bucketizer.restore(bucket_state, open_buckets, first)
         self.episodes.restore(state.get("episodes", {}))
-        if self.s.detect.rcf:
-            self._warm_forests(by_id, closed_until)
+        self._warm_up(by_id, closed_until)
         if self.notifier is not None:
             self.notifier.restore(state.get("notifier", {}))
         return state
 
-    def _warm_forests(self, by_id: dict[int, SeriesRef], closed_until: int | None) -> None:
-        """Rebuild each series' forest from its newest closed buckets: deterministic, so a restart
-        gives the same forests whatever happened before it."""
-        if closed_until is None:
-            self.bank.warm_up({})
-            return
-        from rushhour.pipeline.detectors import RCF_HISTORY
-
-        since = int(closed_until) - RCF_HISTORY * self.width
-        rows = self.store.buckets_since(since)
-        history = {
-            by_id[sid].key: [v for st, v in sorted(buckets.items()) if st < int(closed_until)]
-            for sid, buckets in rows.items()
-            if sid in by_id
-        }
-        self.bank.warm_up(history)
+    def _warm_up(self, by_id: dict[int, SeriesRef], closed_until: int | None) -> None:
+        """Rebuild the forests and default detectors from stored buckets (one query for all series);
+        series replayed from their first bucket get a snapshot at once, so the next start is short."""
+        done = warm_up(self.bank, self.store, by_id, closed_until, self.width)
+        if done.from_scratch and closed_until is not None:
+            ids = {ref.key: ref.id for ref in by_id.values()}
+            snaps = {
+                snapshot_name(ids[key]): snap
+                for key in done.from_scratch
+                if (snap := snapshot_of(self.bank, key, int(closed_until))) is not None
+            }
+            with self.store.begin() as tx:
+                self.store.set_checkpoints(tx, snaps)
 
     def source_position(self, source: str) -> dict[str, Any] | None:
         return self.store.checkpoint(f"source:{source}")
@@ -216,118 +213,68 @@ class Processor:
         starts = np.fromiter((c.start for c in closed), dtype=np.int64, count=len(closed))
         values = np.fromiter((c.value for c in closed), dtype=float, count=len(closed))
         verdicts = self.bank.score_closed(keys, starts, values, models)
+        defaults = self.bank.default_scores(keys, starts, values)
         outcome.close_latency.extend((now - (starts + self.width)).tolist())
         events: list[AnomalyEvent] = []
-        scores: list[dict[str, Any]] = []
-        anomalies: list[AnomalyRecord] = []
+        rows = _Rows(int(now))
+        decider = self.bank.decider
         # the notifier's clock is event time, so grouping and cooldowns behave the same at any speed
         self._event_now = max(self._event_now, float(starts.max()) + self.width)
-        for b, v in zip(closed, verdicts, strict=True):
+        for i, (b, v) in enumerate(zip(closed, verdicts, strict=True)):
             ref = self.series[b.key]
-            scores.append(self._score_row(ref, b, v))
-            band_flagged = v.anomalous and v.expected is not None
+            rows.add(ref, b, self.bank.name, v, flagged=v.anomalous and v.expected is not None)
+            decision = v
+            if defaults is not None:
+                d = defaults[i]
+                rows.add(ref, b, DEFAULT, d)
+                if decider == DEFAULT:
+                    # a band without a model of its own says so: its confidence rides along
+                    decision = replace(d, explanation={**v.explanation, **d.explanation})
             forest = self.bank.rcf_score(b.key, b.value)
             if forest is not None:
-                v = self._with_forest(ref, b, v, forest, scores, anomalies, now)
+                rows.add(ref, b, "rcf", forest, expected=decision.expected)
+                decision = _with_attribution(decision, forest, numeric=decider != DEFAULT)
             if self.notifier is not None:
                 self.notifier.observe(
                     series=ref.name,
                     labels=ref.labels,
                     start=b.start,
                     value=b.value,
-                    verdict=v,
+                    verdict=decision,
                     now=self._event_now,
                     series_id=ref.id,
-                    detector=self.bank.name,
+                    detector=decider,
                     key=b.key,
                 )
-            if band_flagged:
-                anomalies.append(
-                    AnomalyRecord(
-                        series_id=ref.id,
-                        start=b.start,
-                        detector=self.bank.name,
-                        value=b.value,
-                        expected=v.expected,
-                        deviation=v.deviation,
-                        sigma=v.sigma,
-                        score=v.score,
-                        direction=v.direction,
-                        severity=v.severity,
-                        detected_at=int(now),
-                        explanation=json.dumps(v.explanation) if v.explanation else None,
-                    )
-                )
             for change in self.episodes.observe(
-                b.key, b.start, v.anomalous, v.direction, v.severity, v.score
-            ):
-                events.append(self._event(ref, change, b, v))
-        self.store.write_scores(tx, scores)
-        outcome.anomalies += self.store.add_anomalies(tx, anomalies)
+                b.key, b.start, decision.anomalous, decision.direction, decision.severity,
+                decision.score,
+            ):  # fmt: skip
+                events.append(self._event(ref, change, b, decision, decider))
+        self.store.write_scores(tx, rows.scores)
+        outcome.anomalies += self.store.add_anomalies(tx, rows.anomalies)
+        if defaults is not None:
+            self._snapshot_defaults(tx, keys, starts)
         return events
 
-    def _with_forest(
-        self,
-        ref: SeriesRef,
-        b: ClosedBucket,
-        band: Verdict,
-        forest: Verdict,
-        scores: list[dict[str, Any]],
-        anomalies: list[AnomalyRecord],
-        now: float,
-    ) -> Verdict:
-        """Store the forest's score; attach its attribution to the band's verdict.
+    def _snapshot_defaults(self, tx: Any, keys: list[str], starts: np.ndarray) -> None:
+        """Store the default detector state of the series due for a snapshot, in this transaction."""
+        every = self.s.detect.default_snapshot
+        latest: dict[str, list[int]] = {}
+        for key, st in zip(keys, starts.tolist(), strict=True):
+            latest.setdefault(key, []).append(st)
+        snaps = {}
+        for key, sts in latest.items():
+            ref = self.series[key]
+            if snapshot_due(ref.id, sts, self.width, every):
+                snap = snapshot_of(self.bank, key, max(sts) + self.width)
+                if snap is not None:
+                    snaps[snapshot_name(ref.id)] = snap
+        self.store.set_checkpoints(tx, snaps)
 
-        The band (or, for a series without one yet, the fleet baseline) makes the alerting decision;
-        the forest's own anomalies are stored under detector ``rcf`` and its attribution rides along."""
-        scores.append(
-            {
-                "series_id": ref.id,
-                "start": b.start,
-                "detector": "rcf",
-                "score": forest.score,
-                "expected": None,
-                "deviation": None,
-                "explanation": json.dumps(forest.explanation) if forest.explanation else None,
-            }
-        )
-        if forest.anomalous:
-            anomalies.append(
-                AnomalyRecord(
-                    series_id=ref.id,
-                    start=b.start,
-                    detector="rcf",
-                    value=b.value,
-                    expected=band.expected,
-                    deviation=band.deviation,
-                    sigma=None,
-                    score=forest.score,
-                    direction=forest.direction,
-                    severity=forest.severity,
-                    detected_at=int(now),
-                    explanation=json.dumps(forest.explanation),
-                )
-            )
-        # numbers in an explanation are feature attributions (alerts rank them); the rest is text
-        attribution: dict[str, Any] = {"rcf_score": f"{forest.score:.3f}"}
-        value = forest.explanation.get("value") if forest.explanation else None
-        if isinstance(value, dict) and "ATTRIBUTION_SCORE" in value:
-            attribution["value"] = float(value["ATTRIBUTION_SCORE"])
-            attribution["rcf_direction"] = str(value.get("DIRECTION", ""))
-        return replace(band, explanation={**band.explanation, **attribution})
-
-    def _score_row(self, ref: SeriesRef, b: ClosedBucket, v: Verdict) -> dict[str, Any]:
-        return {
-            "series_id": ref.id,
-            "start": b.start,
-            "detector": self.bank.name,
-            "score": v.score,
-            "expected": v.expected,
-            "deviation": v.deviation,
-            "explanation": json.dumps(v.explanation) if v.explanation else None,
-        }
-
-    def _event(self, ref: SeriesRef, change: Any, b: ClosedBucket, v: Verdict) -> AnomalyEvent:
+    def _event(
+        self, ref: SeriesRef, change: Any, b: ClosedBucket, v: Verdict, detector: str
+    ) -> AnomalyEvent:
         resolved = change.status == "resolved"
         return AnomalyEvent(
             series=ref.name,
@@ -336,13 +283,88 @@ class Processor:
             value=b.value,
             expected=v.expected,
             deviation=v.deviation,
-            sigma=None if resolved else v.sigma,
+            sigma=None if resolved else signed_sigma(b.value, v),
             direction=change.direction,
             severity=change.severity,
-            detector=self.bank.name,
+            detector=detector,
             score=change.peak_score if resolved else v.score,
             explanation=dict(v.explanation),
             status=change.status,
             end=from_epoch(b.start) if resolved else None,
             buckets=change.buckets,
         )
+
+
+def signed_sigma(value: float, v: Verdict) -> float | None:
+    """``(value - expected) / deviation``: the distance from expected in the detector's own σ."""
+    if v.expected is None or not v.deviation:
+        return None
+    return (value - v.expected) / v.deviation
+
+
+class _Rows:
+    """The score rows and anomaly records of one batch."""
+
+    def __init__(self, now: int) -> None:
+        self.now = now
+        self.scores: list[dict[str, Any]] = []
+        self.anomalies: list[AnomalyRecord] = []
+
+    def add(
+        self,
+        ref: SeriesRef,
+        b: ClosedBucket,
+        detector: str,
+        v: Verdict,
+        *,
+        flagged: bool | None = None,
+        expected: float | None = None,
+    ) -> None:
+        """A detector's score of a bucket; an anomaly record when it flagged the bucket. ``expected``
+        stands in for detectors without an expected value of their own (the forest)."""
+        explanation = json.dumps(v.explanation) if v.explanation else None
+        self.scores.append(
+            {
+                "series_id": ref.id,
+                "start": b.start,
+                "detector": detector,
+                "score": v.score,
+                "expected": v.expected,
+                "deviation": v.deviation,
+                "explanation": explanation,
+            }
+        )
+        if not (v.anomalous if flagged is None else flagged):
+            return
+        own = v.expected is not None
+        self.anomalies.append(
+            AnomalyRecord(
+                series_id=ref.id,
+                start=b.start,
+                detector=detector,
+                value=b.value,
+                expected=v.expected if own else expected,
+                deviation=v.deviation,
+                sigma=signed_sigma(b.value, v),
+                score=v.score,
+                direction=v.direction,
+                severity=v.severity,
+                detected_at=self.now,
+                explanation=explanation,
+            )
+        )
+
+
+def _with_attribution(decision: Verdict, forest: Verdict, *, numeric: bool) -> Verdict:
+    """The deciding verdict with the forest's score and attribution attached.
+
+    Numbers in an explanation are feature attributions (alerts rank them), the rest is text: the
+    forest's attribution ranks beside the band's, while the default detector's component scores
+    stay the drivers of its own decisions (the forest's attribution then rides along as text)."""
+    attribution: dict[str, Any] = {"rcf_score": f"{forest.score:.3f}"}
+    value = forest.explanation.get("value") if forest.explanation else None
+    if isinstance(value, dict) and "ATTRIBUTION_SCORE" in value:
+        score = float(value["ATTRIBUTION_SCORE"])
+        attribution["value" if numeric else "rcf_value"] = score if numeric else f"{score:.3f}"
+        attribution["rcf_direction"] = str(value.get("DIRECTION", ""))
+    return replace(decision, explanation={**decision.explanation, **attribution})

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from alembic import command
 from alembic.config import Config
@@ -234,6 +235,26 @@ class Store:
                 out.setdefault(int(sid), {})[int(st)] = float(v)
         return out
 
+    def bucket_arrays(
+        self, since: int, until: int, series_ids: Sequence[int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Stored buckets with ``since <= start < until`` of every series (or of ``series_ids``) in one
+        query, as arrays (series id, start, value) ordered by series and start."""
+        b = t.buckets.c
+        q = select(b.series_id, b.start, b.value).where((b.start >= since) & (b.start < until))
+        if series_ids is not None:
+            q = q.where(b.series_id.in_(list(series_ids)))
+        with self.engine.connect() as conn:
+            rows = conn.execute(q.order_by(b.series_id, b.start)).all()
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+        sid, start, value = zip(*rows, strict=True)
+        return (
+            np.asarray(sid, dtype=np.int64),
+            np.asarray(start, dtype=np.int64),
+            np.asarray(value, dtype=float),
+        )
+
     def first_buckets(self) -> dict[int, int]:
         """The first stored bucket start of every series."""
         q = select(t.buckets.c.series_id, func.min(t.buckets.c.start)).group_by(
@@ -338,6 +359,30 @@ class Store:
             select(t.checkpoints.c.position).where(t.checkpoints.c.source == source)
         ).first()
         return None if row is None else dict(json.loads(row[0]))
+
+    def checkpoints_with_prefix(self, prefix: str) -> dict[str, dict[str, Any]]:
+        """Every checkpoint whose name starts with ``prefix``, by name."""
+        q = select(t.checkpoints.c.source, t.checkpoints.c.position).where(
+            t.checkpoints.c.source.startswith(prefix, autoescape=True)
+        )
+        with self.engine.connect() as conn:
+            return {str(name): dict(json.loads(pos)) for name, pos in conn.execute(q)}
+
+    def set_checkpoints(self, conn: Connection, positions: Mapping[str, Mapping[str, Any]]) -> None:
+        """Write many checkpoints in one statement."""
+        if not positions:
+            return
+        now = int(time.time())
+        self._upsert(
+            conn,
+            t.checkpoints,
+            [
+                {"source": name, "position": json.dumps(dict(pos)), "updated_at": now}
+                for name, pos in positions.items()
+            ],
+            keys=["source"],
+            update=["position", "updated_at"],
+        )
 
     def set_checkpoint(self, conn: Connection, source: str, position: Mapping[str, Any]) -> None:
         self._upsert(
