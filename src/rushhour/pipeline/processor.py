@@ -175,15 +175,13 @@ class Processor:
                 name, labels = points.labels.get(key, (key, {}))
                 self.series[key] = self.store.ensure_series(tx, name, labels, self.width)
         update = self.bucketizer.add(points.keys, points.times, points.values)
-        self.store.add_to_buckets(
-            tx, [(self.series[k].id, s, v) for (k, s), v in update.deltas.items()]
-        )
-        self.store.add_to_buckets(
-            tx, [(self.series[k].id, s, v) for (k, s), v in update.late.items()], late=True
-        )
-        # a covered bucket without records is 0 in the store too, not missing
-        zeros = [(self.series[c.key].id, c.start, 0.0) for c in update.closed if c.value == 0.0]
-        self.store.add_to_buckets(tx, zeros)
+        ids = {k: ref.id for k, ref in self.series.items()}
+        # one statement for the batch: open buckets' deltas, late updates (flagged), and the zeros
+        # of covered buckets without records (0 in the store too, not missing)
+        rows = [(ids[k], s, v, 0) for (k, s), v in update.deltas.items()]
+        rows += [(ids[k], s, v, 1) for (k, s), v in update.late.items()]
+        rows += [(ids[c.key], c.start, 0.0, 0) for c in update.closed if c.value == 0.0]
+        self.store.add_to_buckets(tx, rows)
         outcome.late_records = update.late_records
         outcome.closed = len(update.closed)
         events = self._score(tx, update.closed, outcome)
@@ -307,7 +305,7 @@ class _Rows:
 
     def __init__(self, now: int) -> None:
         self.now = now
-        self.scores: list[dict[str, Any]] = []
+        self.scores: list[tuple[Any, ...]] = []
         self.anomalies: list[AnomalyRecord] = []
 
     def add(
@@ -323,16 +321,9 @@ class _Rows:
         """A detector's score of a bucket; an anomaly record when it flagged the bucket. ``expected``
         stands in for detectors without an expected value of their own (the forest)."""
         explanation = json.dumps(v.explanation) if v.explanation else None
+        # in SCORE_COLUMNS order
         self.scores.append(
-            {
-                "series_id": ref.id,
-                "start": b.start,
-                "detector": detector,
-                "score": v.score,
-                "expected": v.expected,
-                "deviation": v.deviation,
-                "explanation": explanation,
-            }
+            (ref.id, b.start, detector, v.score, v.expected, v.deviation, explanation)
         )
         if not (v.anomalous if flagged is None else flagged):
             return
