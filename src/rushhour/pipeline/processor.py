@@ -1,9 +1,10 @@
 """The processing step: one batch in, one transaction out.
 
 For each batch the processor adds its points to the event-time bucketizer, then writes in ONE
-transaction: bucket deltas (open and late), scores and anomalies of the buckets that closed, episode
-state, the watermark, the source's new position and the batch's dedupe key. Only after the commit
-does the source acknowledge (NATS ack, inbox move) and do channels hear of new episodes. A crash at any
+transaction: bucket deltas (open and late), scores and anomalies of the buckets that closed, the
+notifier's state (episodes, pending alerts), due default-detector snapshots, the watermark, the
+source's new position and the batch's dedupe key. Only after the commit does the source acknowledge
+(NATS ack, inbox move) and does the notifier write its outbox rows. A crash at any
 point therefore either loses the whole batch (it is redelivered, and its dedupe key is absent) or
 keeps it whole (a redelivery finds the key and is skipped): nothing is lost or counted twice.
 """
@@ -11,29 +12,22 @@ keeps it whole (a redelivery finds the key and is skipped): nothing is lost or c
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from rushhour.detect.base import Verdict
-from rushhour.notify.episodes import EpisodeTracker
 from rushhour.pipeline.bucketizer import ClosedBucket, EventTimeBucketizer
 from rushhour.pipeline.clock import Clock
 from rushhour.pipeline.detectors import DEFAULT, DetectorBank
 from rushhour.pipeline.points import PointBatch
 from rushhour.pipeline.warmup import snapshot_due, snapshot_name, snapshot_of, warm_up
-from rushhour.records import AnomalyEvent
 from rushhour.settings import Settings
 from rushhour.store.db import AnomalyRecord, SeriesRef, Store
-from rushhour.timeutil import from_epoch
 
 CHECKPOINT = "pipeline"
-
-
-class Channel(Protocol):
-    def send(self, event: AnomalyEvent) -> None: ...
 
 
 @dataclass
@@ -66,12 +60,12 @@ class Outcome:
     anomalies: int = 0
     duplicate: bool = False
     rejected: dict[str, int] = field(default_factory=dict)
-    events: list[AnomalyEvent] = field(default_factory=list)
     close_latency: list[float] = field(default_factory=list)
 
 
 class Processor:
-    """Owns the bucketizer, the detector bank and the episode tracker of one pipeline."""
+    """Owns the bucketizer and the detector bank of one pipeline; alerts (episodes, hygiene, the
+    outbox) are the notifier's."""
 
     def __init__(
         self,
@@ -79,17 +73,14 @@ class Processor:
         store: Store,
         bank: DetectorBank,
         clock: Clock,
-        channels: Sequence[Channel] = (),
         notifier: Any = None,
     ) -> None:
         self.s = settings
         self.store = store
         self.bank = bank
         self.clock = clock
-        self.channels = list(channels)
         self.width = settings.bucket_width()
         self.bucketizer = EventTimeBucketizer(self.width, int(settings.pipeline.lateness_seconds()))
-        self.episodes = EpisodeTracker(settings.detect.resolve_after)
         self.series: dict[str, SeriesRef] = {}
         # alert hygiene and the outbox (rushhour.notify.Notifier); its state commits with each batch
         self.notifier = notifier
@@ -97,7 +88,7 @@ class Processor:
 
     # -- restart --------------------------------------------------------------------------------
     def restore(self) -> dict[str, Any]:
-        """Resume from the store: watermark, open buckets, episodes, known series."""
+        """Resume from the store: watermark, open buckets, known series, detectors, notifier."""
         state = self.store.checkpoint(CHECKPOINT) or {}
         by_id = self.store.series_by_id()
         self.series = {ref.key: ref for ref in by_id.values()}
@@ -113,7 +104,6 @@ class Processor:
                 by_id[sid].key: rows for sid, rows in self.store.buckets_since(0).items()
             }
         self.bucketizer.restore(bucket_state, open_buckets, first)
-        self.episodes.restore(state.get("episodes", {}))
         self._warm_up(by_id, closed_until)
         if self.notifier is not None:
             self.notifier.restore(state.get("notifier", {}))
@@ -151,24 +141,20 @@ class Processor:
                 batch.points, batch.position = points, position
                 outcome.points = len(points)
             try:
-                events = self._apply(tx, batch, outcome)
+                self._apply(tx, batch, outcome)
             except BaseException:
                 # the transaction rolls back: put the in-memory state back the way the store has it
                 notifier, self.notifier = self.notifier, None
                 self.restore()
                 self.notifier = notifier
                 raise
-        outcome.events = events
         if self.notifier is not None:
             # after the commit: the checkpoint holds the alerts still pending, and outbox rows carry
             # stable dedupe keys, so a crash on either side of this neither loses nor repeats one
             self.notifier.flush(self._event_now)
-        for event in events:
-            for channel in self.channels:
-                channel.send(event)
         return outcome
 
-    def _apply(self, tx: Any, batch: Batch, outcome: Outcome) -> list[AnomalyEvent]:
+    def _apply(self, tx: Any, batch: Batch, outcome: Outcome) -> None:
         points = batch.points
         for key in dict.fromkeys(points.keys):
             if key not in self.series:
@@ -184,11 +170,8 @@ class Processor:
         self.store.add_to_buckets(tx, rows)
         outcome.late_records = update.late_records
         outcome.closed = len(update.closed)
-        events = self._score(tx, update.closed, outcome)
-        state: dict[str, Any] = {
-            "bucketizer": self.bucketizer.snapshot(),
-            "episodes": self.episodes.snapshot(),
-        }
+        self._score(tx, update.closed, outcome)
+        state: dict[str, Any] = {"bucketizer": self.bucketizer.snapshot()}
         if self.notifier is not None:
             state["notifier"] = self.notifier.snapshot()
         self.store.set_checkpoint(tx, CHECKPOINT, state)
@@ -198,11 +181,10 @@ class Processor:
             self.store.set_checkpoint(
                 tx, f"seen:{batch.dedupe}", {"at": int(self.clock.wall()), "label": batch.label}
             )
-        return events
 
-    def _score(self, tx: Any, closed: list[ClosedBucket], outcome: Outcome) -> list[AnomalyEvent]:
+    def _score(self, tx: Any, closed: list[ClosedBucket], outcome: Outcome) -> None:
         if not closed:
-            return []
+            return
         now = self.clock.wall()
         models = (
             self.bank.models
@@ -213,7 +195,6 @@ class Processor:
         verdicts = self.bank.score_closed(keys, starts, values, models)
         defaults = self.bank.default_scores(keys, starts, values)
         outcome.close_latency.extend((now - (starts + self.width)).tolist())
-        events: list[AnomalyEvent] = []
         rows = _Rows(int(now))
         decider = self.bank.decider
         # the notifier's clock is event time, so grouping and cooldowns behave the same at any speed
@@ -244,16 +225,10 @@ class Processor:
                     detector=decider,
                     key=b.key,
                 )
-            for change in self.episodes.observe(
-                b.key, b.start, decision.anomalous, decision.direction, decision.severity,
-                decision.score,
-            ):  # fmt: skip
-                events.append(self._event(ref, change, b, decision, decider))
         self.store.write_scores(tx, rows.scores)
         outcome.anomalies += self.store.add_anomalies(tx, rows.anomalies)
         if defaults is not None:
             self._snapshot_defaults(tx, keys, starts)
-        return events
 
     def _snapshot_defaults(self, tx: Any, keys: list[str], starts: np.ndarray) -> None:
         """Store the default detector state of the series due for a snapshot, in this transaction."""
@@ -269,28 +244,6 @@ class Processor:
                 if snap is not None:
                     snaps[snapshot_name(ref.id)] = snap
         self.store.set_checkpoints(tx, snaps)
-
-    def _event(
-        self, ref: SeriesRef, change: Any, b: ClosedBucket, v: Verdict, detector: str
-    ) -> AnomalyEvent:
-        resolved = change.status == "resolved"
-        return AnomalyEvent(
-            series=ref.name,
-            labels=ref.labels,
-            start=from_epoch(change.start),
-            value=b.value,
-            expected=v.expected,
-            deviation=v.deviation,
-            sigma=None if resolved else signed_sigma(b.value, v),
-            direction=change.direction,
-            severity=change.severity,
-            detector=detector,
-            score=change.peak_score if resolved else v.score,
-            explanation=dict(v.explanation),
-            status=change.status,
-            end=from_epoch(b.start) if resolved else None,
-            buckets=change.buckets,
-        )
 
 
 def signed_sigma(value: float, v: Verdict) -> float | None:
