@@ -107,6 +107,11 @@ class Processor:
         self._warm_up(by_id, closed_until)
         if self.notifier is not None:
             self.notifier.restore(state.get("notifier", {}))
+            # the groups the last batch left due were flushed after its commit, or were about to
+            # be when the process died: flush them again at the same event time, before anything
+            # new joins them, so they are the same groups (same dedupe keys: a no-op if written)
+            self._event_now = float(state.get("event_now", 0.0))
+            self.notifier.flush(self._event_now)
         return state
 
     def _warm_up(self, by_id: dict[int, SeriesRef], closed_until: int | None) -> None:
@@ -174,6 +179,7 @@ class Processor:
         state: dict[str, Any] = {"bucketizer": self.bucketizer.snapshot()}
         if self.notifier is not None:
             state["notifier"] = self.notifier.snapshot()
+            state["event_now"] = self._event_now
         self.store.set_checkpoint(tx, CHECKPOINT, state)
         if batch.position is not None:
             self.store.set_checkpoint(tx, f"source:{batch.source}", batch.position)
