@@ -15,6 +15,7 @@ store's floor), and the bucketizer alone.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import gc
 import resource
 import sqlite3
@@ -23,6 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from rushhour.forecast.mean_predictor import MeanPredictor
 from rushhour.pipeline.bucketizer import EventTimeBucketizer
@@ -53,6 +55,10 @@ def main() -> None:
         "--records-per-bucket", type=int, default=1, help="points per series per minute"
     )
     ap.add_argument("--rcf", action="store_true", help="run each series' forest too (50 trees)")
+    ap.add_argument(
+        "--default", action="store_true", help="run each series' default detector too (it decides)"
+    )
+    ap.add_argument("--profile", help="write a cProfile of the processing to this file")
     args = ap.parse_args()
     n, minutes = args.series, args.minutes
     tmp = Path(tempfile.mkdtemp())
@@ -61,7 +67,7 @@ def main() -> None:
         overrides={
             "data_dir": str(tmp),
             "pipeline": {"retrain_cron": ""},
-            "detect": {"rcf": args.rcf},
+            "detect": {"rcf": args.rcf, "default": args.default},
         },
     )
     store = open_store(settings.store_url())
@@ -97,12 +103,27 @@ def main() -> None:
     forest_arrays_kb = 0.0
     if args.rcf:  # steady state: every forest warm (300 buckets learned), as after a restart
         before = rss_mb()
-        warm = np.random.default_rng(1).poisson(1000, size=300).astype(float).tolist()
-        bank.warm_up({key: warm for key in keys})
+        warm = np.random.default_rng(1).poisson(1000, size=300).astype(float)
+        for key in keys:
+            bank.warm_forest(key, warm)
         gc.collect()
         forests_mb = rss_mb() - before
         arrays = [det.forest.memory_bytes(in_use=False) for det in bank.forests.values()]
         forest_arrays_kb = float(np.mean(arrays)) / 1e3
+    defaults_mb = 0.0
+    if args.default:  # steady state: every default detector past its warm-up (300 buckets)
+        before = rss_mb()
+        warm_t = pd.DatetimeIndex(
+            pd.to_datetime(START - 300 * 60 + 60 * np.arange(300), unit="s", utc=True)
+        )
+        warm_x = np.random.default_rng(2).poisson(1000, size=300).astype(float)
+        for key in keys:
+            det = bank.default_detector(key)
+            assert det is not None
+            det.run(warm_t, warm_x)
+        gc.collect()
+        defaults_mb = rss_mb() - before
+    profiler = cProfile.Profile() if args.profile else None
     labels = {k: (k.split("{")[0], {"region": "eu"}) for k in keys}
     scales = np.array([0.5 + (i % 17) / 10 for i in range(n)])
     rng = np.random.default_rng(0)
@@ -110,8 +131,6 @@ def main() -> None:
     latencies, cpu = [], []
     for m in range(minutes + 3):
         t0 = START + m * 60
-        import pandas as pd
-
         mean, _ = expected_at(pd.DatetimeIndex([pd.Timestamp(t0, unit="s", tz="UTC")]))
         values = rng.poisson(mean[0] * scales).astype(float)
         per = args.records_per_bucket
@@ -122,7 +141,11 @@ def main() -> None:
         clock.advance(60)
         arrived = time.perf_counter()
         c0 = time.process_time()
+        if profiler is not None and m >= 3:
+            profiler.enable()
         outcome = processor.process(Batch(source="bench", points=batch, position={"m": m}))
+        if profiler is not None:
+            profiler.disable()
         if m >= 3:  # warm-up: the first buckets close after the 2-minute lateness
             cpu.append(time.process_time() - c0)
             if outcome.closed:
@@ -166,7 +189,8 @@ def main() -> None:
         f"close -> committed latency: p50 {np.percentile(lat, 50) * 1000:.0f} ms, p99 {np.percentile(lat, 99) * 1000:.0f} ms"
     )
     print(
-        f"memory: band models {models_mb:.0f} MB, forests {forests_mb:.0f} MB, total {total_mb:.0f} MB"
+        f"memory: band models {models_mb:.0f} MB, forests {forests_mb:.0f} MB, "
+        f"default detectors {defaults_mb:.0f} MB, total {total_mb:.0f} MB"
         f" -> {total_mb * 1e6 / n / 1e3:.1f} kB per series"
     )
     if args.rcf:
@@ -175,6 +199,8 @@ def main() -> None:
             f"{forest_arrays_kb:.0f} kB of it the forest's arrays"
         )
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    if profiler is not None:
+        profiler.dump_stats(args.profile)
 
 
 if __name__ == "__main__":

@@ -28,14 +28,20 @@ def write_config(path: Path, store_url: str, sources: list[dict[str, Any]], **to
 
 
 def points_file(
-    path: Path, start: int, minutes: int, series: str = "api", per_minute: int = 3
+    path: Path,
+    start: int,
+    minutes: int,
+    series: str = "api",
+    per_minute: int = 3,
+    spikes: tuple[int, ...] = (),
 ) -> float:
-    """A JSON-lines points file; returns the total value it holds."""
+    """A JSON-lines points file; returns the total value it holds. Minutes in ``spikes`` hold 40x
+    their usual values (anomalies for the detectors)."""
     total = 0.0
     with path.open("w") as fh:
         for m in range(minutes):
             for j in range(per_minute):
-                value = 1 + (m * 7 + j) % 5
+                value = (1 + (m * 7 + j) % 5) * (40 if m in spikes else 1)
                 total += value
                 fh.write(
                     json.dumps(

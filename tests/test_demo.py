@@ -57,7 +57,7 @@ def test_first_start_learns_history_then_finds_the_demo_spike(tmp_path: Path) ->
         len([m for m in store.list_models() if m["name"].startswith("mean_predictor/")]) == 4
     )  # + fleet
     assert after is not None and after["next"] > position["next"]
-    firing = [e for e in channel.events if e.status == "firing"]
+    firing = [e for e in channel.alerts if e.status == "firing"]
     spike = datetime.fromtimestamp(position["live_start"] + 20 * 60, tz=UTC)
     assert any(
         e.start == spike and e.direction == "spike" and e.labels["status"] == "ok" for e in firing
@@ -81,12 +81,8 @@ def test_restart_continues_where_it_stopped_without_double_counting(tmp_path: Pa
     # every live bucket is stored once: history + (live span) per series, give or take the open ones
     live = (after2["next"] - position["live_start"]) // 60
     assert buckets < total <= 3 * (14 * 1440 + live + 3)
-    starts = [
-        (e.series, tuple(sorted(e.labels.items())), e.start)
-        for e in channel.events
-        if e.status == "firing"
-    ]
-    assert len(starts) == len(set(starts)), "an episode fired twice across the restart"
+    fired = [a.id for a in channel.alerts if a.status == "firing"]
+    assert len(fired) == len(set(fired)), "an alert was delivered twice across the restart"
     store.close()
 
 

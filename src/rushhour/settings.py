@@ -57,6 +57,36 @@ class DetectSettings(_Section):
     rcf_box_cache: float = Field(
         0.0, ge=0, le=1, description="fraction of each forest's nodes with a cached bounding box"
     )
+    default: bool = Field(
+        True, description="run the default detector (rushhour.detect.default) per series"
+    )
+    alert_by: Literal["default", "mean_band"] = Field(
+        "default",
+        description="whose decision alerts: the default detector, or the Mean Predictor band "
+        "(the band also decides while the default detector is off)",
+    )
+    default_threshold: float = Field(
+        0.5, gt=0, lt=1, description="default detector: alert at score >= this (Q = 1e-5 at 0.5)"
+    )
+    default_critical: float = Field(
+        0.75, gt=0, lt=1, description="default detector: critical at score >= this"
+    )
+    default_holdoff: int = Field(
+        60, ge=0, description="default detector: buckets between two alerts of a series"
+    )
+    default_warmup: int = Field(
+        150, ge=0, description="default detector: buckets a series learns before it may alert"
+    )
+    default_components: list[str] = Field(
+        ["residual", "shift", "range"],
+        description="default detector: components (residual, shift, range, discord)",
+    )
+    default_snapshot: int = Field(
+        360,
+        ge=1,
+        description="default detector: buckets between two stored snapshots of a series' state "
+        "(a restart replays at most this many stored buckets per series)",
+    )
     min_relative_deviation: float = Field(
         0.1, ge=0, description="ignore deviations smaller than this fraction of expected"
     )

@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from rushhour.records import AnomalyEvent
+from rushhour.notify.alert import Alert
+from rushhour.notify.registry import Delivery
 from rushhour.series.generate import generate_traffic
 
 STREAM_LENGTH = 20_000
@@ -39,15 +40,20 @@ class FakeClock:
 
 
 class ListChannel:
-    """A notification channel that keeps what it is sent."""
+    """A notification channel (``[[notify]]`` plugin interface) that keeps the alerts delivered to it.
+
+    Hand it to the pipeline (``build_runtime(..., [channel])``): its alerts then come through the
+    notifier like any channel's — episodes, filters, grouping, the outbox and delivery."""
 
     name = "list"
+    min_severity = "info"
+    uses_image = False  # no plot is rendered for it
 
     def __init__(self) -> None:
-        self.events: list[AnomalyEvent] = []
+        self.alerts: list[Alert] = []
 
-    def send(self, event: AnomalyEvent) -> None:
-        self.events.append(event)
+    def deliver(self, delivery: Delivery) -> None:
+        self.alerts.extend(delivery.alerts)
 
 
 def traffic_stream(columns: int, seed: int = 7) -> tuple[np.ndarray, np.ndarray]:

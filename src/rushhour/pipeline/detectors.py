@@ -8,6 +8,11 @@ scored (score 0) until ``rushhour train`` or the scheduled retraining has run.
 
 Models are swapped in whole (:meth:`DetectorBank.swap`) between batches: scoring never sees a
 half-loaded set.
+
+Beside the band, each series has two online detectors that learn every closed bucket: a Random Cut
+Forest (``detect.rcf``) and the default detector (:mod:`rushhour.detect.default`, ``detect.default``),
+whose decision alerts unless ``detect.alert_by = "mean_band"``. Being state, both are rebuilt at start
+from stored buckets (see :mod:`rushhour.pipeline.warmup`).
 """
 
 from __future__ import annotations
@@ -21,15 +26,18 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
-from rushhour.detect.base import Verdict
+from rushhour.detect.base import Direction, Verdict
+from rushhour.detect.default import DefaultDetector, Detections, DetectorConfig
 from rushhour.detect.mean_band import MeanBandDetector
 from rushhour.detect.rcf.detector import RCFDetector
 from rushhour.detect.rcf.forest import RCFConfig
+from rushhour.errors import ConfigError, UsageError
 from rushhour.forecast.mean_predictor import MeanPredictor
 from rushhour.settings import Settings
 from rushhour.store.db import Store
 
 FLEET = "__fleet__"
+DEFAULT = "default"  # the default detector's name in scores and anomalies
 MODEL_PREFIX = "mean_predictor/"
 LEVEL_WINDOW = 60
 RCF_HISTORY = 1024  # stored buckets replayed into each forest at start
@@ -61,6 +69,53 @@ class DetectorBank:
         # streaming forests, one per series: they learn every closed bucket, so they are state,
         # rebuilt at start from the newest stored buckets (see Processor.restore)
         self.forests: dict[str, RCFDetector] = {}
+        # the default detector of each series: online, so state too (snapshots + replay at start)
+        self.defaults: dict[str, DefaultDetector] = {}
+        self.default_config = default_config(settings) if settings.detect.default else None
+
+    @property
+    def decider(self) -> str:
+        """The detector whose decision alerts: ``default`` or the band's name."""
+        if self.default_config is not None and self.s.detect.alert_by == DEFAULT:
+            return DEFAULT
+        return self.name
+
+    def default_detector(self, key: str) -> DefaultDetector | None:
+        """The series' default detector (created on first use), or None when it is off."""
+        if self.default_config is None:
+            return None
+        det = self.defaults.get(key)
+        if det is None:
+            det = DefaultDetector(self.default_config, bucket_seconds=self.s.bucket_width())
+            self.defaults[key] = det
+        return det
+
+    def default_scores(
+        self, keys: list[str], starts: np.ndarray, values: np.ndarray
+    ) -> list[Verdict] | None:
+        """Score then learn closed buckets with each series' default detector (None when off).
+
+        One ``run`` per series and batch (a series' buckets in time order); series with the same bucket
+        starts (the usual case) share one time index."""
+        if self.default_config is None:
+            return None
+        groups: dict[str, list[int]] = {}
+        for i, key in enumerate(keys):
+            groups.setdefault(key, []).append(i)
+        indexes: dict[tuple[int, ...], pd.DatetimeIndex] = {}
+        out: list[Verdict] = [_QUIET] * len(keys)
+        for key, positions in groups.items():
+            pos = sorted(positions, key=lambda i: int(starts[i]))
+            st = tuple(int(starts[i]) for i in pos)
+            index = indexes.get(st)
+            if index is None:
+                index = indexes[st] = pd.DatetimeIndex(pd.to_datetime(st, unit="s", utc=True))
+            x = values[pos]
+            det = self.default_detector(key)
+            assert det is not None
+            for i, v in zip(pos, default_verdicts(det.run(index, x), x), strict=True):
+                out[i] = v
+        return out
 
     def forest(self, key: str) -> RCFDetector | None:
         """The series' Random Cut Forest (created on first use), or None when ``detect.rcf`` is off."""
@@ -80,22 +135,24 @@ class DetectorBank:
             det = self.forests[key] = RCFDetector(config)
         return det
 
-    def warm_up(self, history: dict[str, list[float]]) -> None:
-        """Rebuild every forest from its series' newest stored buckets, oldest first."""
-        self.forests.clear()
-        for key, values in history.items():
-            det = self.forest(key)
-            if det is None:
-                return
-            for x in values:
-                det.learn_one(_EPOCH, x)
-
     def rcf_score(self, key: str, value: float) -> Verdict | None:
         """Score a closed bucket with the series' forest, then learn it."""
         det = self.forest(key)
         if det is None:
             return None
         return det.score_and_learn(_EPOCH, value)
+
+    def warm_forest(self, key: str, values: np.ndarray) -> None:
+        """Teach the series' forest stored buckets, oldest first, in one pass over its trees: what
+        ``learn_one`` per bucket would do (the running score threshold included)."""
+        det = self.forest(key)
+        if det is None or not len(values):
+            return
+        forest = det.forest
+        warm_from = max(forest.config.sub_sample_size - forest.records_, 0)
+        scores = forest.process(np.asarray(values, dtype=float).reshape(-1, 1)).scores
+        for score in scores[warm_from:].tolist():
+            det._observe(score)
 
     def load(self, store: Store) -> ModelSet:
         """Build a model set from the newest stored version of every Mean Predictor."""
@@ -209,3 +266,55 @@ class DetectorBank:
             if np.isfinite(profile) and profile > 0:
                 levels.append(value / profile)
         return out
+
+
+_QUIET = Verdict(score=0.0, anomalous=False)
+
+
+def default_config(settings: Settings) -> DetectorConfig:
+    """The default detector's parameters from ``[detect]`` (``default_*`` keys)."""
+    d = settings.detect
+    try:
+        config = DetectorConfig(
+            components=tuple(d.default_components),
+            threshold=d.default_threshold,
+            critical=d.default_critical,
+            holdoff=d.default_holdoff,
+            warmup=d.default_warmup,
+            timezone=settings.timezone,
+        )
+        config.validate()
+    except UsageError as exc:
+        raise ConfigError(
+            f"[detect] default detector: {exc.message}",
+            hint="fix the detect.default_* keys (see docs/configuration.md)",
+        ) from exc
+    return config
+
+
+def default_verdicts(res: Detections, values: np.ndarray) -> list[Verdict]:
+    """Verdicts from the default detector's detections, with the expected value and the σ it derives.
+
+    ``deviation`` is the σ that standardized the residual (``|x - expected| / |z|``), so that
+    ``(x - expected) / deviation`` is the detector's own ``z``; the explanation holds each component's
+    score (numbers: what drove it) and ``z`` as text."""
+    out = []
+    for i, x in enumerate(np.asarray(values, dtype=float).tolist()):
+        exp, z = float(res.expected[i]), float(res.z[i])
+        known = bool(np.isfinite(exp))
+        dev = abs(x - exp) / abs(z) if known and np.isfinite(z) and z != 0 else None
+        direction: Direction = "none" if not known or x == exp else ("spike" if x > exp else "drop")
+        explanation: dict[str, object] = {k: float(v[i]) for k, v in res.components.items()}
+        explanation["z"] = f"{z:.2f}"
+        out.append(
+            Verdict(
+                score=float(res.score[i]),
+                anomalous=bool(res.alert[i]),
+                expected=exp if known else None,
+                deviation=dev,
+                direction=direction,
+                severity="critical" if res.severity[i] == "critical" else "warning",
+                explanation=explanation,
+            )
+        )
+    return out

@@ -1,9 +1,10 @@
 """The processing step: one batch in, one transaction out.
 
 For each batch the processor adds its points to the event-time bucketizer, then writes in ONE
-transaction: bucket deltas (open and late), scores and anomalies of the buckets that closed, episode
-state, the watermark, the source's new position and the batch's dedupe key. Only after the commit
-does the source acknowledge (NATS ack, inbox move) and do channels hear of new episodes. A crash at any
+transaction: bucket deltas (open and late), scores and anomalies of the buckets that closed, the
+notifier's state (episodes, pending alerts), due default-detector snapshots, the watermark, the
+source's new position and the batch's dedupe key. Only after the commit does the source acknowledge
+(NATS ack, inbox move) and does the notifier write its outbox rows. A crash at any
 point therefore either loses the whole batch (it is redelivered, and its dedupe key is absent) or
 keeps it whole (a redelivery finds the key and is skipped): nothing is lost or counted twice.
 """
@@ -11,28 +12,22 @@ keeps it whole (a redelivery finds the key and is skipped): nothing is lost or c
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from rushhour.detect.base import Verdict
-from rushhour.notify.episodes import EpisodeTracker
 from rushhour.pipeline.bucketizer import ClosedBucket, EventTimeBucketizer
 from rushhour.pipeline.clock import Clock
-from rushhour.pipeline.detectors import DetectorBank
+from rushhour.pipeline.detectors import DEFAULT, DetectorBank
 from rushhour.pipeline.points import PointBatch
-from rushhour.records import AnomalyEvent
+from rushhour.pipeline.warmup import snapshot_due, snapshot_name, snapshot_of, warm_up
 from rushhour.settings import Settings
 from rushhour.store.db import AnomalyRecord, SeriesRef, Store
-from rushhour.timeutil import from_epoch
 
 CHECKPOINT = "pipeline"
-
-
-class Channel(Protocol):
-    def send(self, event: AnomalyEvent) -> None: ...
 
 
 @dataclass
@@ -65,12 +60,12 @@ class Outcome:
     anomalies: int = 0
     duplicate: bool = False
     rejected: dict[str, int] = field(default_factory=dict)
-    events: list[AnomalyEvent] = field(default_factory=list)
     close_latency: list[float] = field(default_factory=list)
 
 
 class Processor:
-    """Owns the bucketizer, the detector bank and the episode tracker of one pipeline."""
+    """Owns the bucketizer and the detector bank of one pipeline; alerts (episodes, hygiene, the
+    outbox) are the notifier's."""
 
     def __init__(
         self,
@@ -78,17 +73,14 @@ class Processor:
         store: Store,
         bank: DetectorBank,
         clock: Clock,
-        channels: Sequence[Channel] = (),
         notifier: Any = None,
     ) -> None:
         self.s = settings
         self.store = store
         self.bank = bank
         self.clock = clock
-        self.channels = list(channels)
         self.width = settings.bucket_width()
         self.bucketizer = EventTimeBucketizer(self.width, int(settings.pipeline.lateness_seconds()))
-        self.episodes = EpisodeTracker(settings.detect.resolve_after)
         self.series: dict[str, SeriesRef] = {}
         # alert hygiene and the outbox (rushhour.notify.Notifier); its state commits with each batch
         self.notifier = notifier
@@ -96,7 +88,7 @@ class Processor:
 
     # -- restart --------------------------------------------------------------------------------
     def restore(self) -> dict[str, Any]:
-        """Resume from the store: watermark, open buckets, episodes, known series."""
+        """Resume from the store: watermark, open buckets, known series, detectors, notifier."""
         state = self.store.checkpoint(CHECKPOINT) or {}
         by_id = self.store.series_by_id()
         self.series = {ref.key: ref for ref in by_id.values()}
@@ -112,29 +104,29 @@ class Processor:
                 by_id[sid].key: rows for sid, rows in self.store.buckets_since(0).items()
             }
         self.bucketizer.restore(bucket_state, open_buckets, first)
-        self.episodes.restore(state.get("episodes", {}))
-        if self.s.detect.rcf:
-            self._warm_forests(by_id, closed_until)
+        self._warm_up(by_id, closed_until)
         if self.notifier is not None:
             self.notifier.restore(state.get("notifier", {}))
+            # the groups the last batch left due were flushed after its commit, or were about to
+            # be when the process died: flush them again at the same event time, before anything
+            # new joins them, so they are the same groups (same dedupe keys: a no-op if written)
+            self._event_now = float(state.get("event_now", 0.0))
+            self.notifier.flush(self._event_now)
         return state
 
-    def _warm_forests(self, by_id: dict[int, SeriesRef], closed_until: int | None) -> None:
-        """Rebuild each series' forest from its newest closed buckets: deterministic, so a restart
-        gives the same forests whatever happened before it."""
-        if closed_until is None:
-            self.bank.warm_up({})
-            return
-        from rushhour.pipeline.detectors import RCF_HISTORY
-
-        since = int(closed_until) - RCF_HISTORY * self.width
-        rows = self.store.buckets_since(since)
-        history = {
-            by_id[sid].key: [v for st, v in sorted(buckets.items()) if st < int(closed_until)]
-            for sid, buckets in rows.items()
-            if sid in by_id
-        }
-        self.bank.warm_up(history)
+    def _warm_up(self, by_id: dict[int, SeriesRef], closed_until: int | None) -> None:
+        """Rebuild the forests and default detectors from stored buckets (one query for all series);
+        series replayed from their first bucket get a snapshot at once, so the next start is short."""
+        done = warm_up(self.bank, self.store, by_id, closed_until, self.width)
+        if done.from_scratch and closed_until is not None:
+            ids = {ref.key: ref.id for ref in by_id.values()}
+            snaps = {
+                snapshot_name(ids[key]): snap
+                for key in done.from_scratch
+                if (snap := snapshot_of(self.bank, key, int(closed_until))) is not None
+            }
+            with self.store.begin() as tx:
+                self.store.set_checkpoints(tx, snaps)
 
     def source_position(self, source: str) -> dict[str, Any] | None:
         return self.store.checkpoint(f"source:{source}")
@@ -154,48 +146,40 @@ class Processor:
                 batch.points, batch.position = points, position
                 outcome.points = len(points)
             try:
-                events = self._apply(tx, batch, outcome)
+                self._apply(tx, batch, outcome)
             except BaseException:
                 # the transaction rolls back: put the in-memory state back the way the store has it
                 notifier, self.notifier = self.notifier, None
                 self.restore()
                 self.notifier = notifier
                 raise
-        outcome.events = events
         if self.notifier is not None:
             # after the commit: the checkpoint holds the alerts still pending, and outbox rows carry
             # stable dedupe keys, so a crash on either side of this neither loses nor repeats one
             self.notifier.flush(self._event_now)
-        for event in events:
-            for channel in self.channels:
-                channel.send(event)
         return outcome
 
-    def _apply(self, tx: Any, batch: Batch, outcome: Outcome) -> list[AnomalyEvent]:
+    def _apply(self, tx: Any, batch: Batch, outcome: Outcome) -> None:
         points = batch.points
         for key in dict.fromkeys(points.keys):
             if key not in self.series:
                 name, labels = points.labels.get(key, (key, {}))
                 self.series[key] = self.store.ensure_series(tx, name, labels, self.width)
         update = self.bucketizer.add(points.keys, points.times, points.values)
-        self.store.add_to_buckets(
-            tx, [(self.series[k].id, s, v) for (k, s), v in update.deltas.items()]
-        )
-        self.store.add_to_buckets(
-            tx, [(self.series[k].id, s, v) for (k, s), v in update.late.items()], late=True
-        )
-        # a covered bucket without records is 0 in the store too, not missing
-        zeros = [(self.series[c.key].id, c.start, 0.0) for c in update.closed if c.value == 0.0]
-        self.store.add_to_buckets(tx, zeros)
+        ids = {k: ref.id for k, ref in self.series.items()}
+        # one statement for the batch: open buckets' deltas, late updates (flagged), and the zeros
+        # of covered buckets without records (0 in the store too, not missing)
+        rows = [(ids[k], s, v, 0) for (k, s), v in update.deltas.items()]
+        rows += [(ids[k], s, v, 1) for (k, s), v in update.late.items()]
+        rows += [(ids[c.key], c.start, 0.0, 0) for c in update.closed if c.value == 0.0]
+        self.store.add_to_buckets(tx, rows)
         outcome.late_records = update.late_records
         outcome.closed = len(update.closed)
-        events = self._score(tx, update.closed, outcome)
-        state: dict[str, Any] = {
-            "bucketizer": self.bucketizer.snapshot(),
-            "episodes": self.episodes.snapshot(),
-        }
+        self._score(tx, update.closed, outcome)
+        state: dict[str, Any] = {"bucketizer": self.bucketizer.snapshot()}
         if self.notifier is not None:
             state["notifier"] = self.notifier.snapshot()
+            state["event_now"] = self._event_now
         self.store.set_checkpoint(tx, CHECKPOINT, state)
         if batch.position is not None:
             self.store.set_checkpoint(tx, f"source:{batch.source}", batch.position)
@@ -203,11 +187,10 @@ class Processor:
             self.store.set_checkpoint(
                 tx, f"seen:{batch.dedupe}", {"at": int(self.clock.wall()), "label": batch.label}
             )
-        return events
 
-    def _score(self, tx: Any, closed: list[ClosedBucket], outcome: Outcome) -> list[AnomalyEvent]:
+    def _score(self, tx: Any, closed: list[ClosedBucket], outcome: Outcome) -> None:
         if not closed:
-            return []
+            return
         now = self.clock.wall()
         models = (
             self.bank.models
@@ -216,133 +199,122 @@ class Processor:
         starts = np.fromiter((c.start for c in closed), dtype=np.int64, count=len(closed))
         values = np.fromiter((c.value for c in closed), dtype=float, count=len(closed))
         verdicts = self.bank.score_closed(keys, starts, values, models)
+        defaults = self.bank.default_scores(keys, starts, values)
         outcome.close_latency.extend((now - (starts + self.width)).tolist())
-        events: list[AnomalyEvent] = []
-        scores: list[dict[str, Any]] = []
-        anomalies: list[AnomalyRecord] = []
+        rows = _Rows(int(now))
+        decider = self.bank.decider
         # the notifier's clock is event time, so grouping and cooldowns behave the same at any speed
         self._event_now = max(self._event_now, float(starts.max()) + self.width)
-        for b, v in zip(closed, verdicts, strict=True):
+        for i, (b, v) in enumerate(zip(closed, verdicts, strict=True)):
             ref = self.series[b.key]
-            scores.append(self._score_row(ref, b, v))
-            band_flagged = v.anomalous and v.expected is not None
+            rows.add(ref, b, self.bank.name, v, flagged=v.anomalous and v.expected is not None)
+            decision = v
+            if defaults is not None:
+                d = defaults[i]
+                rows.add(ref, b, DEFAULT, d)
+                if decider == DEFAULT:
+                    # a band without a model of its own says so: its confidence rides along
+                    decision = replace(d, explanation={**v.explanation, **d.explanation})
             forest = self.bank.rcf_score(b.key, b.value)
             if forest is not None:
-                v = self._with_forest(ref, b, v, forest, scores, anomalies, now)
+                rows.add(ref, b, "rcf", forest, expected=decision.expected)
+                decision = _with_attribution(decision, forest, numeric=decider != DEFAULT)
             if self.notifier is not None:
                 self.notifier.observe(
                     series=ref.name,
                     labels=ref.labels,
                     start=b.start,
                     value=b.value,
-                    verdict=v,
+                    verdict=decision,
                     now=self._event_now,
                     series_id=ref.id,
-                    detector=self.bank.name,
+                    detector=decider,
                     key=b.key,
                 )
-            if band_flagged:
-                anomalies.append(
-                    AnomalyRecord(
-                        series_id=ref.id,
-                        start=b.start,
-                        detector=self.bank.name,
-                        value=b.value,
-                        expected=v.expected,
-                        deviation=v.deviation,
-                        sigma=v.sigma,
-                        score=v.score,
-                        direction=v.direction,
-                        severity=v.severity,
-                        detected_at=int(now),
-                        explanation=json.dumps(v.explanation) if v.explanation else None,
-                    )
-                )
-            for change in self.episodes.observe(
-                b.key, b.start, v.anomalous, v.direction, v.severity, v.score
-            ):
-                events.append(self._event(ref, change, b, v))
-        self.store.write_scores(tx, scores)
-        outcome.anomalies += self.store.add_anomalies(tx, anomalies)
-        return events
+        self.store.write_scores(tx, rows.scores)
+        outcome.anomalies += self.store.add_anomalies(tx, rows.anomalies)
+        if defaults is not None:
+            self._snapshot_defaults(tx, keys, starts)
 
-    def _with_forest(
+    def _snapshot_defaults(self, tx: Any, keys: list[str], starts: np.ndarray) -> None:
+        """Store the default detector state of the series due for a snapshot, in this transaction."""
+        every = self.s.detect.default_snapshot
+        latest: dict[str, list[int]] = {}
+        for key, st in zip(keys, starts.tolist(), strict=True):
+            latest.setdefault(key, []).append(st)
+        snaps = {}
+        for key, sts in latest.items():
+            ref = self.series[key]
+            if snapshot_due(ref.id, sts, self.width, every):
+                snap = snapshot_of(self.bank, key, max(sts) + self.width)
+                if snap is not None:
+                    snaps[snapshot_name(ref.id)] = snap
+        self.store.set_checkpoints(tx, snaps)
+
+
+def signed_sigma(value: float, v: Verdict) -> float | None:
+    """``(value - expected) / deviation``: the distance from expected in the detector's own σ."""
+    if v.expected is None or not v.deviation:
+        return None
+    return (value - v.expected) / v.deviation
+
+
+class _Rows:
+    """The score rows and anomaly records of one batch."""
+
+    def __init__(self, now: int) -> None:
+        self.now = now
+        self.scores: list[tuple[Any, ...]] = []
+        self.anomalies: list[AnomalyRecord] = []
+
+    def add(
         self,
         ref: SeriesRef,
         b: ClosedBucket,
-        band: Verdict,
-        forest: Verdict,
-        scores: list[dict[str, Any]],
-        anomalies: list[AnomalyRecord],
-        now: float,
-    ) -> Verdict:
-        """Store the forest's score; attach its attribution to the band's verdict.
-
-        The band (or, for a series without one yet, the fleet baseline) makes the alerting decision;
-        the forest's own anomalies are stored under detector ``rcf`` and its attribution rides along."""
-        scores.append(
-            {
-                "series_id": ref.id,
-                "start": b.start,
-                "detector": "rcf",
-                "score": forest.score,
-                "expected": None,
-                "deviation": None,
-                "explanation": json.dumps(forest.explanation) if forest.explanation else None,
-            }
+        detector: str,
+        v: Verdict,
+        *,
+        flagged: bool | None = None,
+        expected: float | None = None,
+    ) -> None:
+        """A detector's score of a bucket; an anomaly record when it flagged the bucket. ``expected``
+        stands in for detectors without an expected value of their own (the forest)."""
+        explanation = json.dumps(v.explanation) if v.explanation else None
+        # in SCORE_COLUMNS order
+        self.scores.append(
+            (ref.id, b.start, detector, v.score, v.expected, v.deviation, explanation)
         )
-        if forest.anomalous:
-            anomalies.append(
-                AnomalyRecord(
-                    series_id=ref.id,
-                    start=b.start,
-                    detector="rcf",
-                    value=b.value,
-                    expected=band.expected,
-                    deviation=band.deviation,
-                    sigma=None,
-                    score=forest.score,
-                    direction=forest.direction,
-                    severity=forest.severity,
-                    detected_at=int(now),
-                    explanation=json.dumps(forest.explanation),
-                )
+        if not (v.anomalous if flagged is None else flagged):
+            return
+        own = v.expected is not None
+        self.anomalies.append(
+            AnomalyRecord(
+                series_id=ref.id,
+                start=b.start,
+                detector=detector,
+                value=b.value,
+                expected=v.expected if own else expected,
+                deviation=v.deviation,
+                sigma=signed_sigma(b.value, v),
+                score=v.score,
+                direction=v.direction,
+                severity=v.severity,
+                detected_at=self.now,
+                explanation=explanation,
             )
-        # numbers in an explanation are feature attributions (alerts rank them); the rest is text
-        attribution: dict[str, Any] = {"rcf_score": f"{forest.score:.3f}"}
-        value = forest.explanation.get("value") if forest.explanation else None
-        if isinstance(value, dict) and "ATTRIBUTION_SCORE" in value:
-            attribution["value"] = float(value["ATTRIBUTION_SCORE"])
-            attribution["rcf_direction"] = str(value.get("DIRECTION", ""))
-        return replace(band, explanation={**band.explanation, **attribution})
-
-    def _score_row(self, ref: SeriesRef, b: ClosedBucket, v: Verdict) -> dict[str, Any]:
-        return {
-            "series_id": ref.id,
-            "start": b.start,
-            "detector": self.bank.name,
-            "score": v.score,
-            "expected": v.expected,
-            "deviation": v.deviation,
-            "explanation": json.dumps(v.explanation) if v.explanation else None,
-        }
-
-    def _event(self, ref: SeriesRef, change: Any, b: ClosedBucket, v: Verdict) -> AnomalyEvent:
-        resolved = change.status == "resolved"
-        return AnomalyEvent(
-            series=ref.name,
-            labels=ref.labels,
-            start=from_epoch(change.start),
-            value=b.value,
-            expected=v.expected,
-            deviation=v.deviation,
-            sigma=None if resolved else v.sigma,
-            direction=change.direction,
-            severity=change.severity,
-            detector=self.bank.name,
-            score=change.peak_score if resolved else v.score,
-            explanation=dict(v.explanation),
-            status=change.status,
-            end=from_epoch(b.start) if resolved else None,
-            buckets=change.buckets,
         )
+
+
+def _with_attribution(decision: Verdict, forest: Verdict, *, numeric: bool) -> Verdict:
+    """The deciding verdict with the forest's score and attribution attached.
+
+    Numbers in an explanation are feature attributions (alerts rank them), the rest is text: the
+    forest's attribution ranks beside the band's, while the default detector's component scores
+    stay the drivers of its own decisions (the forest's attribution then rides along as text)."""
+    attribution: dict[str, Any] = {"rcf_score": f"{forest.score:.3f}"}
+    value = forest.explanation.get("value") if forest.explanation else None
+    if isinstance(value, dict) and "ATTRIBUTION_SCORE" in value:
+        score = float(value["ATTRIBUTION_SCORE"])
+        attribution["value" if numeric else "rcf_value"] = score if numeric else f"{score:.3f}"
+        attribution["rcf_direction"] = str(value.get("DIRECTION", ""))
+    return replace(decision, explanation={**decision.explanation, **attribution})

@@ -73,12 +73,14 @@ def _predictor(settings: Settings) -> MeanPredictor:
     )
 
 
-def _anomaly_windows(store: Store, series_id: int, width: int) -> list[tuple[datetime, datetime]]:
+def _anomaly_windows(store: Store, width: int) -> dict[int, list[tuple[datetime, datetime]]]:
+    """The stored anomalous buckets of every series as windows to leave out, in one query."""
+    a = t.anomalies.c
+    out: dict[int, list[tuple[datetime, datetime]]] = {}
     with store.engine.connect() as conn:
-        rows = conn.execute(
-            select(t.anomalies.c.start).where(t.anomalies.c.series_id == series_id)
-        ).all()
-    return [(_dt(r[0]), _dt(r[0] + width - 1)) for r in rows]
+        for sid, start in conn.execute(select(a.series_id, a.start).distinct()):
+            out.setdefault(int(sid), []).append((_dt(start), _dt(start + width - 1)))
+    return out
 
 
 def _dt(epoch: int) -> datetime:
@@ -101,6 +103,7 @@ def train(
     series = store.all_series()
     normalised: list[pd.Series] = []
     bank = DetectorBank(settings)
+    stored_anomalies = _anomaly_windows(store, width)
     for i, ref in enumerate(series):
         if progress:
             progress(i, len(series), f"training {ref.key}")
@@ -113,7 +116,7 @@ def train(
                 f"{span:.1f} h of history, needs {settings.pipeline.min_history}"
             )
             continue
-        windows = _anomaly_windows(store, ref.id, width) + list((exclude or {}).get(ref.key, []))
+        windows = stored_anomalies.get(ref.id, []) + list((exclude or {}).get(ref.key, []))
         model = _predictor(settings).fit(history, exclude=windows, exclude_holidays=True)
         version = store.save_model(
             model_name(ref.key),

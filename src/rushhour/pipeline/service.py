@@ -11,7 +11,7 @@ from rushhour.errors import ConfigError
 from rushhour.pipeline import sources as source_registry
 from rushhour.pipeline.clock import Clock
 from rushhour.pipeline.detectors import DetectorBank
-from rushhour.pipeline.processor import Channel, Processor
+from rushhour.pipeline.processor import Processor
 from rushhour.pipeline.retrain import next_run, train
 from rushhour.pipeline.runtime import Runtime
 from rushhour.settings import Settings
@@ -35,7 +35,7 @@ def build_runtime(
     settings: Settings,
     store: Store,
     clock: Clock,
-    channels: Sequence[Channel] = (),
+    channels: Sequence[Any] = (),
     *,
     base: Path | None = None,
     extra_sources: Sequence[Any] = (),
@@ -45,7 +45,13 @@ def build_runtime(
     width = pipeline_width(settings)
     bank = DetectorBank(settings)
     bank.swap(bank.load(store))
-    processor = Processor(settings, store, bank, clock, channels, notifier=notifier)
+    if notifier is None and channels:
+        # channels given directly (tests, embedding) hear alerts through a notifier like any other
+        from rushhour.notify.notifier import Notifier
+
+        notifier = Notifier.from_settings(settings, store)
+        notifier.channels = list(channels)
+    processor = Processor(settings, store, bank, clock, notifier=notifier)
     srcs = [
         source_registry.build(spec, base=base, clock=clock, width=width, settings=settings)
         for spec in settings.source

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from alembic import command
 from alembic.config import Config
@@ -194,34 +195,31 @@ class Store:
             self._upsert(conn, t.buckets, rows, keys=["series_id", "start"], update=["value"])
 
     def add_to_buckets(
-        self, conn: Connection, rows: Sequence[tuple[int, int, float]], *, late: bool = False
+        self,
+        conn: Connection,
+        rows: Sequence[tuple[int, int, float]] | Sequence[tuple[int, int, float, int]],
+        *,
+        late: bool = False,
     ) -> None:
         """Add ``(series_id, start, delta)`` to stored buckets, creating them at 0 when new.
 
-        ``late`` marks updates to buckets that had already closed; they are counted per bucket.
+        ``late`` marks updates to buckets that had already closed; they are counted per bucket. A row
+        may carry its own flag as a fourth element (``1`` late, ``0`` not), so that one statement
+        writes a whole batch. One prepared statement through the driver (no per-row SQL compiling).
         """
         if not rows:
             return
-        ins: Any = (
-            postgresql.insert(t.buckets)
-            if self.dialect == "postgresql"
-            else sqlite.insert(t.buckets)
-        )
-        stmt = ins.on_conflict_do_update(
-            index_elements=["series_id", "start"],
-            set_={
-                "value": t.buckets.c.value + ins.excluded.value,
-                "late_updates": t.buckets.c.late_updates + ins.excluded.late_updates,
-            },
-        )
         flag = 1 if late else 0
-        conn.execute(
-            stmt,
-            [
-                {"series_id": sid, "start": int(st), "value": float(v), "late_updates": flag}
-                for sid, st, v in rows
-            ],
-        )
+        params = [
+            (int(r[0]), int(r[1]), float(r[2]), int(r[3]) if len(r) > 3 else flag) for r in rows
+        ]
+        self._bulk(conn, _ADD_TO_BUCKETS, params)
+
+    def _bulk(self, conn: Connection, sql: str, params: list[tuple[Any, ...]]) -> None:
+        """``executemany`` of a fixed statement through the driver, placeholders per dialect."""
+        if self.dialect == "postgresql":
+            sql = sql.replace("?", "%s")
+        conn.exec_driver_sql(sql, params)
 
     def buckets_since(self, start: int) -> dict[int, dict[int, float]]:
         """Every stored bucket starting at or after ``start``, per series id (open buckets on restart)."""
@@ -233,6 +231,26 @@ class Store:
             for sid, st, v in conn.execute(q):
                 out.setdefault(int(sid), {})[int(st)] = float(v)
         return out
+
+    def bucket_arrays(
+        self, since: int, until: int, series_ids: Sequence[int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Stored buckets with ``since <= start < until`` of every series (or of ``series_ids``) in one
+        query, as arrays (series id, start, value) ordered by series and start."""
+        b = t.buckets.c
+        q = select(b.series_id, b.start, b.value).where((b.start >= since) & (b.start < until))
+        if series_ids is not None:
+            q = q.where(b.series_id.in_(list(series_ids)))
+        with self.engine.connect() as conn:
+            rows = conn.execute(q.order_by(b.series_id, b.start)).all()
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+        sid, start, value = zip(*rows, strict=True)
+        return (
+            np.asarray(sid, dtype=np.int64),
+            np.asarray(start, dtype=np.int64),
+            np.asarray(value, dtype=float),
+        )
 
     def first_buckets(self) -> dict[int, int]:
         """The first stored bucket start of every series."""
@@ -273,15 +291,17 @@ class Store:
         index = pd.to_datetime([r[0] for r in rows], unit="s", utc=True)
         return pd.Series([float(r[1]) for r in rows], index=index, dtype=float, name="value")
 
-    def write_scores(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-        if rows:
-            self._upsert(
-                conn,
-                t.scores,
-                [dict(r) for r in rows],
-                keys=["series_id", "start", "detector"],
-                update=["score", "expected", "deviation", "explanation"],
-            )
+    def write_scores(
+        self, conn: Connection, rows: Sequence[Mapping[str, Any]] | Sequence[tuple[Any, ...]]
+    ) -> None:
+        """Insert or overwrite scores: mappings with the score columns, or tuples in
+        :data:`SCORE_COLUMNS` order (the live pipeline's path: one prepared statement)."""
+        if not rows:
+            return
+        params = [
+            tuple(r[c] for c in SCORE_COLUMNS) if isinstance(r, Mapping) else tuple(r) for r in rows
+        ]
+        self._bulk(conn, _WRITE_SCORES, params)
 
     # -- anomalies ------------------------------------------------------------------------------
     def add_anomalies(self, conn: Connection, records: Sequence[AnomalyRecord]) -> int:
@@ -324,6 +344,30 @@ class Store:
             select(t.checkpoints.c.position).where(t.checkpoints.c.source == source)
         ).first()
         return None if row is None else dict(json.loads(row[0]))
+
+    def checkpoints_with_prefix(self, prefix: str) -> dict[str, dict[str, Any]]:
+        """Every checkpoint whose name starts with ``prefix``, by name."""
+        q = select(t.checkpoints.c.source, t.checkpoints.c.position).where(
+            t.checkpoints.c.source.startswith(prefix, autoescape=True)
+        )
+        with self.engine.connect() as conn:
+            return {str(name): dict(json.loads(pos)) for name, pos in conn.execute(q)}
+
+    def set_checkpoints(self, conn: Connection, positions: Mapping[str, Mapping[str, Any]]) -> None:
+        """Write many checkpoints in one statement."""
+        if not positions:
+            return
+        now = int(time.time())
+        self._upsert(
+            conn,
+            t.checkpoints,
+            [
+                {"source": name, "position": json.dumps(dict(pos)), "updated_at": now}
+                for name, pos in positions.items()
+            ],
+            keys=["source"],
+            update=["position", "updated_at"],
+        )
 
     def set_checkpoint(self, conn: Connection, source: str, position: Mapping[str, Any]) -> None:
         self._upsert(
@@ -414,6 +458,21 @@ class Store:
         else:
             stmt = ins.on_conflict_do_nothing(index_elements=keys)
         conn.execute(stmt, rows)
+
+
+SCORE_COLUMNS = ("series_id", "start", "detector", "score", "expected", "deviation", "explanation")
+
+_ADD_TO_BUCKETS = (
+    "INSERT INTO buckets (series_id, start, value, late_updates) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (series_id, start) DO UPDATE SET value = buckets.value + excluded.value, "
+    "late_updates = buckets.late_updates + excluded.late_updates"
+)
+_WRITE_SCORES = (
+    f"INSERT INTO scores ({', '.join(SCORE_COLUMNS)}) VALUES ({', '.join('?' * 7)}) "
+    "ON CONFLICT (series_id, start, detector) DO UPDATE SET score = excluded.score, "
+    "expected = excluded.expected, deviation = excluded.deviation, "
+    "explanation = excluded.explanation"
+)
 
 
 def _engine(url: str) -> Engine:
