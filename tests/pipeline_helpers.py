@@ -17,9 +17,18 @@ from rushhour.store import open_store
 from rushhour.testing import ListChannel
 
 
-def write_config(path: Path, store_url: str, sources: list[dict[str, Any]], **top: Any) -> Path:
+def write_config(
+    path: Path,
+    store_url: str,
+    sources: list[dict[str, Any]],
+    detect: dict[str, Any] | None = None,
+    **top: Any,
+) -> Path:
     lines = [f'{k} = "{v}"' for k, v in top.items()]
     lines += ["[store]", f'url = "{store_url}"', "[pipeline]", 'retrain_cron = ""']
+    if detect:
+        lines.append("[detect]")
+        lines += [f"{k} = {json.dumps(v)}" for k, v in detect.items()]
     for src in sources:
         lines.append("[[source]]")
         lines += [f"{k} = {json.dumps(v)}" for k, v in src.items()]

@@ -26,6 +26,8 @@ from tests.pipeline_helpers import points_file, rushhour, spawn, write_config
 START = 1_772_409_600  # Monday 2026-03-02 00:00 UTC
 FILES = 30
 MINUTES = 240
+# these tests check the default detector's exactly-once state, so it decides the alerts
+BY_DEFAULT = {"alert_by": "default"}
 
 
 def _db_state(url: str) -> tuple[float, int, int, int]:
@@ -117,7 +119,12 @@ def _detections(url: str) -> tuple[dict[int, float], set[tuple[int, str]], list[
 def test_sigkill_inbox_exactly_once(tmp_path: Path, store_url: str) -> None:
     inbox = tmp_path / "inbox"
     total = _inbox(inbox)
-    cfg = write_config(tmp_path / "rushhour.toml", store_url, [{"type": "inbox", "path": "inbox"}])
+    cfg = write_config(
+        tmp_path / "rushhour.toml",
+        store_url,
+        [{"type": "inbox", "path": "inbox"}],
+        detect=BY_DEFAULT,
+    )
     _kill_and_restart(cfg, tmp_path, rounds=3, seed=len(store_url), url=store_url)
     stored, buckets, seen, _ = _db_state(store_url)
     assert stored == total, "a record was lost or counted twice"
@@ -146,7 +153,9 @@ def _same_as_without_crash(url: str, points: bytes | None, ref: Path) -> None:
         (ref / "inbox").mkdir(parents=True)
         (ref / "inbox" / "all.jsonl").write_bytes(points)
     ref_url = f"sqlite:///{ref / 'ref.db'}"
-    ref_cfg = write_config(ref / "rushhour.toml", ref_url, [{"type": "inbox", "path": "inbox"}])
+    ref_cfg = write_config(
+        ref / "rushhour.toml", ref_url, [{"type": "inbox", "path": "inbox"}], detect=BY_DEFAULT
+    )
     done = rushhour("run", "--config", str(ref_cfg), "--drain", "--json", cwd=ref, timeout=300)
     assert done.returncode == 0, done.stderr
     scores, anomalies, alerts = _detections(url)
@@ -212,7 +221,7 @@ def test_sigkill_nats_exactly_once(tmp_path: Path, nats_url: str) -> None:
         "durable": "rh",
         "fetch": 4,
     }
-    cfg = write_config(tmp_path / "rushhour.toml", url, [source])
+    cfg = write_config(tmp_path / "rushhour.toml", url, [source], detect=BY_DEFAULT)
     try:
         _kill_and_restart(cfg, tmp_path, rounds=3, seed=7, url=url)
         stored, buckets, _, _ = _db_state(url)

@@ -50,6 +50,8 @@ def test_retrain_hot_swap_loses_nothing(tmp_path: Path, store: Store) -> None:
         overrides={
             "data_dir": str(tmp_path),
             "store": {"url": str(store.engine.url.render_as_string(hide_password=False))},
+            # the default detector's alerts across a hot swap are what is checked here
+            "detect": {"alert_by": "default"},
         },
     )
     channel = ListChannel()
@@ -106,8 +108,7 @@ def test_cold_start_uses_the_fleet_baseline(tmp_path: Path, store: Store) -> Non
         overrides={
             "data_dir": str(tmp_path),
             "pipeline": {"min_history": "3d"},
-            # the band's cold-start policy is what is tested: let the band decide alerts
-            "detect": {"alert_by": "mean_band"},
+            # the band's cold-start policy is what is tested (the band decides alerts by default)
         },
     )
     push = QueueSource()

@@ -61,7 +61,7 @@ class DetectSettings(_Section):
         True, description="run the default detector (rushhour.detect.default) per series"
     )
     alert_by: Literal["default", "mean_band"] = Field(
-        "default",
+        "mean_band",
         description="whose decision alerts: the default detector, or the Mean Predictor band "
         "(the band also decides while the default detector is off)",
     )

@@ -11,7 +11,7 @@ half-loaded set.
 
 Beside the band, each series has two online detectors that learn every closed bucket: a Random Cut
 Forest (``detect.rcf``) and the default detector (:mod:`rushhour.detect.default`, ``detect.default``),
-whose decision alerts unless ``detect.alert_by = "mean_band"``. Being state, both are rebuilt at start
+whose decision alerts when ``detect.alert_by = "default"`` (the band's decides by default). Being state, both are rebuilt at start
 from stored buckets (see :mod:`rushhour.pipeline.warmup`).
 """
 
