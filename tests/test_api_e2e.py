@@ -206,21 +206,22 @@ def test_the_demo_serves_the_dashboard_when_enabled(tmp_path: Path) -> None:
     )
     proc = spawn("run", "--for", "5s", "--json", cwd=tmp_path)
     url = _serving_url(proc)
-    client = httpx.Client(timeout=30)  # a loaded machine answers slower than httpx's 5 s default
-    models = client.get(url + "/models").json()["models"]
-    series = client.get(url + "/series").json()["series"]
-    assert len(series) == 3 and {m["kind"] for m in models} == {"mean_predictor", "rcf"}
-    names = {m["name"] for m in models}
-    trained = {s["key"] for s in series if s["labels"].get("status") == "ok"}  # failed: too few
-    assert {f"mean_predictor/{s['key']}" for s in series} <= names
-    assert {f"rcf/{k}" for k in trained} <= names and "mean_predictor/__fleet__" in names
-    fc = client.get(f"{url}/forecast/{series[0]['id']}", params={"horizon": "10m"})
-    assert fc.status_code == 200 and len(fc.json()["Value"]) == 10
-    r = client.post(
-        url + "/ingest",
-        content=_lines(1),
-        headers={**AUTH, "Content-Type": "application/jsonlines"},
-    )
-    assert r.status_code == 200  # the demo is a source of the pipeline; pushed points join it
+    # a loaded machine answers slower than httpx's 5 s default
+    with httpx.Client(timeout=30) as client:
+        models = client.get(url + "/models").json()["models"]
+        series = client.get(url + "/series").json()["series"]
+        assert len(series) == 3 and {m["kind"] for m in models} == {"mean_predictor", "rcf"}
+        names = {m["name"] for m in models}
+        trained = {s["key"] for s in series if s["labels"].get("status") == "ok"}  # failed: too few
+        assert {f"mean_predictor/{s['key']}" for s in series} <= names
+        assert {f"rcf/{k}" for k in trained} <= names and "mean_predictor/__fleet__" in names
+        fc = client.get(f"{url}/forecast/{series[0]['id']}", params={"horizon": "10m"})
+        assert fc.status_code == 200 and len(fc.json()["Value"]) == 10
+        r = client.post(
+            url + "/ingest",
+            content=_lines(1),
+            headers={**AUTH, "Content-Type": "application/jsonlines"},
+        )
+        assert r.status_code == 200  # the demo is a source of the pipeline; pushed points join it
     proc.communicate(timeout=60)  # drain the pipe, or a chatty process blocks writing to it
     assert proc.returncode == 0
