@@ -12,6 +12,7 @@ Timedelta('0 days 00:30:00')
 
 from __future__ import annotations
 
+import holidays as holidays_lib
 import numpy as np
 import pandas as pd
 
@@ -76,11 +77,21 @@ def near_holiday_mask(
     >>> near_holiday_mask(idx, "UTC", "US", None, 1).tolist()   # Christmas is the 25th
     [False, True, False, True, False]
     """
+    if not country or days < 1 or len(index) == 0:
+        return np.zeros(len(index), dtype=bool)
+    # one calendar look-up, by local date (a shift of the timestamps by 24 h would cross DST)
+    local = index.tz_convert(zone(tz)).tz_localize(None).values.astype("datetime64[D]")
+    first, last = (local.min() - days, local.max() + days)
+    years = range(
+        first.astype("datetime64[Y]").astype(int) + 1970,
+        last.astype("datetime64[Y]").astype(int) + 1971,
+    )
+    cal = holidays_lib.country_holidays(country, subdiv=subdiv, years=list(years))
+    hol = np.array(sorted(cal.keys()), dtype="datetime64[D]")
     near = np.zeros(len(index), dtype=bool)
     for d in range(1, days + 1):
-        for shift in (d * DAY, -d * DAY):
-            near |= holiday_mask(index + shift, tz, country, subdiv)
-    return near & ~holiday_mask(index, tz, country, subdiv)
+        near |= np.isin(local + d, hol) | np.isin(local - d, hol)
+    return near & ~np.isin(local, hol)
 
 
 def regular(history: pd.Series, step: pd.Timedelta) -> pd.Series:

@@ -28,7 +28,7 @@ import polars as pl
 
 from rushhour.errors import InputError, UsageError
 from rushhour.ingest.batch import RecordBatch, Rejections
-from rushhour.ingest.blocks import DEFAULT_BLOCK, iter_blocks, split_parse
+from rushhour.ingest.blocks import CAREFUL_BELOW, DEFAULT_BLOCK, iter_blocks, split_parse
 
 V2_FIELDS = [
     "version",
@@ -284,7 +284,6 @@ def _str(token: str) -> str | None:
 
 
 Parsed = tuple[pl.DataFrame, int, int, tuple[int, int] | None, int]
-CAREFUL_BELOW = 1 << 16
 
 
 def _join(a: Parsed, b: Parsed) -> Parsed:

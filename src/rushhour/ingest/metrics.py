@@ -42,6 +42,7 @@ import polars as pl
 
 from rushhour.errors import InputError
 from rushhour.ingest.batch import RecordBatch, Rejections
+from rushhour.ingest.dump_stream import MARK
 from rushhour.timeutil import zone
 
 STATISTICS = ("SampleCount", "Sum", "Average", "Maximum", "Minimum")
@@ -270,14 +271,17 @@ def datapoints_batch(
     )
 
 
+_MARK = re.compile(MARK.format(r"(\d+)"))  # the skeleton's Datapoints markers
+
+
 def _replace_marks(node: Any, lists: list[list[tuple[int, float]]]) -> Any:
     """The skeleton with each Datapoints marker replaced by its list's ``(epoch, value)`` pairs."""
     if isinstance(node, dict):
         return {k: _replace_marks(v, lists) for k, v in node.items()}
     if isinstance(node, list):
         return [_replace_marks(v, lists) for v in node]
-    if isinstance(node, str) and node.startswith("__rushhour_datapoints_"):
-        return lists[int(node.rsplit("_", 3)[-3])]
+    if isinstance(node, str) and (m := _MARK.fullmatch(node)):
+        return lists[int(m.group(1))]
     return node
 
 
