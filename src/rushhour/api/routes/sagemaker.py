@@ -192,7 +192,7 @@ def parse_invocation(body: bytes, content_type: str) -> Invocation:
 )
 async def invoke(name: str, request: Request) -> Response:
     store = ctx(request).store
-    row = store.load_model(name)
+    row = await run_in_threadpool(store.load_model, name)  # the artifact: off the event loop
     if row is None:
         raise ApiError(404, f"no model named {name!r}", hint="GET /models lists deployed models")
     endpoint = endpoint_for(row["kind"])
