@@ -95,9 +95,8 @@ def default_planner(context: Any, series: Any, params: dict[str, str]) -> dict[s
         target_utilization=number("target_utilization", 0.7),
         quantile=number("quantile", 0.9),
     )
-    from rushhour.api.routes.data import last_starts
 
-    last = last_starts(context.store, [series.id]).get(series.id)
+    last = context.store.last_buckets([series.id]).get(series.id)
     if last is None:
         raise ApiError(404, f"series {series.id} has no data yet", hint="ingest some data first")
     start = from_epoch(last + series.bucket_seconds)

@@ -237,7 +237,7 @@ def describe_series(
     A series is ``anomalous`` when it has anomalies in the hour before its own newest bucket.
     """
     ids = [int(r["id"]) for r in rows]
-    last = last_starts(store, ids)
+    last = store.last_buckets(ids)
     with store.engine.connect() as conn:
         recent: dict[int, int] = {}
         if last:
@@ -269,20 +269,6 @@ def describe_series(
             )
         )
     return out
-
-
-def last_starts(store: Store, ids: list[int]) -> dict[int, int]:
-    """The newest bucket start of each of ``ids`` that has data.
-
-    One correlated ``max`` per series, which SQLite and PostgreSQL answer from the primary key's index
-    in a single probe; a ``GROUP BY`` would read every bucket of the series, a month of them each."""
-    if not ids:
-        return {}
-    b = t.buckets
-    newest = select(func.max(b.c.start)).where(b.c.series_id == t.series.c.id).scalar_subquery()
-    q = select(t.series.c.id, newest).where(t.series.c.id.in_(ids))
-    with store.engine.connect() as conn:
-        return {int(sid): int(st) for sid, st in conn.execute(q) if st is not None}
 
 
 def _range(store: Store, ref: SeriesRef, start: str | None, end: str | None) -> tuple[int, int]:
@@ -469,7 +455,7 @@ def forecast(
     if start:
         begin = parse_time(start, "start")
     else:
-        last = last_starts(store, [ref.id]).get(ref.id)
+        last = store.last_buckets([ref.id]).get(ref.id)
         begin = from_epoch(last + ref.bucket_seconds) if last is not None else datetime.now(UTC)
     end = begin + ahead
     check_span(begin, end)
