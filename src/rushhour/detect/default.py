@@ -277,14 +277,14 @@ class DefaultDetector:
             else:
                 # without normalisation the raw signal is read as a Gaussian z directly
                 u = -log_ndtr(-raw) / np.log(10.0)
-                u[: max(self.config.warmup - self.policy_.seen_, 0)] = 0.0
+                u[:settle] = 0.0
                 surprise[comp.name] = u
         scale = Likelihood.scale
         total = combine(list(surprise.values()), self.config.combine)
-        calibrated = self.calibrated_.surprise(x, base.z)
         score = np.nan_to_num(score_from_tail(total, scale), nan=0.0)
         score, self.history_ = refractory(score, self.history_, self.config.damp)
         if self.config.calibrated and self.config.likelihood:
+            calibrated = self.calibrated_.surprise(x, base.z)
             surprise["calibrated"] = calibrated
             score = np.maximum(score, score_from_tail(calibrated, scale))
         scores = {k: score_from_tail(v, scale) for k, v in surprise.items()}
