@@ -338,7 +338,7 @@ class DefaultDetector:
             "baseline": self.baseline_.snapshot() if self.baseline_ else None,
             "components": [_plain(vars(c)) for c in self.components_],
             "likelihoods": [lk.snapshot() for lk in self.likelihoods_],
-            "calibrated": self.calibrated_.snapshot(),
+            "calibrated": _plain(self.calibrated_.snapshot()),
             "history": _plain({"h": self.history_})["h"],
             "policy": _plain(
                 {
@@ -369,7 +369,7 @@ class DefaultDetector:
                     setattr(comp, key, np.array(_unplain(value), dtype=dtype))
                 else:
                     setattr(comp, key, _unplain(value))
-        det.calibrated_.restore_state(state.get("calibrated"))
+        det.calibrated_.restore_state(_unplain(state.get("calibrated")))
         det.history_ = np.array(_unplain(state["history"]), dtype=float)
         policy = state["policy"]
         det.policy_.seen_ = int(policy["seen"])
@@ -392,6 +392,8 @@ def _plain(value: Any) -> Any:
 
 
 def _unplain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _unplain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_unplain(v) for v in value]
     if value in ("nan", "inf", "-inf"):
