@@ -40,7 +40,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import pandas as pd
@@ -72,7 +72,7 @@ class ResidualComponent:
 
     name: str = "residual"
     #: derived from the baseline, whose first buckets are start-up noise (see ``run``)
-    from_baseline: bool = True
+    from_baseline: ClassVar[bool] = True
 
     def raw(self, values: np.ndarray, base: ResidualOutput) -> np.ndarray:
         return np.abs(base.z)
@@ -84,7 +84,7 @@ class ShiftComponent:
 
     alpha: float = 0.2
     name: str = "shift"
-    from_baseline: bool = True
+    from_baseline: ClassVar[bool] = True
     zi_: np.ndarray = field(default_factory=lambda: np.zeros(1), repr=False)
 
     def raw(self, values: np.ndarray, base: ResidualOutput) -> np.ndarray:
