@@ -6,7 +6,7 @@ frequent incidents that history includes the incidents, widens, and incidents th
 alert level. When the baseline's noise model is right, the standardized residual ``z`` *is* already a
 calibrated statistic and its Gaussian tail probability can be read directly, without that widening.
 
-The path is open only while two checks pass, both learned causally from earlier buckets:
+The path is open only while three checks pass, all learned causally from earlier buckets:
 
 * the series is **count-like**: every value seen so far is a non-negative integer (request counts;
   CPU percentages, latencies and temperatures are not);

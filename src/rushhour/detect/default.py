@@ -40,7 +40,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import pandas as pd
@@ -72,7 +72,7 @@ class ResidualComponent:
 
     name: str = "residual"
     #: derived from the baseline, whose first buckets are start-up noise (see ``run``)
-    from_baseline: bool = True
+    from_baseline: ClassVar[bool] = True
 
     def raw(self, values: np.ndarray, base: ResidualOutput) -> np.ndarray:
         return np.abs(base.z)
@@ -84,7 +84,7 @@ class ShiftComponent:
 
     alpha: float = 0.2
     name: str = "shift"
-    from_baseline: bool = True
+    from_baseline: ClassVar[bool] = True
     zi_: np.ndarray = field(default_factory=lambda: np.zeros(1), repr=False)
 
     def raw(self, values: np.ndarray, base: ResidualOutput) -> np.ndarray:
@@ -277,14 +277,14 @@ class DefaultDetector:
             else:
                 # without normalisation the raw signal is read as a Gaussian z directly
                 u = -log_ndtr(-raw) / np.log(10.0)
-                u[: max(self.config.warmup - self.policy_.seen_, 0)] = 0.0
+                u[:settle] = 0.0
                 surprise[comp.name] = u
         scale = Likelihood.scale
         total = combine(list(surprise.values()), self.config.combine)
-        calibrated = self.calibrated_.surprise(x, base.z)
         score = np.nan_to_num(score_from_tail(total, scale), nan=0.0)
         score, self.history_ = refractory(score, self.history_, self.config.damp)
         if self.config.calibrated and self.config.likelihood:
+            calibrated = self.calibrated_.surprise(x, base.z)
             surprise["calibrated"] = calibrated
             score = np.maximum(score, score_from_tail(calibrated, scale))
         scores = {k: score_from_tail(v, scale) for k, v in surprise.items()}
@@ -338,7 +338,7 @@ class DefaultDetector:
             "baseline": self.baseline_.snapshot() if self.baseline_ else None,
             "components": [_plain(vars(c)) for c in self.components_],
             "likelihoods": [lk.snapshot() for lk in self.likelihoods_],
-            "calibrated": self.calibrated_.snapshot(),
+            "calibrated": _plain(self.calibrated_.snapshot()),
             "history": _plain({"h": self.history_})["h"],
             "policy": _plain(
                 {
@@ -369,7 +369,7 @@ class DefaultDetector:
                     setattr(comp, key, np.array(_unplain(value), dtype=dtype))
                 else:
                     setattr(comp, key, _unplain(value))
-        det.calibrated_.restore_state(state.get("calibrated"))
+        det.calibrated_.restore_state(_unplain(state.get("calibrated")))
         det.history_ = np.array(_unplain(state["history"]), dtype=float)
         policy = state["policy"]
         det.policy_.seen_ = int(policy["seen"])
@@ -392,6 +392,8 @@ def _plain(value: Any) -> Any:
 
 
 def _unplain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _unplain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_unplain(v) for v in value]
     if value in ("nan", "inf", "-inf"):
