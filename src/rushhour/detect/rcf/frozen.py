@@ -25,6 +25,7 @@ import numpy as np
 from numba import njit, prange
 
 from rushhour.detect.rcf.forest import ForestArrays
+from rushhour.detect.rcf.kernels import seen_score
 from rushhour.detect.rcf.layout import EMPTY
 
 BLOCK = 2048  # points scored together against one tree (their coordinates stay in L2)
@@ -197,7 +198,7 @@ def _push(st, sp, node, s, e, depth, parent, side):
 def _start_at_leaf(X, b0, idx, s, e, score, lp, leaf, lm, tm, depth):
     """Scores of the points ``idx[s:e]`` that reached leaf ``lp``; the ones that must still climb
     (not equal to the leaf point) move to the front. Returns how many climb."""
-    seen = (1.0 - lm / (2.0 * tm)) / (depth + math.log2(lm + 1.0))
+    seen = seen_score(lm, tm, depth)
     unseen = 1.0 / (depth + 1.0)
     live = 0
     for j in range(s, e):
