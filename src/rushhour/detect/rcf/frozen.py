@@ -13,7 +13,8 @@ compact, read-only layout:
 :func:`score_frozen` then scores blocks of points tree by tree (one tree's nodes stay in cache while
 the block walks it), blocks in parallel. The arithmetic is the streaming kernels' (AWS's
 expected-inverse-depth score, trees summed in order), so scores equal
-:func:`rushhour.detect.rcf.kernels.score_rows` on the same forest.
+:func:`rushhour.detect.rcf.kernels.score_rows` on the same forest up to the last bits (fast-math
+may reorder the per-dimension sums; tests/test_rcf_frozen.py checks relative 1e-12).
 """
 
 from __future__ import annotations
