@@ -1,4 +1,5 @@
-"""The read-only batch layout scores exactly as the streaming kernels do, on any forest shape."""
+"""The read-only batch layout scores as the streaming kernels do (to the last bits), on any forest
+shape."""
 
 from __future__ import annotations
 

@@ -13,7 +13,8 @@ compact, read-only layout:
 :func:`score_frozen` then scores blocks of points tree by tree (one tree's nodes stay in cache while
 the block walks it), blocks in parallel. The arithmetic is the streaming kernels' (AWS's
 expected-inverse-depth score, trees summed in order), so scores equal
-:func:`rushhour.detect.rcf.kernels.score_rows` on the same forest.
+:func:`rushhour.detect.rcf.kernels.score_rows` on the same forest up to the last bits (fast-math
+may reorder the per-dimension sums; tests/test_rcf_frozen.py checks relative 1e-12).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 from numba import njit, prange
 
 from rushhour.detect.rcf.forest import ForestArrays
+from rushhour.detect.rcf.kernels import seen_score
 from rushhour.detect.rcf.layout import EMPTY
 
 BLOCK = 2048  # points scored together against one tree (their coordinates stay in L2)
@@ -197,7 +199,7 @@ def _push(st, sp, node, s, e, depth, parent, side):
 def _start_at_leaf(X, b0, idx, s, e, score, lp, leaf, lm, tm, depth):
     """Scores of the points ``idx[s:e]`` that reached leaf ``lp``; the ones that must still climb
     (not equal to the leaf point) move to the front. Returns how many climb."""
-    seen = (1.0 - lm / (2.0 * tm)) / (depth + math.log2(lm + 1.0))
+    seen = seen_score(lm, tm, depth)
     unseen = 1.0 / (depth + 1.0)
     live = 0
     for j in range(s, e):

@@ -482,6 +482,13 @@ def tree_delete(t, leaf, meta, pts, root, left, right, cdim, cval, nmass, bmin, 
 
 # -- scoring ------------------------------------------------------------------------------------
 @njit(cache=True, inline="always")
+def seen_score(lm, tree_mass, depth):
+    """AWS's score (before normalisation) of a point equal to a leaf's point: ``lm`` copies there,
+    at ``depth``, in a tree of ``tree_mass`` points (shared by the streaming and frozen kernels)."""
+    return (1.0 - lm / (2.0 * tree_mass)) / (depth + math.log2(lm + 1.0))
+
+
+@njit(cache=True, inline="always")
 def _path_box(t, a, child, pts, left, right, bmin, bmax, lpt, stack, blo, bhi):
     """Make ``blo``/``bhi`` (the box of ``child``, the path below) the box of path node ``a``."""
     if a < bmin.shape[1]:
@@ -513,7 +520,7 @@ def tree_score(t, q, pts, root, left, right, cdim, cval, sn, bmin, bmax, lpt, lm
             break
     lm = float(lmass[t, leaf])
     if equal:
-        score = (1.0 - lm / (2.0 * tree_mass)) / (depth + math.log2(lm + 1.0))
+        score = seen_score(lm, tree_mass, depth)
         return score * math.log2(tree_mass + 1.0)
     score = 1.0 / (depth + 1.0)
     for d in range(D):
@@ -575,7 +582,7 @@ def tree_attribution(t, q, pts, root, left, right, cdim, cval, sn, bmin, bmax, l
     if equal:
         # a duplicate: the point counts as seen; spread the mass by the counterfactual boxes of
         # the siblings ("what if the point had not been inserted"), then rescale to the score
-        saved = (1.0 - lm / (2.0 * tree_mass)) / (depth + math.log2(lm + 1.0))
+        saved = seen_score(lm, tree_mass, depth)
         for d in range(D):
             hi_v[d] = saved / (2.0 * D)
             lo_v[d] = saved / (2.0 * D)
