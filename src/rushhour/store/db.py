@@ -405,6 +405,24 @@ class Store:
             row = conn.execute(q.limit(1)).mappings().first()
         return None if row is None else dict(row)
 
+    def latest_models(self, prefix: str) -> list[dict[str, Any]]:
+        """The newest version of every model whose name starts with ``prefix``, with its artifact
+        bytes, in one query (ordered by name)."""
+        m = t.models.c
+        newest = (
+            select(m.name, func.max(m.version).label("version"))
+            .where(m.name.startswith(prefix, autoescape=True))
+            .group_by(m.name)
+            .subquery()
+        )
+        q = (
+            select(t.models)
+            .join(newest, (m.name == newest.c.name) & (m.version == newest.c.version))
+            .order_by(m.name)
+        )
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
+
     def list_models(self) -> list[dict[str, Any]]:
         cols = [c for c in t.models.c if c.name != "artifact"]
         with self.engine.connect() as conn:
