@@ -56,7 +56,9 @@ def main() -> None:
     )
     ap.add_argument("--rcf", action="store_true", help="run each series' forest too (50 trees)")
     ap.add_argument(
-        "--default", action="store_true", help="run each series' default detector too (it decides)"
+        "--default",
+        action="store_true",
+        help="run each series' default detector too (the band still decides)",
     )
     ap.add_argument("--profile", help="write a cProfile of the processing to this file")
     args = ap.parse_args()

@@ -157,10 +157,9 @@ class DetectorBank:
     def load(self, store: Store) -> ModelSet:
         """Build a model set from the newest stored version of every Mean Predictor."""
         models = ModelSet()
-        names = {m["name"] for m in store.list_models() if m["name"].startswith(MODEL_PREFIX)}
-        for name in sorted(names):
-            row = store.load_model(name)
-            if row is None or row["artifact"] is None:
+        for row in store.latest_models(MODEL_PREFIX):  # one query, not one per series
+            name = row["name"]
+            if row["artifact"] is None:
                 continue
             predictor = MeanPredictor.restore(json.loads(bytes(row["artifact"]).decode()))
             key = name.removeprefix(MODEL_PREFIX)

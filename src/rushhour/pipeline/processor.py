@@ -94,15 +94,12 @@ class Processor:
         self.series = {ref.key: ref for ref in by_id.values()}
         bucket_state = state.get("bucketizer", {})
         closed_until = bucket_state.get("closed_until")
-        open_rows = self.store.buckets_since(int(closed_until)) if closed_until is not None else {}
+        # before anything closed, every stored bucket is open
+        open_rows = self.store.buckets_since(int(closed_until) if closed_until is not None else 0)
         open_buckets = {by_id[sid].key: rows for sid, rows in open_rows.items() if sid in by_id}
         first = {
             by_id[sid].key: st for sid, st in self.store.first_buckets().items() if sid in by_id
         }
-        if closed_until is None:
-            open_buckets = {
-                by_id[sid].key: rows for sid, rows in self.store.buckets_since(0).items()
-            }
         self.bucketizer.restore(bucket_state, open_buckets, first)
         self._warm_up(by_id, closed_until)
         if self.notifier is not None:
@@ -180,13 +177,15 @@ class Processor:
         if self.notifier is not None:
             state["notifier"] = self.notifier.snapshot()
             state["event_now"] = self._event_now
-        self.store.set_checkpoint(tx, CHECKPOINT, state)
+        checkpoints: dict[str, dict[str, Any]] = {CHECKPOINT: state}
         if batch.position is not None:
-            self.store.set_checkpoint(tx, f"source:{batch.source}", batch.position)
+            checkpoints[f"source:{batch.source}"] = batch.position
         if batch.dedupe is not None:
-            self.store.set_checkpoint(
-                tx, f"seen:{batch.dedupe}", {"at": int(self.clock.wall()), "label": batch.label}
-            )
+            checkpoints[f"seen:{batch.dedupe}"] = {
+                "at": int(self.clock.wall()),
+                "label": batch.label,
+            }
+        self.store.set_checkpoints(tx, checkpoints)  # one statement for the batch's checkpoints
 
     def _score(self, tx: Any, closed: list[ClosedBucket], outcome: Outcome) -> None:
         if not closed:

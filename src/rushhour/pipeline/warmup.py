@@ -52,10 +52,9 @@ def snapshot_of(bank: DetectorBank, key: str, through: int) -> dict[str, Any] | 
 
 @dataclass
 class WarmUp:
-    """What a warm-up did: series replayed from their first bucket, buckets replayed in all."""
+    """What a warm-up did: the series replayed from their first bucket."""
 
     from_scratch: list[str] = field(default_factory=list)
-    replayed: int = 0
 
 
 def warm_up(
@@ -88,8 +87,10 @@ def warm_up(
         if rcf:
             keep = st >= int(closed_until) - RCF_HISTORY * width
             bank.warm_forest(key, x[keep])
-        if bank.default_config is not None:
-            done.replayed += _replay_default(bank, key, snaps.pop(sid, None), st, x, done)
+        if bank.default_config is not None and not _replay_default(
+            bank, key, snaps.pop(sid, None), st, x
+        ):
+            done.from_scratch.append(key)
     for sid, snap in snaps.items():  # snapshots of series with nothing stored after them
         bank.defaults[by_id[sid].key] = DefaultDetector.restore(snap["state"])
     return done
@@ -126,8 +127,8 @@ def _replay_default(
     snap: dict[str, Any] | None,
     starts: np.ndarray,
     values: np.ndarray,
-    done: WarmUp,
-) -> int:
+) -> bool:
+    """Rebuild a series' default detector: from its snapshot (True), or from scratch (False)."""
     if snap is not None:
         det = bank.defaults[key] = DefaultDetector.restore(snap["state"])
         keep = starts >= int(snap["through"])
@@ -136,7 +137,6 @@ def _replay_default(
         fresh = bank.default_detector(key)
         assert fresh is not None
         det = fresh
-        done.from_scratch.append(key)
     if len(starts):
         det.run(pd.DatetimeIndex(pd.to_datetime(starts, unit="s", utc=True)), values)
-    return len(starts)
+    return snap is not None

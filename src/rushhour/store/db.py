@@ -194,25 +194,16 @@ class Store:
         if rows:
             self._upsert(conn, t.buckets, rows, keys=["series_id", "start"], update=["value"])
 
-    def add_to_buckets(
-        self,
-        conn: Connection,
-        rows: Sequence[tuple[int, int, float]] | Sequence[tuple[int, int, float, int]],
-        *,
-        late: bool = False,
-    ) -> None:
-        """Add ``(series_id, start, delta)`` to stored buckets, creating them at 0 when new.
+    def add_to_buckets(self, conn: Connection, rows: Sequence[tuple[int, int, float, int]]) -> None:
+        """Add ``(series_id, start, delta, late)`` to stored buckets, creating them at 0 when new.
 
-        ``late`` marks updates to buckets that had already closed; they are counted per bucket. A row
-        may carry its own flag as a fourth element (``1`` late, ``0`` not), so that one statement
-        writes a whole batch. One prepared statement through the driver (no per-row SQL compiling).
+        ``late`` (``1``/``0``) marks updates to buckets that had already closed; they are counted per
+        bucket. One prepared statement through the driver for the whole batch (no per-row SQL
+        compiling).
         """
         if not rows:
             return
-        flag = 1 if late else 0
-        params = [
-            (int(r[0]), int(r[1]), float(r[2]), int(r[3]) if len(r) > 3 else flag) for r in rows
-        ]
+        params = [(int(sid), int(st), float(v), int(late)) for sid, st, v, late in rows]
         self._bulk(conn, _ADD_TO_BUCKETS, params)
 
     def _bulk(self, conn: Connection, sql: str, params: list[tuple[Any, ...]]) -> None:
@@ -377,19 +368,7 @@ class Store:
         )
 
     def set_checkpoint(self, conn: Connection, source: str, position: Mapping[str, Any]) -> None:
-        self._upsert(
-            conn,
-            t.checkpoints,
-            [
-                {
-                    "source": source,
-                    "position": json.dumps(dict(position)),
-                    "updated_at": int(time.time()),
-                }
-            ],
-            keys=["source"],
-            update=["position", "updated_at"],
-        )
+        self.set_checkpoints(conn, {source: position})
 
     # -- models ---------------------------------------------------------------------------------
     def save_model(
@@ -432,6 +411,24 @@ class Store:
         with self.engine.connect() as conn:
             row = conn.execute(q.limit(1)).mappings().first()
         return None if row is None else dict(row)
+
+    def latest_models(self, prefix: str) -> list[dict[str, Any]]:
+        """The newest version of every model whose name starts with ``prefix``, with its artifact
+        bytes, in one query (ordered by name)."""
+        m = t.models.c
+        newest = (
+            select(m.name, func.max(m.version).label("version"))
+            .where(m.name.startswith(prefix, autoescape=True))
+            .group_by(m.name)
+            .subquery()
+        )
+        q = (
+            select(t.models)
+            .join(newest, (m.name == newest.c.name) & (m.version == newest.c.version))
+            .order_by(m.name)
+        )
+        with self.engine.connect() as conn:
+            return [dict(r) for r in conn.execute(q).mappings()]
 
     def list_models(self) -> list[dict[str, Any]]:
         cols = [c for c in t.models.c if c.name != "artifact"]
