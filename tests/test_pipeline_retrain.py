@@ -8,10 +8,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from sqlalchemy import select
 
 from rushhour.pipeline.clock import SystemClock
+from rushhour.pipeline.detectors import DetectorBank
 from rushhour.pipeline.points import PointBatch
 from rushhour.pipeline.retrain import cutoff_history, next_run, train
 from rushhour.pipeline.service import build_runtime
@@ -20,6 +22,7 @@ from rushhour.series.generate import generate_traffic
 from rushhour.settings import load_settings
 from rushhour.store import Store
 from rushhour.store import schema as t
+from rushhour.store.db import AnomalyRecord
 from rushhour.testing import ListChannel
 
 START = datetime(2026, 3, 2, tzinfo=UTC)
@@ -158,3 +161,56 @@ def test_cold_start_uses_the_fleet_baseline(tmp_path: Path, store: Store) -> Non
             )
         ).all()
     assert found, "the default detector missed the outage"
+
+
+def _spiked_history(store: Store, flagged_by: str) -> tuple[float, float]:
+    """Two weeks stored, one hour of day 8 at 5x, flagged by ``flagged_by``; the trained model's
+    expected value at that hour on a later weekday, and the history's own value there unspiked."""
+    times, values = _traffic(14, 5)
+    hour = (times >= datetime(2026, 3, 10, 10, tzinfo=UTC).timestamp()) & (
+        times < datetime(2026, 3, 10, 11, tzinfo=UTC).timestamp()
+    )
+    clean = float(values[hour].mean())
+    spiked = np.where(hour, values * 5, values)
+    starts = times.astype(np.int64)
+    with store.begin() as conn:
+        ref = store.ensure_series(conn, "api", {"region": "eu"}, 60)
+        store.write_buckets(conn, ref.id, starts.tolist(), spiked.tolist())
+        store.add_anomalies(
+            conn,
+            [
+                AnomalyRecord(
+                    ref.id,
+                    int(s),
+                    flagged_by,
+                    float(v),
+                    None,
+                    None,
+                    None,
+                    1.0,
+                    "spike",
+                    "warning",
+                    int(s),
+                )
+                for s, v in zip(starts[hour], spiked[hour], strict=True)
+            ],
+        )
+    return clean, float(spiked[hour].mean())
+
+
+@pytest.mark.parametrize("deciding", [True, False])
+def test_training_leaves_out_only_the_deciding_detectors_anomalies(
+    tmp_path: Path, store: Store, deciding: bool
+) -> None:
+    settings = load_settings(environ={}, overrides={"data_dir": str(tmp_path)})
+    decider = DetectorBank(settings).decider
+    clean, _ = _spiked_history(store, decider if deciding else "rcf")
+    report = train(settings, store, datetime(2026, 3, 16, tzinfo=UTC))
+    band = report.models.bands["api{region=eu}"]
+    # Thursday 2026-03-12 10:00-11:00: the same weekday slots as the spiked Tuesday's hour
+    index = pd.date_range(datetime(2026, 3, 12, 10, tzinfo=UTC), periods=60, freq="1min")
+    expected = float(band.predictor.expected(index)[0].mean())
+    if deciding:  # a confirmed incident is left out: the weekday profile is the clean one
+        assert expected == pytest.approx(clean, rel=0.15)
+    else:  # another detector's verdict confirms nothing: the spike is learned
+        assert expected > clean * 1.3

@@ -1,8 +1,10 @@
 """Retraining: the blog's Glue job. Refit every series' Mean Predictor from stored history.
 
 For each series with at least ``pipeline.min_history`` of stored buckets in the last
-``pipeline.train_weeks`` weeks: fit the Mean Predictor, leaving out buckets stored as anomalies
-(confirmed by the detector that raised them) and public holidays; save it as a new model version; score
+``pipeline.train_weeks`` weeks: fit the Mean Predictor, leaving out public holidays and the buckets
+the *deciding* detector (``detect.alert_by``, the one whose decisions alert) stored as anomalies: those
+are the confirmed incidents. A bucket only another detector flagged (an RCF or band verdict that raised
+no alert) stays in the training data; save it as a new model version; score
 the training window with it and record the cut-off ``mean + 3·std`` of those scores, with its update
 time, in the cut-off history (the seed's ``anomaly_cut_off`` table). The fleet baseline, used to score
 series that have no model yet, is fitted on the sum of all trained series, each scaled to mean 1.
@@ -73,12 +75,15 @@ def _predictor(settings: Settings) -> MeanPredictor:
     )
 
 
-def _anomaly_windows(store: Store, width: int) -> dict[int, list[tuple[datetime, datetime]]]:
-    """The stored anomalous buckets of every series as windows to leave out, in one query."""
+def _anomaly_windows(
+    store: Store, width: int, detector: str
+) -> dict[int, list[tuple[datetime, datetime]]]:
+    """The buckets ``detector`` stored as anomalous, of every series, as windows to leave out."""
     a = t.anomalies.c
     out: dict[int, list[tuple[datetime, datetime]]] = {}
+    query = select(a.series_id, a.start).where(a.detector == detector).distinct()
     with store.engine.connect() as conn:
-        for sid, start in conn.execute(select(a.series_id, a.start).distinct()):
+        for sid, start in conn.execute(query):
             out.setdefault(int(sid), []).append((_dt(start), _dt(start + width - 1)))
     return out
 
@@ -103,7 +108,7 @@ def train(
     series = store.all_series()
     normalised: list[pd.Series] = []
     bank = DetectorBank(settings)
-    stored_anomalies = _anomaly_windows(store, width)
+    stored_anomalies = _anomaly_windows(store, width, bank.decider)
     for i, ref in enumerate(series):
         if progress:
             progress(i, len(series), f"training {ref.key}")
