@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pandas as pd
@@ -34,8 +34,16 @@ class SumScorer(ModelEndpoint):
     kind = "test_sum"
     result_key = "scores"
 
-    def invoke(self, model: dict[str, Any], call: Invocation) -> list[dict[str, Any]]:
-        scale = json.loads(model["params"])["scale"]
+    def __init__(self) -> None:
+        self.loads: list[bytes] = []  # every artifact this family was asked to load
+
+    def load(self, artifact: bytes, row: Mapping[str, Any]) -> float:
+        self.loads.append(artifact)
+        return float(artifact.decode() or json.loads(row["params"])["scale"])
+
+    def invoke(
+        self, scale: float, row: Mapping[str, Any], call: Invocation
+    ) -> list[dict[str, Any]]:
         return [{"score": scale * sum(i["features"])} for i in call.instances]
 
 
@@ -195,3 +203,22 @@ def test_predict_bad_input(env: tuple[TestClient, Seeded, Any]) -> None:
         params={"series": 999},
     )
     assert r.status_code == 404
+
+
+def test_a_model_version_is_loaded_once(env: tuple[TestClient, Seeded, Any]) -> None:
+    client, _, store = env
+    family = SumScorer()
+    family.kind = "test_cached"
+    register_endpoint(family)
+    try:
+        store.save_model("test/cached", "test_cached", b"5")
+        url = "/models/test/cached/invocations"
+        for _ in range(3):
+            r = client.post(url, json={"instances": [{"features": [1, 2]}]}, headers=AUTH)
+            assert r.json() == {"scores": [{"score": 15.0}]}
+        assert family.loads == [b"5"]  # read and loaded on the first call only
+        store.save_model("test/cached", "test_cached", b"7")  # retrained: a new version
+        r = client.post(url, json={"instances": [{"features": [1, 2]}]}, headers=AUTH)
+        assert r.json() == {"scores": [{"score": 21.0}]} and family.loads == [b"5", b"7"]
+    finally:
+        ENDPOINTS.pop("test_cached")

@@ -22,6 +22,7 @@ from rushhour import __version__
 from rushhour.api import errors
 from rushhour.api import models as _models  # noqa: F401  (registers forecasting, plans and RCF)
 from rushhour.api.auth import TokenGuard
+from rushhour.api.endpoints import LoadedModels
 from rushhour.api.metrics import ApiMetrics
 from rushhour.settings import Settings
 from rushhour.store.db import Store
@@ -37,9 +38,11 @@ class ApiContext:
     alerts: Any = None  # an AlertRepository, or None until the alerts feature backs it
     metrics: ApiMetrics = field(default_factory=ApiMetrics)
     started: float = field(default_factory=time.time)
+    models: LoadedModels = field(init=False)
 
     def __post_init__(self) -> None:
         self.metrics.attach(self.runtime)
+        self.models = LoadedModels(self.store)
 
 
 class BodyLimit:

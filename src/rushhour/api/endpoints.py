@@ -6,6 +6,10 @@ instances into predictions; other model families plug in with :func:`register_en
 answer SageMaker's DeepAR request: each instance has ``start`` and ``target`` (the recent history), and
 the model forecasts the ``prediction_length`` steps that follow.
 
+An endpoint's :meth:`ModelEndpoint.load` turns a stored artifact into the object its ``invoke`` and
+``forecast`` use; :class:`LoadedModels` keeps the newest loaded versions, so a call reads and decodes the
+artifact only the first time a model version is asked for.
+
 Planners (``GET /plan/{id}``) plug in the same way with :func:`register_planner`.
 
 >>> "mean_predictor" in ENDPOINTS
@@ -15,7 +19,9 @@ True
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -52,17 +58,54 @@ class ModelEndpoint:
     #: the key of the response's list: ``scores`` (RCF) or ``predictions`` (forecasters)
     result_key = "predictions"
 
-    def invoke(self, model: dict[str, Any], call: Invocation) -> list[dict[str, Any]]:
+    def load(self, artifact: bytes, row: Mapping[str, Any]) -> Any:
+        """The model object ``invoke`` and ``forecast`` get, from the stored artifact (cached)."""
+        return artifact
+
+    def invoke(self, model: Any, row: Mapping[str, Any], call: Invocation) -> list[dict[str, Any]]:
         raise ApiError(
             501, f"models of kind {self.kind!r} cannot be invoked", hint="GET /models lists kinds"
         )
 
-    def forecast(self, model: dict[str, Any], start: datetime, end: datetime) -> Forecast:
+    def forecast(
+        self, model: Any, row: Mapping[str, Any], start: datetime, end: datetime
+    ) -> Forecast:
         raise ApiError(
             501,
             f"models of kind {self.kind!r} do not forecast",
             hint="ask for a forecasting model with ?model=<kind>",
         )
+
+
+class LoadedModels:
+    """The newest ``size`` model versions loaded from one store, by (name, version).
+
+    A version's artifact never changes (a retrained model is a new version), so a hit needs no read
+    of the artifact; a miss reads it once (:meth:`Store.model_artifact`) and loads it with the
+    family's :meth:`ModelEndpoint.load`. Thread-safe: routes call it from the thread pool.
+    """
+
+    def __init__(self, store: Any, size: int = 8) -> None:
+        self.store = store
+        self.size = size
+        self._loaded: OrderedDict[tuple[str, int], Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, row: Mapping[str, Any], endpoint: ModelEndpoint) -> Any:
+        key = (str(row["name"]), int(row["version"]))
+        with self._lock:
+            if key in self._loaded:
+                self._loaded.move_to_end(key)
+                return self._loaded[key]
+        model = endpoint.load(self.store.model_artifact(*key), row)
+        with self._lock:
+            self._loaded[key] = model
+            while len(self._loaded) > self.size:
+                self._loaded.popitem(last=False)
+        return model
+
+    def __len__(self) -> int:
+        return len(self._loaded)
 
 
 ENDPOINTS: dict[str, ModelEndpoint] = {}
@@ -89,14 +132,17 @@ class MeanPredictorEndpoint(ModelEndpoint):
     kind = "mean_predictor"
     result_key = "predictions"
 
-    def _model(self, model: dict[str, Any]) -> MeanPredictor:
-        return MeanPredictor.restore(json.loads(bytes(model["artifact"]).decode()))
+    def load(self, artifact: bytes, row: Mapping[str, Any]) -> MeanPredictor:
+        return MeanPredictor.restore(json.loads(artifact.decode()))
 
-    def forecast(self, model: dict[str, Any], start: datetime, end: datetime) -> Forecast:
-        return self._model(model).predict(start, end)
+    def forecast(
+        self, model: MeanPredictor, row: Mapping[str, Any], start: datetime, end: datetime
+    ) -> Forecast:
+        return model.predict(start, end)
 
-    def invoke(self, model: dict[str, Any], call: Invocation) -> list[dict[str, Any]]:
-        mp = self._model(model)
+    def invoke(
+        self, mp: MeanPredictor, row: Mapping[str, Any], call: Invocation
+    ) -> list[dict[str, Any]]:
         cfg = deepar_configuration(call.configuration)
         if "samples" in cfg["output_types"]:
             check_volume(len(call.instances), cfg["num_samples"], cfg["prediction_length"])

@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import io
 import json
-import threading
-from collections import OrderedDict
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -113,11 +112,13 @@ class RCFEndpoint(ModelEndpoint):
     kind = "rcf"
     result_key = "scores"
 
-    def invoke(self, model: dict[str, Any], call: Invocation) -> list[dict[str, Any]]:
+    def load(self, artifact: bytes, row: Mapping[str, Any]) -> Any:
         from rushhour.detect.rcf.state import load
 
-        forest = load(io.BytesIO(bytes(model["artifact"])))
-        dim = forest.config.feature_dim  # type: ignore[union-attr]
+        return load(io.BytesIO(artifact))
+
+    def invoke(self, forest: Any, row: Mapping[str, Any], call: Invocation) -> list[dict[str, Any]]:
+        dim = forest.config.feature_dim
         rows = []
         for i, inst in enumerate(call.instances):
             features = inst.get("features")
@@ -143,18 +144,13 @@ class RCFEndpoint(ModelEndpoint):
 class DeepAREndpoint(ModelEndpoint):
     """SageMaker's DeepAR container: instances with ``start``, ``target``, ``cat`` and ``dynamic_feat``
     (as the model was trained) and a ``configuration`` -> ``{"predictions": [{"mean", "quantiles",
-    "samples"}]}`` for the trained ``prediction_length`` steps after each target. Loaded networks are
-    kept for the next call (the newest :data:`CACHED` model versions)."""
+    "samples"}]}`` for the trained ``prediction_length`` steps after each target."""
 
     kind = "deepar"
     result_key = "predictions"
-    CACHED = 4
 
-    def __init__(self) -> None:
-        self._loaded: OrderedDict[tuple[str, int], Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def _model(self, row: dict[str, Any]) -> Any:
+    @staticmethod
+    def _require_extra(row: Mapping[str, Any]) -> None:
         from rushhour.forecast.registry import MODELS
 
         if not MODELS["deepar"].available():
@@ -163,23 +159,17 @@ class DeepAREndpoint(ModelEndpoint):
                 f"model {row['name']!r} is a DeepAR network, and this server lacks the extra `deepar`",
                 hint="pip install 'rushhour[deepar]' where the API runs, then restart it",
             )
+
+    def load(self, artifact: bytes, row: Mapping[str, Any]) -> Any:
+        self._require_extra(row)
         from rushhour.forecast.deepar import DeepAR
 
-        key = (row["name"], int(row["version"]))
-        with self._lock:
-            model = self._loaded.get(key)
-            if model is None:
-                model = DeepAR.from_bytes(bytes(row["artifact"]))
-                self._loaded[key] = model
-                while len(self._loaded) > self.CACHED:
-                    self._loaded.popitem(last=False)
-            self._loaded.move_to_end(key)
-        return model
+        return DeepAR.from_bytes(artifact)
 
-    def invoke(self, model: dict[str, Any], call: Invocation) -> list[dict[str, Any]]:
-        deepar = self._model(model)
+    def invoke(self, deepar: Any, row: Mapping[str, Any], call: Invocation) -> list[dict[str, Any]]:
+        self._require_extra(row)  # a network loaded earlier still needs GluonTS to sample
         steps = deepar.horizon_steps
-        deployed = json.loads(model.get("params") or "{}").get("inference_config", {})
+        deployed = json.loads(row.get("params") or "{}").get("inference_config", {})
         cfg = deepar_configuration(deployed | call.configuration, trained_length=steps)
         check_volume(len(call.instances), cfg["num_samples"], steps)
         records = [deepar_instance(deepar, x, i, steps) for i, x in enumerate(call.instances)]

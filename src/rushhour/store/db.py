@@ -400,9 +400,13 @@ class Store:
             )
         return version
 
-    def load_model(self, name: str, version: int | None = None) -> dict[str, Any] | None:
-        """The newest (or the given) version of model ``name``, with its artifact bytes."""
-        q = select(t.models).where(t.models.c.name == name)
+    def load_model(
+        self, name: str, version: int | None = None, *, artifact: bool = True
+    ) -> dict[str, Any] | None:
+        """The newest (or the given) version of model ``name``, with its artifact bytes unless
+        ``artifact`` is False (then :meth:`model_artifact` reads them when they are needed)."""
+        cols = t.models.c if artifact else [c for c in t.models.c if c.name != "artifact"]
+        q = select(*cols).where(t.models.c.name == name)
         q = (
             q.where(t.models.c.version == version)
             if version
@@ -411,6 +415,13 @@ class Store:
         with self.engine.connect() as conn:
             row = conn.execute(q.limit(1)).mappings().first()
         return None if row is None else dict(row)
+
+    def model_artifact(self, name: str, version: int) -> bytes:
+        """The artifact bytes of one model version (b"" when it has none)."""
+        m = t.models.c
+        q = select(m.artifact).where((m.name == name) & (m.version == version))
+        with self.engine.connect() as conn:
+            return bytes(conn.execute(q).scalar_one_or_none() or b"")
 
     def latest_models(self, prefix: str) -> list[dict[str, Any]]:
         """The newest version of every model whose name starts with ``prefix``, with its artifact

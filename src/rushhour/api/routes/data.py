@@ -409,7 +409,11 @@ async def train(request: Request) -> dict[str, Any]:
 def forecast_model(store: Store, series_id: int | None, kind: str) -> dict[str, Any]:
     """The newest model of ``kind`` trained for ``series_id`` (or the only one, when None)."""
     m = t.models
-    q = select(m).where(m.c.kind == kind).order_by(m.c.trained_at.desc(), m.c.version.desc())
+    q = (
+        select(*[c for c in m.c if c.name != "artifact"])
+        .where(m.c.kind == kind)
+        .order_by(m.c.trained_at.desc(), m.c.version.desc())
+    )
     if series_id is not None:
         q = q.where(m.c.series_id == series_id)
     else:
@@ -468,7 +472,8 @@ def forecast(
         row: dict[str, Any] = {"name": model, "kind": model, "version": 0}
     else:
         row = forecast_model(store, ref.id, model)
-        fc = endpoint_for(row["kind"]).forecast(row, begin, end)
+        endpoint = endpoint_for(row["kind"])
+        fc = endpoint.forecast(ctx(request).models.get(row, endpoint), row, begin, end)
     frame = fc.to_frame()
     cols = [c for c in frame.columns if c != "Timestamp"]
     return {

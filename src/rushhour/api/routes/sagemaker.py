@@ -192,12 +192,14 @@ def parse_invocation(body: bytes, content_type: str) -> Invocation:
 )
 async def invoke(name: str, request: Request) -> Response:
     store = ctx(request).store
-    row = await run_in_threadpool(store.load_model, name)  # the artifact: off the event loop
+    row = await run_in_threadpool(store.load_model, name, artifact=False)
     if row is None:
         raise ApiError(404, f"no model named {name!r}", hint="GET /models lists deployed models")
     endpoint = endpoint_for(row["kind"])
     call = parse_invocation(await request.body(), request.headers.get("content-type", ""))
-    results = await run_in_threadpool(endpoint.invoke, row, call)
+    # loading (the artifact, on the first call for this version) and invoking: off the event loop
+    model = await run_in_threadpool(ctx(request).models.get, row, endpoint)
+    results = await run_in_threadpool(endpoint.invoke, model, row, call)
     accept = request.headers.get("accept", "application/json")
     if "jsonlines" in accept or "ndjson" in accept:
         text = "".join(json.dumps(r) + "\n" for r in results)
@@ -227,7 +229,8 @@ def predict(
     start, end = parse_time(body.start, "start"), parse_time(body.end, "end")
     check_span(start, end)
     row = forecast_model(ctx(request).store, series, "mean_predictor")
-    fc = endpoint_for("mean_predictor").forecast(row, start, end)
+    endpoint = endpoint_for("mean_predictor")
+    fc = endpoint.forecast(ctx(request).models.get(row, endpoint), row, start, end)
     frame = fc.to_frame()[["Timestamp", "Value", "Std"]]
     if "application/json" in request.headers.get("accept", ""):
         return JSONResponse(
