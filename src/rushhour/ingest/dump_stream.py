@@ -58,9 +58,9 @@ def _from_match(m: re.Match[str], tz: tzinfo, at: int = 0) -> dict[str, Any] | N
     return {"Timestamp": when, g[8]: float(g[9])}
 
 
-def read_literal(text: str, tz: tzinfo, source: str, line: int = 1) -> Any:
+def read_literal(text: str, tz: tzinfo, source: str) -> Any:
     """A value written as JSON or as a Python repr (never evaluated), for one element or the
-    skeleton; a syntax error names the line in the file."""
+    skeleton; a syntax error names its line, counted from the first line of ``text``."""
     from rushhour.ingest.metrics import safe_literal
 
     body = text.lstrip()
@@ -69,24 +69,17 @@ def read_literal(text: str, tz: tzinfo, source: str, line: int = 1) -> Any:
         return json.loads(text)
     except ValueError:
         pass
-    try:
-        return safe_literal(text, tz=tz, source=source)
-    except InputError as exc:
-        if exc.line is None or line == 1:
-            raise
-        raise InputError(
-            exc.reason, source=source, line=exc.line + line - 1, expected=exc.expected
-        ) from exc
+    return safe_literal(text, tz=tz, source=source)
 
 
-def read_datapoint(text: str, tz: tzinfo, source: str, line: int) -> Any:
+def read_datapoint(text: str, tz: tzinfo, source: str) -> Any:
     """One datapoint: the seed's usual shape by a pattern (only literals can match it), anything
     else by :func:`read_literal`."""
     m = _DATAPOINT.fullmatch(text.strip())
     point = None if m is None else _from_match(m, tz)
     if point is not None:
         return point
-    return read_literal(text, tz, source, line)
+    return read_literal(text, tz, source)
 
 
 class DumpScanner:
@@ -219,9 +212,15 @@ class DumpScanner:
         text = self.buf[self.elem : start]
         if text.strip():
             try:
-                point = read_datapoint(text, self.tz, self.source, 1)
-            except InputError:  # again, with the line in the file (counted only now)
-                point = read_datapoint(text, self.tz, self.source, self._line(self.elem))
+                point = read_datapoint(text, self.tz, self.source)
+            except InputError as exc:
+                if exc.line is None:
+                    raise
+                # the element's line in the file, counted only now that it is needed
+                line = exc.line + self._line(self.elem) - 1
+                raise InputError(
+                    exc.reason, source=exc.source, line=line, expected=exc.expected
+                ) from exc
             self.on_point(self.lists, point)
         self.newlines += self.buf.count("\n", self.elem, end)
         self.elem = end
