@@ -55,12 +55,15 @@ def test_streaming_protocol_matches_batch(traffic) -> None:  # type: ignore[no-u
     n = 400
     batch = DefaultDetector(bucket_seconds=300).run(idx[:n], x[:n])
     det = DefaultDetector(bucket_seconds=300)
-    scores = []
+    scores, flags = [], []
     for t, v in zip(idx[:n], x[:n], strict=True):
         verdict = det.score_one(t.to_pydatetime(), float(v))
         det.learn_one(t.to_pydatetime(), float(v))
         scores.append(verdict.score)
-    np.testing.assert_allclose(scores, batch.score)
+        flags.append(verdict.anomalous)
+    # a verdict is the flag and the undamped score it reads, as in the live pipeline
+    np.testing.assert_allclose(scores, batch.undamped)
+    np.testing.assert_array_equal(flags, batch.anomalous)
 
 
 def test_spike_alerts_and_permanent_shift_stops_alerting(traffic) -> None:  # type: ignore[no-untyped-def]

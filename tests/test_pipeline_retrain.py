@@ -108,7 +108,8 @@ def test_cold_start_uses_the_fleet_baseline(tmp_path: Path, store: Store) -> Non
         overrides={
             "data_dir": str(tmp_path),
             "pipeline": {"min_history": "3d"},
-            # the band's cold-start policy is what is tested (the band decides alerts by default)
+            # the band's cold-start policy is what is tested, so the band decides the alerts
+            "detect": {"alert_by": "mean_band"},
         },
     )
     push = QueueSource()
