@@ -207,7 +207,8 @@ class Detections:
     and the score before refractory damping.
 
     ``alert`` is the page (one per incident, ``holdoff`` apart; read from ``score``), ``anomalous`` the
-    flag (every bucket of the incident; read from ``undamped``), ``severity`` that of flagged buckets.
+    flag (every bucket of the incident; read from ``undamped``), ``severity`` that of flagged buckets;
+    ``warm`` is False during the warm-up (nothing is flagged or paged yet).
     """
 
     score: np.ndarray
@@ -218,6 +219,7 @@ class Detections:
     components: dict[str, np.ndarray]
     anomalous: np.ndarray
     undamped: np.ndarray
+    warm: np.ndarray
 
 
 class DefaultDetector:
@@ -303,7 +305,7 @@ class DefaultDetector:
         scores = {k: score_from_tail(v, scale) for k, v in surprise.items()}
         d = self.policy_.decide(score, undamped)
         return Detections(
-            score, d.alert, d.severity, base.expected, base.z, scores, d.anomalous, undamped
+            score, d.alert, d.severity, base.expected, base.z, scores, d.anomalous, undamped, d.warm
         )
 
     # -- the StreamingDetector protocol ----------------------------------------------------------

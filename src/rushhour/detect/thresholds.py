@@ -119,7 +119,7 @@ class AlertPolicy:
         self.seen_, self.since_alert_, self.last_score_ = int(st[0]), int(st[1]), float(st[2])
         flags = warm & (f >= self.threshold)
         sev = np.where(flags, np.where(f >= self.critical, "critical", "warning"), "")
-        return Decisions(flags, alerts, sev.astype(str))
+        return Decisions(flags, alerts, sev.astype(str), warm)
 
     def apply(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Pages and their severities (``""`` where no page) for the next scores, in order."""
@@ -128,11 +128,13 @@ class AlertPolicy:
 
 
 class Decisions(NamedTuple):
-    """Per bucket: the flag (anomalous), the page (alert), and the severity of flagged buckets."""
+    """Per bucket: the flag (anomalous), the page (alert), the severity of flagged buckets, and
+    whether the warm-up was over (before it, nothing is flagged or paged)."""
 
     anomalous: np.ndarray
     alert: np.ndarray
     severity: np.ndarray
+    warm: np.ndarray
 
 
 @nb.njit(cache=True)

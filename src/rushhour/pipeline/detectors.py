@@ -12,7 +12,7 @@ half-loaded set.
 Beside the band, each series has two online detectors that learn every closed bucket: a Random Cut
 Forest (``detect.rcf``) and the default detector (:mod:`rushhour.detect.default`, ``detect.default``),
 whose per-bucket flag decides alerts by default (``detect.alert_by = "default"``; ``"mean_band"`` lets
-the band decide). Being state, both are rebuilt at start from stored buckets (see
+the band decide), once it has warmed up: until then the band (or the fleet baseline) decides. Being state, both are rebuilt at start from stored buckets (see
 :mod:`rushhour.pipeline.warmup`).
 """
 
@@ -269,6 +269,7 @@ class DetectorBank:
 
 
 _QUIET = Verdict(score=0.0, anomalous=False)
+WARMING_UP = "none"  # the default detector's confidence before its warm-up is over
 
 
 def default_config(settings: Settings) -> DetectorConfig:
@@ -299,7 +300,8 @@ def default_verdicts(res: Detections, values: np.ndarray) -> list[Verdict]:
     only its paged first one: the notifier's episodes make one notification of a run of flags), and
     its score is the undamped one the flag reads. ``deviation`` is the σ that standardized the
     residual (``|x - expected| / |z|``), so that ``(x - expected) / deviation`` is the detector's own
-    ``z``; the explanation holds each component's score (numbers: what drove it) and ``z`` as text."""
+    ``z``; the explanation holds each component's score (numbers: what drove it) and ``z`` as text,
+    and ``confidence: none`` during the detector's warm-up (the processor lets the band decide then)."""
     out = []
     for i, x in enumerate(np.asarray(values, dtype=float).tolist()):
         exp, z = float(res.expected[i]), float(res.z[i])
@@ -308,6 +310,8 @@ def default_verdicts(res: Detections, values: np.ndarray) -> list[Verdict]:
         direction: Direction = "none" if not known or x == exp else ("spike" if x > exp else "drop")
         explanation: dict[str, object] = {k: float(v[i]) for k, v in res.components.items()}
         explanation["z"] = f"{z:.2f}"
+        if not res.warm[i]:
+            explanation["confidence"] = WARMING_UP
         out.append(
             Verdict(
                 score=float(res.undamped[i]),
