@@ -14,7 +14,7 @@ from rushhour.detect.seasonal_residual import SeasonalResidual
 from rushhour.detect.thresholds import AlertPolicy, learned_threshold, refractory
 from rushhour.errors import UsageError
 from rushhour.evaluate import nab
-from rushhour.evaluate.events import EventMetrics, event_metrics, total
+from rushhour.evaluate.events import EventMetrics, episode_starts, event_metrics, total
 from rushhour.series.generate import generate_traffic
 
 START = datetime(2026, 1, 5, tzinfo=UTC)
@@ -48,6 +48,8 @@ def test_chunked_run_equals_one_run(traffic) -> None:  # type: ignore[no-untyped
     parts = [det.run(idx[i : i + 997], x[i : i + 997]) for i in range(0, len(x), 997)]
     np.testing.assert_allclose(np.concatenate([p.score for p in parts]), whole.score)
     np.testing.assert_array_equal(np.concatenate([p.alert for p in parts]), whole.alert)
+    np.testing.assert_allclose(np.concatenate([p.undamped for p in parts]), whole.undamped)
+    np.testing.assert_array_equal(np.concatenate([p.anomalous for p in parts]), whole.anomalous)
 
 
 def test_streaming_protocol_matches_batch(traffic) -> None:  # type: ignore[no-untyped-def]
@@ -55,12 +57,15 @@ def test_streaming_protocol_matches_batch(traffic) -> None:  # type: ignore[no-u
     n = 400
     batch = DefaultDetector(bucket_seconds=300).run(idx[:n], x[:n])
     det = DefaultDetector(bucket_seconds=300)
-    scores = []
+    scores, flags = [], []
     for t, v in zip(idx[:n], x[:n], strict=True):
         verdict = det.score_one(t.to_pydatetime(), float(v))
         det.learn_one(t.to_pydatetime(), float(v))
         scores.append(verdict.score)
-    np.testing.assert_allclose(scores, batch.score)
+        flags.append(verdict.anomalous)
+    # a verdict is the flag and the undamped score it reads, as in the live pipeline
+    np.testing.assert_allclose(scores, batch.undamped)
+    np.testing.assert_array_equal(flags, batch.anomalous)
 
 
 def test_spike_alerts_and_permanent_shift_stops_alerting(traffic) -> None:  # type: ignore[no-untyped-def]
@@ -79,6 +84,22 @@ def test_spike_alerts_and_permanent_shift_stops_alerting(traffic) -> None:  # ty
     assert not only_residual.alert[3200:].any()
 
 
+def test_every_bucket_of_an_incident_is_flagged_and_paged_once(traffic) -> None:  # type: ignore[no-untyped-def]
+    idx, x = traffic
+    y = x.copy()
+    y[2000:2006] *= 4  # half an hour at 4x
+    res = DefaultDetector().run(idx, y)
+    # the flag goes on past the first bucket (the refractory damping is the page's, not the flag's)
+    # until the baseline has absorbed part of the new level; back to normal, it stops at once ...
+    assert res.anomalous[2000:2003].all() and not res.anomalous[2006:2020].any()
+    assert (res.undamped[2001:2003] > 2 * res.score[2001:2003] - 1e-9).all()
+    # ... the page is its first bucket only, and every page is a flagged bucket
+    assert res.alert[2000] and not res.alert[2001:2006].any()
+    assert np.all(res.anomalous[res.alert])
+    assert set(res.severity[res.anomalous]) <= {"warning", "critical"}
+    assert set(res.severity[~res.anomalous]) == {""}
+
+
 def test_generated_incidents_are_caught_quickly() -> None:
     tr = generate_traffic(
         START, weeks=2, freq="5min", seed=11, anomalies_per_day=1, kinds=("spike", "outage")
@@ -93,7 +114,8 @@ def test_generated_incidents_are_caught_quickly() -> None:
     assert m.median_delay is not None and m.median_delay <= 2
 
 
-def _events(kinds: tuple[str, ...], seeds: range) -> tuple[EventMetrics, int]:
+def _events(kinds: tuple[str, ...], seeds: range, live: bool = False) -> tuple[EventMetrics, int]:
+    """Event metrics of the pages, or with ``live`` of the episodes the pipeline opens from flags."""
     parts = []
     for seed in seeds:
         tr = generate_traffic(START, weeks=2, seed=seed, kinds=kinds)
@@ -103,7 +125,8 @@ def _events(kinds: tuple[str, ...], seeds: range) -> tuple[EventMetrics, int]:
             [(pd.Timestamp(w.start).value, pd.Timestamp(w.end).value) for w in tr.anomalies],
         )
         res = DefaultDetector().run(idx, tr.frame["value"].to_numpy(dtype=float))
-        parts.append(event_metrics(res.alert, rows, nab.probationary_length(len(idx))))
+        decided = episode_starts(res.anomalous) if live else res.alert
+        parts.append(event_metrics(decided, rows, nab.probationary_length(len(idx))))
     m = total(parts)
     return m, m.tp + m.fn
 
@@ -117,6 +140,15 @@ def test_frequent_incidents_on_one_minute_traffic_are_caught_with_few_false_aler
     assert m.precision >= 0.75, m
     assert m.recall >= 0.75, m
     assert m.f1 >= 0.78, m
+    assert m.median_delay is not None and m.median_delay <= 2
+
+
+def test_live_episodes_from_flags_are_as_good_as_the_pages() -> None:
+    # what `rushhour run` notifies: one episode per run of flags (resolved after 3 quiet buckets)
+    m, n = _events(("spike", "drop", "outage", "level_shift"), range(3), live=True)
+    assert n >= 60
+    assert m.precision >= 0.7, m
+    assert m.recall >= 0.75, m
     assert m.median_delay is not None and m.median_delay <= 2
 
 
@@ -194,3 +226,4 @@ def test_snapshot_is_json_and_restore_continues_exactly(traffic) -> None:  # typ
     again = DefaultDetector.restore(state).run(idx[2000:], x[2000:])
     np.testing.assert_allclose(again.score, whole.score[2000:])
     np.testing.assert_array_equal(again.alert, whole.alert[2000:])
+    np.testing.assert_array_equal(again.anomalous, whole.anomalous[2000:])

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rushhour.pipeline.clock import SystemClock
-from rushhour.pipeline.demo import choose_live_start, prepare_demo
+from rushhour.pipeline.demo import choose_live_start, demo_series, prepare_demo
 from rushhour.pipeline.service import build_runtime
 from rushhour.pipeline.spec import DemoSpec
 from rushhour.settings import load_settings
@@ -48,7 +48,8 @@ def test_live_start_is_a_weekday_morning() -> None:
 
 def test_first_start_learns_history_then_finds_the_demo_spike(tmp_path: Path) -> None:
     channel = ListChannel()
-    store, position, _, after = _run(_settings(tmp_path), channel, 1.5)
+    settings = _settings(tmp_path)
+    store, position, _, after = _run(settings, channel, 1.5)
     assert position["first_start"] is True
     summary = store.series_summary()
     assert len(summary) == 3
@@ -59,9 +60,23 @@ def test_first_start_learns_history_then_finds_the_demo_spike(tmp_path: Path) ->
     assert after is not None and after["next"] > position["next"]
     firing = [e for e in channel.alerts if e.status == "firing"]
     spike = datetime.fromtimestamp(position["live_start"] + 20 * 60, tz=UTC)
-    assert any(
-        e.start == spike and e.direction == "spike" and e.labels["status"] == "ok" for e in firing
-    ), [e.sentence() for e in firing]
+    # the default detector decides (no config): the 07:20 3x spike is one episode, announced once
+    # when it opens and once when it resolves, lasting its six buckets (every one of them flagged)
+    _, labels, _ = demo_series(settings)[0]
+    ours = [e for e in channel.alerts if e.start == spike and e.labels == labels]
+    assert [e.status for e in ours if not e.repeat] == ["firing", "resolved"], [
+        e.sentence() for e in firing
+    ]
+    assert all(e.detector == "default" and e.direction == "spike" for e in ours)
+    assert ours[-1].buckets == 6
+    ok = next(r["id"] for r in store.series_summary() if r["labels"] == labels)
+    flagged = {
+        a["start"]
+        for a in store.anomalies(limit=10_000, series_id=ok)
+        if a["detector"] == "default"
+    }
+    first = int(spike.timestamp())
+    assert {first + 60 * i for i in range(6)} <= flagged
     assert store.count_anomalies() >= 5
     store.close()
 

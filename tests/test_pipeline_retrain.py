@@ -111,7 +111,7 @@ def test_cold_start_uses_the_fleet_baseline(tmp_path: Path, store: Store) -> Non
         overrides={
             "data_dir": str(tmp_path),
             "pipeline": {"min_history": "3d"},
-            # the band's cold-start policy is what is tested (the band decides alerts by default)
+            # the shipped setting: the default detector decides once it has warmed up (150 buckets)
         },
     )
     push = QueueSource()
@@ -120,7 +120,8 @@ def test_cold_start_uses_the_fleet_baseline(tmp_path: Path, store: Store) -> Non
     old_t, old_v = _traffic(14, 3)
     new_t, new_v = _traffic(2, 4, datetime(2026, 3, 16, tzinfo=UTC))
     new_v = new_v * 0.3  # a smaller service with the same rhythm
-    new_v[1500:1510] = 0  # an outage on its second day
+    new_v[60:70] = 0  # an outage in its first hours, while its default detector warms up
+    new_v[1500:1510] = 0  # and one on its second day
 
     async def scenario() -> None:
         task = asyncio.create_task(runtime.run())
@@ -138,19 +139,33 @@ def test_cold_start_uses_the_fleet_baseline(tmp_path: Path, store: Store) -> Non
         for e in channel.alerts
         if e.status == "firing" and e.series == "small" and e.direction == "drop"
     ]
-    assert drops and drops[0].detector == "mean_band"
-    assert drops[0].start == datetime(2026, 3, 17, 1, 0, tzinfo=UTC)
-    outage = datetime(2026, 3, 17, 1, 0, tzinfo=UTC).timestamp()
+    # the first outage is the fleet baseline's to raise (the default detector is warming up), the
+    # second the default detector's
+    first, second = datetime(2026, 3, 16, 1, 0, tzinfo=UTC), datetime(2026, 3, 17, 1, 0, tzinfo=UTC)
+    assert [(e.start, e.detector) for e in drops if e.start in (first, second)] == [
+        (first, "mean_band"),
+        (second, "default"),
+    ], [e.sentence() for e in drops]
     a = t.anomalies.c
     with store.engine.connect() as conn:
         small = next(ref.id for ref in store.all_series() if ref.name == "small")
         why = conn.execute(
-            select(a.explanation).where(
-                (a.detector == "mean_band") & (a.start == outage) & (a.series_id == small)
+            select(a.detector, a.explanation).where(
+                (a.start == first.timestamp()) & (a.series_id == small) & (a.detector != "rcf")
             )
-        ).scalars()
-        # scored against the fleet baseline, and stored saying so
-        assert [json.loads(w)["confidence"] for w in why] == ["low"]
+        ).all()
+        # scored against the fleet baseline, and stored saying so; the default detector's score of
+        # the same bucket says it cannot judge yet
+        assert [(d, json.loads(w)["confidence"]) for d, w in why] == [("mean_band", "low")]
+        warming = conn.execute(
+            select(t.scores.c.explanation).where(
+                (t.scores.c.start == first.timestamp())
+                & (t.scores.c.series_id == small)
+                & (t.scores.c.detector == "default")
+            )
+        ).scalar_one()
+        assert json.loads(warming)["confidence"] == "none"
+        outage = second.timestamp()
         # the default detector ran beside it (from the series' first bucket): the outage is stored
         found = conn.execute(
             select(a.start).where(

@@ -61,18 +61,24 @@ class DetectSettings(_Section):
         True, description="run the default detector (rushhour.detect.default) per series"
     )
     alert_by: Literal["default", "mean_band"] = Field(
-        "mean_band",
-        description="whose decision alerts: the default detector, or the Mean Predictor band "
-        "(the band also decides while the default detector is off)",
+        "default",
+        description="whose decision alerts: the default detector's per-bucket flag, or the Mean "
+        "Predictor band (the band also decides while the default detector is off)",
     )
     default_threshold: float = Field(
-        0.5, gt=0, lt=1, description="default detector: alert at score >= this (Q = 1e-5 at 0.5)"
+        0.5,
+        gt=0,
+        lt=1,
+        description="default detector: a bucket is anomalous at score >= this (Q = 1e-5 at 0.5)",
     )
     default_critical: float = Field(
         0.75, gt=0, lt=1, description="default detector: critical at score >= this"
     )
     default_holdoff: int = Field(
-        60, ge=0, description="default detector: buckets between two alerts of a series"
+        60,
+        ge=0,
+        description="default detector: buckets between two pages of a series (the page "
+        "`rushhour evaluate` scores; live notifications follow episodes of anomalous buckets)",
     )
     default_warmup: int = Field(
         150, ge=0, description="default detector: buckets a series learns before it may alert"

@@ -17,8 +17,11 @@ learned):
    (its tail probability against its own history), and the score is the largest. For count series
    whose residuals look Gaussian, :class:`~rushhour.detect.calibrated.Calibrated` also reads ``|z|``'s
    own tail (no likelihood widening on traffic with frequent incidents); the larger of the two wins.
-4. :class:`~rushhour.detect.thresholds.AlertPolicy` decides: alert at ``score >= threshold``, at most
-   one alert per ``holdoff`` buckets.
+4. A refractory step damps the buckets that merely continue an incident (one incident, one peak).
+5. :class:`~rushhour.detect.thresholds.AlertPolicy` decides twice: ``anomalous`` flags every bucket
+   whose undamped score reaches ``threshold`` after the warm-up (how long an incident lasts: what the
+   live pipeline stores and turns into one episode), ``alert`` pages on the damped score, at most once
+   per ``holdoff`` buckets (what ``rushhour evaluate`` scores as shipped).
 
 **Meaning of the score**: ``s`` in ``[0, 1)`` stands for a tail probability ``Q = 10^(-5·s/(1-s))`` of
 the most unusual component for this series: 0.5 means ``Q = 1e-5``, 0.75 means ``Q = 1e-15``.
@@ -33,6 +36,8 @@ the most unusual component for this series: 0.5 means ``Q = 1e-5``, 0.75 means `
 >>> res = det.run(tr.frame.index, x)
 >>> float(res.score[3000]) > 0.9, int(res.alert.sum()) <= 3, float(res.score.max()) < 1.0
 (True, True, True)
+>>> bool(res.anomalous[3000]), bool(np.all(res.anomalous[res.alert]))
+(True, True)
 """
 
 from __future__ import annotations
@@ -198,7 +203,13 @@ class DetectorConfig:
 
 @dataclass(frozen=True)
 class Detections:
-    """Per bucket: score in [0, 1), alert, severity, expected value, residual z, component scores."""
+    """Per bucket: score in [0, 1), page, severity, expected value, residual z, component scores, flag
+    and the score before refractory damping.
+
+    ``alert`` is the page (one per incident, ``holdoff`` apart; read from ``score``), ``anomalous`` the
+    flag (every bucket of the incident; read from ``undamped``), ``severity`` that of flagged buckets;
+    ``warm`` is False during the warm-up (nothing is flagged or paged yet).
+    """
 
     score: np.ndarray
     alert: np.ndarray
@@ -206,6 +217,9 @@ class Detections:
     expected: np.ndarray
     z: np.ndarray
     components: dict[str, np.ndarray]
+    anomalous: np.ndarray
+    undamped: np.ndarray
+    warm: np.ndarray
 
 
 class DefaultDetector:
@@ -281,15 +295,18 @@ class DefaultDetector:
                 surprise[comp.name] = u
         scale = Likelihood.scale
         total = combine(list(surprise.values()), self.config.combine)
-        score = np.nan_to_num(score_from_tail(total, scale), nan=0.0)
-        score, self.history_ = refractory(score, self.history_, self.config.damp)
+        undamped = np.nan_to_num(score_from_tail(total, scale), nan=0.0)
+        score, self.history_ = refractory(undamped, self.history_, self.config.damp)
         if self.config.calibrated and self.config.likelihood:
             calibrated = self.calibrated_.surprise(x, base.z)
             surprise["calibrated"] = calibrated
-            score = np.maximum(score, score_from_tail(calibrated, scale))
+            cal = score_from_tail(calibrated, scale)
+            score, undamped = np.maximum(score, cal), np.maximum(undamped, cal)
         scores = {k: score_from_tail(v, scale) for k, v in surprise.items()}
-        alert, sev = self.policy_.apply(score)
-        return Detections(score, alert, sev, base.expected, base.z, scores)
+        d = self.policy_.decide(score, undamped)
+        return Detections(
+            score, d.alert, d.severity, base.expected, base.z, scores, d.anomalous, undamped, d.warm
+        )
 
     # -- the StreamingDetector protocol ----------------------------------------------------------
     def score_one(self, t: datetime, x: float) -> Verdict:
@@ -305,8 +322,8 @@ class DefaultDetector:
         )
         severity: Severity = "critical" if res.severity[0] == "critical" else "warning"
         verdict = Verdict(
-            score=float(res.score[0]),
-            anomalous=bool(res.alert[0]),
+            score=float(res.undamped[0]),
+            anomalous=bool(res.anomalous[0]),
             expected=None if np.isnan(exp) else exp,
             deviation=None,
             direction=direction,

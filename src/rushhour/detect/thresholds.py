@@ -2,20 +2,29 @@
 
 * :func:`static_threshold` and :func:`learned_threshold` (``mean + k·std`` of training scores, over all
   of them or per group: local hour of day, or day of week) give a threshold;
-* :class:`AlertPolicy` applies one causally: a bucket alerts when its score reaches the threshold,
-  after a warm-up, and not within ``holdoff`` buckets of the previous alert (one page per incident,
-  not one per minute); severity is ``critical`` from ``critical`` upwards.
+* :class:`AlertPolicy` applies one causally, with two decisions per bucket:
+
+  - the **flag** (``anomalous``): this bucket is anomalous, its (undamped) score reached the threshold
+    after the warm-up. Every bucket of an incident is flagged, so a run of flags shows how long it
+    lasted; the live pipeline stores flagged buckets as anomalies and its episode tracker turns a run
+    of them into one notification;
+  - the **page** (``alert``): a flagged bucket whose (refractory-damped) score reaches the threshold
+    and that is not within ``holdoff`` buckets of the previous page (one page per incident, not one per
+    minute). This is the decision ``rushhour evaluate`` scores as shipped.
+
+  Severity is ``critical`` from ``critical`` upwards, ``warning`` below, for every flagged bucket.
 
 >>> import numpy as np
 >>> policy = AlertPolicy(threshold=0.5, critical=0.8, holdoff=3, warmup=1)
->>> alerts, severity = policy.apply(np.array([0.9, 0.6, 0.6, 0.1, 0.1, 0.6, 0.85]))
->>> alerts.astype(int).tolist(), severity.tolist()
-([0, 1, 0, 0, 0, 1, 0], ['', 'warning', '', '', '', 'warning', ''])
+>>> d = policy.decide(np.array([0.9, 0.6, 0.6, 0.1, 0.1, 0.6, 0.85]))
+>>> d.anomalous.astype(int).tolist(), d.alert.astype(int).tolist(), d.severity.tolist()
+([0, 1, 1, 0, 0, 1, 1], [0, 1, 0, 0, 0, 1, 0], ['', 'warning', 'warning', '', '', 'warning', 'critical'])
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numba as nb
 import numpy as np
@@ -96,22 +105,36 @@ class AlertPolicy:
         if self.holdoff < 0 or self.warmup < 0:
             raise UsageError(f"holdoff and warmup must be >= 0, got {self.holdoff}, {self.warmup}")
 
-    def apply(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Alert flags and severities (``""`` where no alert) for the next scores, in order."""
+    def decide(self, scores: np.ndarray, flag_scores: np.ndarray | None = None) -> Decisions:
+        """Flags, pages and severities of the next buckets, in order.
+
+        ``scores`` are what pages read (damped after an incident's peak, see :func:`refractory`);
+        ``flag_scores`` (default: ``scores``) what flags and severities read: a page is always flagged.
+        """
+        s = np.asarray(scores, dtype=float)
+        f = s if flag_scores is None else np.maximum(np.asarray(flag_scores, dtype=float), s)
+        warm = self.seen_ + np.arange(s.size) >= self.warmup
         st = np.array([self.seen_, self.since_alert_, self.last_score_], dtype=float)
-        alerts = _apply(
-            np.asarray(scores, dtype=float),
-            st,
-            self.threshold,
-            self.holdoff,
-            self.warmup,
-            self.escalate,
-        )
+        alerts = _apply(s, st, self.threshold, self.holdoff, self.warmup, self.escalate)
         self.seen_, self.since_alert_, self.last_score_ = int(st[0]), int(st[1]), float(st[2])
-        sev = np.where(
-            alerts, np.where(np.asarray(scores) >= self.critical, "critical", "warning"), ""
-        )
-        return alerts, sev.astype(str)
+        flags = warm & (f >= self.threshold)
+        sev = np.where(flags, np.where(f >= self.critical, "critical", "warning"), "")
+        return Decisions(flags, alerts, sev.astype(str), warm)
+
+    def apply(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Pages and their severities (``""`` where no page) for the next scores, in order."""
+        d = self.decide(scores)
+        return d.alert, np.where(d.alert, d.severity, "").astype(str)
+
+
+class Decisions(NamedTuple):
+    """Per bucket: the flag (anomalous), the page (alert), the severity of flagged buckets, and
+    whether the warm-up was over (before it, nothing is flagged or paged)."""
+
+    anomalous: np.ndarray
+    alert: np.ndarray
+    severity: np.ndarray
+    warm: np.ndarray
 
 
 @nb.njit(cache=True)

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rushhour.notify.episodes import EpisodeTracker
+
 
 @dataclass
 class EventMetrics:
@@ -86,6 +88,23 @@ def event_metrics(
             m.fn += 1
     m.fp = int((a & ~inside).sum())
     return m
+
+
+def episode_starts(flags: np.ndarray, resolve_after: int = 3) -> np.ndarray:
+    """The buckets where the live pipeline opens an episode (and notifies) from per-bucket flags.
+
+    An episode opens at a flag outside any episode and resolves after ``resolve_after`` unflagged
+    buckets in a row (:class:`~rushhour.notify.episodes.EpisodeTracker`, ``detect.resolve_after``):
+    the event-level unit of what a live deployment announces.
+
+    >>> episode_starts(np.array([0, 1, 1, 0, 1, 0, 0, 0, 1], dtype=bool)).astype(int).tolist()
+    [0, 1, 0, 0, 0, 0, 0, 0, 1]
+    """
+    tracker = EpisodeTracker(resolve_after)
+    out = np.zeros(len(flags), dtype=bool)
+    for i, flag in enumerate(np.asarray(flags, dtype=bool).tolist()):
+        out[i] = any(c.status == "firing" for c in tracker.observe("", i, flag))
+    return out
 
 
 def total(parts: Iterable[EventMetrics]) -> EventMetrics:

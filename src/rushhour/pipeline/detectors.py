@@ -11,8 +11,9 @@ half-loaded set.
 
 Beside the band, each series has two online detectors that learn every closed bucket: a Random Cut
 Forest (``detect.rcf``) and the default detector (:mod:`rushhour.detect.default`, ``detect.default``),
-whose decision alerts when ``detect.alert_by = "default"`` (the band's decides by default). Being state, both are rebuilt at start
-from stored buckets (see :mod:`rushhour.pipeline.warmup`).
+whose per-bucket flag decides alerts by default (``detect.alert_by = "default"``; ``"mean_band"`` lets
+the band decide), once it has warmed up: until then the band (or the fleet baseline) decides. Being state, both are rebuilt at start from stored buckets (see
+:mod:`rushhour.pipeline.warmup`).
 """
 
 from __future__ import annotations
@@ -268,6 +269,7 @@ class DetectorBank:
 
 
 _QUIET = Verdict(score=0.0, anomalous=False)
+WARMING_UP = "none"  # the default detector's confidence before its warm-up is over
 
 
 def default_config(settings: Settings) -> DetectorConfig:
@@ -294,9 +296,12 @@ def default_config(settings: Settings) -> DetectorConfig:
 def default_verdicts(res: Detections, values: np.ndarray) -> list[Verdict]:
     """Verdicts from the default detector's detections, with the expected value and the σ it derives.
 
-    ``deviation`` is the σ that standardized the residual (``|x - expected| / |z|``), so that
-    ``(x - expected) / deviation`` is the detector's own ``z``; the explanation holds each component's
-    score (numbers: what drove it) and ``z`` as text."""
+    A verdict is anomalous where the detector *flagged* the bucket (every bucket of an incident, not
+    only its paged first one: the notifier's episodes make one notification of a run of flags), and
+    its score is the undamped one the flag reads. ``deviation`` is the σ that standardized the
+    residual (``|x - expected| / |z|``), so that ``(x - expected) / deviation`` is the detector's own
+    ``z``; the explanation holds each component's score (numbers: what drove it) and ``z`` as text,
+    and ``confidence: none`` during the detector's warm-up (the processor lets the band decide then)."""
     out = []
     for i, x in enumerate(np.asarray(values, dtype=float).tolist()):
         exp, z = float(res.expected[i]), float(res.z[i])
@@ -305,10 +310,12 @@ def default_verdicts(res: Detections, values: np.ndarray) -> list[Verdict]:
         direction: Direction = "none" if not known or x == exp else ("spike" if x > exp else "drop")
         explanation: dict[str, object] = {k: float(v[i]) for k, v in res.components.items()}
         explanation["z"] = f"{z:.2f}"
+        if not res.warm[i]:
+            explanation["confidence"] = WARMING_UP
         out.append(
             Verdict(
-                score=float(res.score[i]),
-                anomalous=bool(res.alert[i]),
+                score=float(res.undamped[i]),
+                anomalous=bool(res.anomalous[i]),
                 expected=exp if known else None,
                 deviation=dev,
                 direction=direction,

@@ -21,7 +21,7 @@ import numpy as np
 from rushhour.detect.base import Verdict
 from rushhour.pipeline.bucketizer import ClosedBucket, EventTimeBucketizer
 from rushhour.pipeline.clock import Clock
-from rushhour.pipeline.detectors import DEFAULT, DetectorBank
+from rushhour.pipeline.detectors import DEFAULT, WARMING_UP, DetectorBank
 from rushhour.pipeline.points import PointBatch
 from rushhour.pipeline.warmup import snapshot_due, snapshot_name, snapshot_of, warm_up
 from rushhour.settings import Settings
@@ -207,17 +207,20 @@ class Processor:
         for i, (b, v) in enumerate(zip(closed, verdicts, strict=True)):
             ref = self.series[b.key]
             rows.add(ref, b, self.bank.name, v, flagged=v.anomalous and v.expected is not None)
-            decision = v
+            decision, by = v, self.bank.name
             if defaults is not None:
                 d = defaults[i]
                 rows.add(ref, b, DEFAULT, d)
-                if decider == DEFAULT:
+                # cold start: while the series' default detector warms up, the band decides (its own
+                # model, or the fleet baseline with confidence low)
+                if decider == DEFAULT and d.explanation.get("confidence") != WARMING_UP:
                     # a band without a model of its own says so: its confidence rides along
                     decision = replace(d, explanation={**v.explanation, **d.explanation})
+                    by = DEFAULT
             forest = self.bank.rcf_score(b.key, b.value)
             if forest is not None:
                 rows.add(ref, b, "rcf", forest, expected=decision.expected)
-                decision = _with_attribution(decision, forest, numeric=decider != DEFAULT)
+                decision = _with_attribution(decision, forest, numeric=by != DEFAULT)
             if self.notifier is not None:
                 self.notifier.observe(
                     series=ref.name,
@@ -227,7 +230,7 @@ class Processor:
                     verdict=decision,
                     now=self._event_now,
                     series_id=ref.id,
-                    detector=decider,
+                    detector=by,
                     key=b.key,
                 )
         self.store.write_scores(tx, rows.scores)
