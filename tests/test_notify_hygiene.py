@@ -255,3 +255,22 @@ def test_from_settings_uses_the_demo_default_channels(tmp_path) -> None:  # type
     assert n.worker(FakeClock(wall=T0 + 3600)).run(until_idle=True).sent == 2
     store.close()
     assert len((tmp_path / "alerts.jsonl").read_text().splitlines()) == 2
+
+
+def test_alerts_ahead_of_the_wall_clock_are_due_at_once(store: Store) -> None:
+    # the demo replays a day faster than real time: its events run ahead of the wall clock, and
+    # the delivery worker, which reads the wall clock, must not wait for it to catch up
+    n = _notifier(store)
+    wall = T0 - 3 * 3600  # events three hours ahead
+    v = Verdict(9.0, True, 100.0, 20.0, "spike", "warning")
+    n.observe(series="api", labels={}, start=T0, value=300.0, verdict=v, now=T0)
+    assert n.flush(T0, wall=wall).enqueued == 1
+    box = Outbox(store)
+    (item,) = box.claim(wall)
+    assert box.rows()[0]["created_at"] == T0  # the alert keeps its own (event) time
+    box.done(item, wall)
+    # without a wall clock (replays, tests), the event time is when it is due, as before
+    n2 = _notifier(store)
+    n2.observe(series="web", labels={}, start=T0, value=300.0, verdict=v, now=T0)
+    assert n2.flush(T0).enqueued == 1
+    assert box.claim(wall) == [] and len(box.claim(T0)) == 1

@@ -164,12 +164,14 @@ def run_pipeline(
         as_json,
         "stopped",
         f"{'interrupted' if interrupted else 'stopped'}{where}: {stats.points:,} points, {stats.closed:,} buckets closed, {stats.late_records} late, "
-        f"{stats.anomalies} new anomalous buckets ({stored} stored). Run `rushhour run` again to continue.",
+        f"{stats.flagged} buckets flagged by the deciding detector, {stats.anomalies} new anomaly records "
+        f"from all detectors ({stored} stored). Run `rushhour run` again to continue.",
         sim_time=None if position is None else from_epoch(position["next"]).isoformat(),
         batches=stats.batches,
         points=stats.points,
         closed=stats.closed,
         late_records=stats.late_records,
+        flagged=stats.flagged,
         anomalies=stats.anomalies,
         anomalies_stored=stored,
         duplicates=stats.duplicates,
@@ -237,10 +239,12 @@ class _Status:
         self.hour: str | None = None
         self.points = 0
         self.anomalies = 0
+        self.flagged = 0
 
     def report(self, batch: Any, outcome: Any) -> None:
         self.points += outcome.points
         self.anomalies += outcome.anomalies
+        self.flagged += outcome.flagged
         if batch.source == "demo":
             when = datetime.fromisoformat(batch.label).astimezone(self.tz)
             hour = when.strftime("%a %H:00")
@@ -249,10 +253,11 @@ class _Status:
                 emit(
                     self.as_json,
                     "status",
-                    f"[dim]{hour} · {self.points:,} points · "
-                    f"{self.anomalies} anomalous buckets this run[/]",
+                    f"[dim]{hour} · {self.points:,} points · {self.flagged} flagged buckets "
+                    f"({self.anomalies} anomaly records from all detectors) this run[/]",
                     sim_time=when.isoformat(),
                     points=self.points,
+                    flagged=self.flagged,
                     anomalies=self.anomalies,
                 )
             return

@@ -200,8 +200,12 @@ class Notifier:
         return queued
 
     # -- out --------------------------------------------------------------------------------------
-    def flush(self, now: float, *, force: bool = False) -> FlushStats:
-        """Enqueue groups whose ``group_wait`` has passed (all of them with ``force``)."""
+    def flush(self, now: float, *, wall: float | None = None, force: bool = False) -> FlushStats:
+        """Enqueue groups whose ``group_wait`` has passed (all of them with ``force``).
+
+        ``now`` is event time; ``wall`` the wall clock's time: the rows are due at the earlier of
+        the two, so events ahead of the wall clock (the demo's accelerated day, a producer's clock
+        running fast) are delivered at once rather than when the wall clock catches up."""
         stats = FlushStats()
         groups = self.grouper.due(now, force=force)
         if not groups:
@@ -235,6 +239,7 @@ class Notifier:
                         subset,
                         [ch.name],
                         now=now,
+                        due=now if wall is None else min(now, wall),
                         image=image_of(subset[0]) if self._shows_image(ch) else None,
                         group_labels=group.labels,
                     )

@@ -86,10 +86,14 @@ class Outbox:
         channels: list[str],
         *,
         now: float,
+        due: float | None = None,
         image: bytes | None = None,
         group_labels: dict[str, str] | None = None,
     ) -> int:
-        """One row per channel; returns how many were new (a replayed enqueue returns 0)."""
+        """One row per channel; returns how many were new (a replayed enqueue returns 0).
+
+        ``now`` is the alerts' time (event time in the pipeline), ``due`` when the worker, which
+        reads the wall clock, may deliver them (default ``now``)."""
         if not alerts or not channels:
             return 0
         gid = group_id(alerts)
@@ -107,7 +111,7 @@ class Outbox:
                 "image": image,
                 "state": PENDING,
                 "attempts": 0,
-                "next_attempt_at": float(now),
+                "next_attempt_at": float(now if due is None else due),
                 "lease_until": 0.0,
                 "progress": "{}",
                 "created_at": float(now),

@@ -57,7 +57,10 @@ class Outcome:
     points: int = 0
     closed: int = 0
     late_records: int = 0
+    #: anomaly records stored, one per detector that flagged a bucket
     anomalies: int = 0
+    #: closed buckets the deciding detector flagged (what alerts are made of)
+    flagged: int = 0
     duplicate: bool = False
     rejected: dict[str, int] = field(default_factory=dict)
     close_latency: list[float] = field(default_factory=list)
@@ -108,7 +111,7 @@ class Processor:
             # be when the process died: flush them again at the same event time, before anything
             # new joins them, so they are the same groups (same dedupe keys: a no-op if written)
             self._event_now = float(state.get("event_now", 0.0))
-            self.notifier.flush(self._event_now)
+            self.notifier.flush(self._event_now, wall=self.clock.wall())
         return state
 
     def _warm_up(self, by_id: dict[int, SeriesRef], closed_until: int | None) -> None:
@@ -153,7 +156,7 @@ class Processor:
         if self.notifier is not None:
             # after the commit: the checkpoint holds the alerts still pending, and outbox rows carry
             # stable dedupe keys, so a crash on either side of this neither loses nor repeats one
-            self.notifier.flush(self._event_now)
+            self.notifier.flush(self._event_now, wall=self.clock.wall())
         return outcome
 
     def _apply(self, tx: Any, batch: Batch, outcome: Outcome) -> None:
@@ -221,6 +224,7 @@ class Processor:
             if forest is not None:
                 rows.add(ref, b, "rcf", forest, expected=decision.expected)
                 decision = _with_attribution(decision, forest, numeric=by != DEFAULT)
+            outcome.flagged += bool(decision.anomalous)
             if self.notifier is not None:
                 self.notifier.observe(
                     series=ref.name,

@@ -34,6 +34,7 @@ class Stats:
     closed: int = 0
     late_records: int = 0
     anomalies: int = 0
+    flagged: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
     close_latency: list[float] = field(default_factory=list)
     process_seconds: float = 0.0
@@ -47,6 +48,7 @@ class Stats:
         self.closed += o.closed
         self.late_records += o.late_records
         self.anomalies += o.anomalies
+        self.flagged += o.flagged
         for k, v in o.rejected.items():
             self.rejected[k] = self.rejected.get(k, 0) + v
         self.close_latency.extend(o.close_latency[-1000:])
