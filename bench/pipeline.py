@@ -195,6 +195,9 @@ def main() -> None:
         f"default detectors {defaults_mb:.0f} MB, total {total_mb:.0f} MB"
         f" -> {total_mb * 1e6 / n / 1e3:.1f} kB per series"
     )
+    if bank.fleet is not None:
+        held = sum(a[: bank.fleet.size].nbytes for a in bank.fleet.arrays.values())
+        print(f"default detectors: {held / n / 1e3:.1f} kB of state arrays per series")
     if args.rcf:
         print(
             f"forests: {forests_mb * 1e3 / n:.0f} kB resident each, "

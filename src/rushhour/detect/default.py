@@ -64,6 +64,9 @@ from rushhour.detect.thresholds import AlertPolicy, refractory_rows
 from rushhour.errors import UsageError
 from rushhour.timeutil import utc, zone
 
+#: stacked state arrays by name, a row per series
+Arrays = dict[str, np.ndarray]
+
 
 class Component(Protocol):
     """A raw anomaly signal (>= 0, larger = stranger) computed causally from a stretch of buckets.
@@ -73,19 +76,14 @@ class Component(Protocol):
 
     name: str
 
-    def initial(self) -> dict[str, np.ndarray]:
+    def initial(self) -> Arrays:
         """One series' state arrays before any bucket (empty for a stateless component)."""
         ...
 
-    def raw(
-        self,
-        values: np.ndarray,
-        base: ResidualOutput,
-        rows: np.ndarray,
-        state: dict[str, np.ndarray],
-    ) -> np.ndarray:
-        """Raw signals of buckets of many series: bucket ``i`` belongs to the series whose state is
-        row ``rows[i]`` of each array in ``state`` (moved on in place); each series in time order."""
+    def raw(self, x: np.ndarray, base: ResidualOutput, rows: np.ndarray, st: Arrays) -> np.ndarray:
+        """Raw signals of buckets ``x`` of many series: bucket ``i`` belongs to the series whose
+        state is row ``rows[i]`` of each array in ``st`` (moved on in place); each series' buckets
+        in time order."""
         ...
 
 
@@ -97,16 +95,10 @@ class ResidualComponent:
     #: derived from the baseline, whose first buckets are start-up noise (see ``run``)
     from_baseline: ClassVar[bool] = True
 
-    def initial(self) -> dict[str, np.ndarray]:
+    def initial(self) -> Arrays:
         return {}
 
-    def raw(
-        self,
-        values: np.ndarray,
-        base: ResidualOutput,
-        rows: np.ndarray,
-        state: dict[str, np.ndarray],
-    ) -> np.ndarray:
+    def raw(self, x: np.ndarray, base: ResidualOutput, rows: np.ndarray, st: Arrays) -> np.ndarray:
         return np.abs(base.z)
 
 
@@ -118,18 +110,12 @@ class ShiftComponent:
     name: str = "shift"
     from_baseline: ClassVar[bool] = True
 
-    def initial(self) -> dict[str, np.ndarray]:
+    def initial(self) -> Arrays:
         return {"zi_": np.zeros(1)}
 
-    def raw(
-        self,
-        values: np.ndarray,
-        base: ResidualOutput,
-        rows: np.ndarray,
-        state: dict[str, np.ndarray],
-    ) -> np.ndarray:
+    def raw(self, x: np.ndarray, base: ResidualOutput, rows: np.ndarray, st: Arrays) -> np.ndarray:
         a = self.alpha
-        ew = _ewma(np.asarray(base.z_slow, dtype=float), rows, state["zi_"], a)
+        ew = _ewma(np.asarray(base.z_slow, dtype=float), rows, st["zi_"], a)
         return np.asarray(np.abs(ew) / np.sqrt(a / (2.0 - a)))
 
 
@@ -160,17 +146,11 @@ class RangeComponent:
 
     name: str = "range"
 
-    def initial(self) -> dict[str, np.ndarray]:
+    def initial(self) -> Arrays:
         return {"lo_": np.array(np.inf), "hi_": np.array(-np.inf)}
 
-    def raw(
-        self,
-        values: np.ndarray,
-        base: ResidualOutput,
-        rows: np.ndarray,
-        state: dict[str, np.ndarray],
-    ) -> np.ndarray:
-        return _range(np.asarray(values, dtype=float), rows, state["lo_"], state["hi_"])
+    def raw(self, x: np.ndarray, base: ResidualOutput, rows: np.ndarray, st: Arrays) -> np.ndarray:
+        return _range(np.asarray(x, dtype=float), rows, st["lo_"], st["hi_"])
 
 
 @nb.njit(cache=True)

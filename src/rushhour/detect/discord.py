@@ -62,15 +62,15 @@ class Discord:
         return self.raw(x, None, np.zeros(x.shape[0], dtype=np.int64), self.own_)
 
     def raw(
-        self, values: np.ndarray, base: Any, rows: np.ndarray, state: dict[str, np.ndarray]
+        self, x: np.ndarray, base: Any, rows: np.ndarray, st: dict[str, np.ndarray]
     ) -> np.ndarray:
         return _discord(
-            np.asarray(values, dtype=float),
+            np.asarray(x, dtype=float),
             rows,
-            state["state_"],
-            state["recent_"],
-            state["bank_"],
-            state["bank_t_"],
+            st["state_"],
+            st["recent_"],
+            st["bank_"],
+            st["bank_t_"],
             self.stride,
             self.alpha,
         )

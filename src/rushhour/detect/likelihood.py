@@ -99,15 +99,8 @@ class Likelihood:
         values are in time order, and its state moves on in place."""
         r = np.asarray(raw, dtype=float)
         fn = _standardize_robust if self.robust else _standardize
-        return fn(
-            np.log1p(np.maximum(r, 0.0)) if self.compress else r,
-            rows,
-            states,
-            self.alpha,
-            float(self.warmup),
-            self.min_std,
-            self.clip,
-        )
+        p = np.array([self.alpha, self.warmup, self.min_std, self.clip], dtype=float)
+        return fn(np.log1p(np.maximum(r, 0.0)) if self.compress else r, rows, states, p)
 
     def run(self, raw: np.ndarray) -> np.ndarray:
         """Scores in ``[0, 1)`` for a stretch of raw values, learning as it goes."""
@@ -130,15 +123,10 @@ class Likelihood:
 
 @nb.njit(cache=True)
 def _standardize(
-    raw: np.ndarray,
-    rows: np.ndarray,
-    states: np.ndarray,
-    alpha: float,
-    warmup: float,
-    min_std: float,
-    clip: float,
+    raw: np.ndarray, rows: np.ndarray, states: np.ndarray, p: np.ndarray
 ) -> np.ndarray:  # pragma: no cover - compiled
-    # st: count, mean, variance
+    # st: count, mean, variance; p: alpha, warmup, min_std, clip
+    alpha, warmup, min_std, clip = p[0], p[1], p[2], p[3]
     n = raw.shape[0]
     out = np.full(n, np.nan)
     for i in range(n):
@@ -163,15 +151,11 @@ def _standardize(
 
 @nb.njit(cache=True)
 def _standardize_robust(
-    raw: np.ndarray,
-    rows: np.ndarray,
-    states: np.ndarray,
-    alpha: float,
-    warmup: float,
-    min_std: float,
-    clip: float,
+    raw: np.ndarray, rows: np.ndarray, states: np.ndarray, p: np.ndarray
 ) -> np.ndarray:  # pragma: no cover - compiled
-    # st: count, running median, running 84th percentile (stochastic-approximation quantiles)
+    # st: count, running median, running 84th percentile (stochastic-approximation quantiles);
+    # p: alpha, warmup, min_std (clip unused)
+    alpha, warmup, min_std = p[0], p[1], p[2]
     n = raw.shape[0]
     out = np.full(n, np.nan)
     for i in range(n):

@@ -323,29 +323,22 @@ def default_verdicts(res: Detections, values: np.ndarray) -> list[Verdict]:
     ``deviation`` is the σ that standardized the residual (``|x - expected| / |z|``), so that
     ``(x - expected) / deviation`` is the detector's own ``z``; the explanation holds each component's
     score (numbers: what drove it) and ``z`` as text."""
-    xs = np.asarray(values, dtype=float).tolist()
-    scores, alerts = res.score.tolist(), res.alert.tolist()
-    critical = (res.severity == "critical").tolist()
-    parts = {k: v.tolist() for k, v in res.components.items()}
     out = []
-    for i, (x, exp, z) in enumerate(zip(xs, res.expected.tolist(), res.z.tolist(), strict=True)):
-        known = exp == exp and abs(exp) != float("inf")
-        dev = (
-            abs(x - exp) / abs(z)
-            if known and z == z and abs(z) != float("inf") and z != 0
-            else None
-        )
+    for i, x in enumerate(np.asarray(values, dtype=float).tolist()):
+        exp, z = float(res.expected[i]), float(res.z[i])
+        known = bool(np.isfinite(exp))
+        dev = abs(x - exp) / abs(z) if known and np.isfinite(z) and z != 0 else None
         direction: Direction = "none" if not known or x == exp else ("spike" if x > exp else "drop")
-        explanation: dict[str, object] = {k: v[i] for k, v in parts.items()}
+        explanation: dict[str, object] = {k: float(v[i]) for k, v in res.components.items()}
         explanation["z"] = f"{z:.2f}"
         out.append(
             Verdict(
-                score=scores[i],
-                anomalous=alerts[i],
+                score=float(res.score[i]),
+                anomalous=bool(res.alert[i]),
                 expected=exp if known else None,
                 deviation=dev,
                 direction=direction,
-                severity="critical" if critical[i] else "warning",
+                severity="critical" if res.severity[i] == "critical" else "warning",
                 explanation=explanation,
             )
         )
