@@ -345,15 +345,14 @@ class DefaultFleet:
                 new[: self.size] = old[: self.size]
                 self.arrays[name] = new
         self.size += n
-        for row in rows.tolist():
-            self.reset(row)
+        self.reset(slice(self.size - n, self.size))
         return rows
 
-    def reset(self, row: int) -> None:
-        """Start a series afresh."""
+    def reset(self, rows: int | slice) -> None:
+        """Start a series (or a slice of rows) afresh."""
         if self.arrays:
             for name, init in self._layout().items():
-                self.arrays[name][row] = init
+                self.arrays[name][rows] = init
 
     def run(self, rows: np.ndarray, utc_ns: np.ndarray, values: np.ndarray) -> Detections:
         """Score then learn buckets: bucket ``i`` of series ``rows[i]`` starts at ``utc_ns[i]``

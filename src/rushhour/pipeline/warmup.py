@@ -8,7 +8,9 @@ restart exactly as if the process had never stopped:
   closed after it. Snapshots commit in the same transaction as the buckets they consumed (every
   ``detect.default_snapshot`` buckets per series, staggered across series), and the detector's result
   does not depend on how its input is chunked, so the rebuilt state equals the uninterrupted one.
-  A series without a snapshot replays all its closed buckets (then gets a snapshot at once).
+  A series without a snapshot replays all its closed buckets (then gets a snapshot at once). Every
+  series' replay is one step of the bank's fleet of default detectors. A snapshot taken with another
+  configuration or bucket width is not used: that series replays from its first bucket.
 
 Replays read stored values: a record that arrived late for an already scored bucket reaches the
 default detector only through such a replay.
