@@ -129,17 +129,23 @@ def main() -> None:
     defaults_mb = 0.0
     if args.default:  # steady state: every default detector past its warm-up (300 buckets)
         before = rss_mb()
-        warm_t = pd.DatetimeIndex(
-            pd.to_datetime(START - 300 * 60 + 60 * np.arange(300), unit="s", utc=True)
-        )
+        warm_t = START - 300 * 60 + 60 * np.arange(300)
         # each series' own level and rhythm, as its live minutes have them (a detector warmed on
         # another level flags every live bucket, and the store then writes an anomaly per series)
-        warm_mean, _ = template.expected(warm_t)
+        warm_mean, _ = template.expected(
+            pd.DatetimeIndex(pd.to_datetime(warm_t, unit="s", utc=True))
+        )
         warm_rng = np.random.default_rng(2)
-        for i, key in enumerate(keys):
-            det = bank.default_detector(key)
-            assert det is not None
-            det.run(warm_t, warm_rng.poisson(warm_mean * (0.5 + (i % 17) / 10)).astype(float))
+        rows = bank.default_rows(keys)
+        for lo in range(0, n, 100):  # a hundred series per step of the fleet
+            part = rows[lo : lo + 100]
+            warm_x = np.concatenate(
+                [
+                    warm_rng.poisson(warm_mean * (0.5 + (i % 17) / 10)).astype(float)
+                    for i in range(lo, lo + len(part))
+                ]
+            )
+            bank.default_run(np.repeat(part, 300), np.tile(warm_t, len(part)), warm_x)
         gc.collect()
         defaults_mb = rss_mb() - before
     profiler = cProfile.Profile() if args.profile else None
@@ -214,6 +220,9 @@ def main() -> None:
         f"default detectors {defaults_mb:.0f} MB, total {total_mb:.0f} MB"
         f" -> {total_mb * 1e6 / n / 1e3:.1f} kB per series"
     )
+    if bank.fleet is not None:
+        held = sum(a[: bank.fleet.size].nbytes for a in bank.fleet.arrays.values())
+        print(f"default detectors: {held / n / 1e3:.1f} kB of state arrays per series")
     if args.rcf:
         print(
             f"forests: {forests_mb * 1e3 / n:.0f} kB resident each, "

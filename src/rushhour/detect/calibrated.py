@@ -47,8 +47,16 @@ from rushhour.detect.likelihood import LN10
 #: state layout: buckets seen, EWMA episode rate, previous bucket beyond 3σ (signed), all values
 #: counts so far, length of the current run beyond 3σ, sign of the last sustained run, buckets since
 _N, _RATE, _PREV, _COUNTS, _RUN, _SIGN, _SINCE = 0, 1, 2, 3, 4, 5, 6
-_N_STATE = 7
+N_STATE = 7
 EXCEED = 3.0
+
+
+def initial_state() -> np.ndarray:
+    """The state of a series that has seen nothing yet."""
+    st = np.zeros(N_STATE)
+    st[_COUNTS] = 1.0
+    st[_SINCE] = np.inf
+    return st
 
 
 @dataclass
@@ -70,16 +78,21 @@ class Calibrated:
     def surprise(self, values: np.ndarray, z: np.ndarray) -> np.ndarray:
         """``-log10`` tail probability per bucket (0 while the path is closed), learning as it goes."""
         if self.state_ is None:
-            self.state_ = np.zeros(_N_STATE)
-            self.state_[_COUNTS] = 1.0
-            self.state_[_SINCE] = np.inf
+            self.state_ = initial_state()
+        x = np.asarray(values, dtype=float)
+        return self.surprise_rows(x, z, np.zeros(x.shape[0], dtype=np.int64), self.state_[None])
+
+    def surprise_rows(
+        self, values: np.ndarray, z: np.ndarray, rows: np.ndarray, states: np.ndarray
+    ) -> np.ndarray:
+        """:meth:`surprise` for many series at once: bucket ``i`` belongs to the series whose state
+        is ``states[rows[i]]`` (rows of :func:`initial_state`); each series' buckets in time order."""
         params = np.array(
             [self.alpha, self.max_rate, self.warmup, self.sustained, self.returns], dtype=float
         )
-        is_open = _gate(
-            np.asarray(values, dtype=float), np.asarray(z, dtype=float), self.state_, params
-        )
-        u = -(log_ndtr(-np.abs(np.nan_to_num(z))) + np.log(2.0)) / LN10 - self.penalty
+        zz = np.asarray(z, dtype=float)
+        is_open = _gate(np.asarray(values, dtype=float), zz, rows, states, params)
+        u = -(log_ndtr(-np.abs(np.nan_to_num(zz))) + np.log(2.0)) / LN10 - self.penalty
         return np.where(is_open, np.maximum(u, 0.0), 0.0)
 
     def snapshot(self) -> dict[str, Any]:
@@ -93,7 +106,7 @@ class Calibrated:
 
 @nb.njit(cache=True)
 def _gate(
-    x: np.ndarray, z: np.ndarray, st: np.ndarray, p: np.ndarray
+    x: np.ndarray, z: np.ndarray, rows: np.ndarray, states: np.ndarray, p: np.ndarray
 ) -> np.ndarray:  # pragma: no cover - compiled
     alpha, max_rate, warmup, sustained, returns = p[0], p[1], p[2], p[3], p[4]
     n = x.shape[0]
@@ -102,6 +115,7 @@ def _gate(
         xi = x[i]
         if np.isnan(xi):
             continue
+        st = states[rows[i]]
         if xi < 0 or xi != np.floor(xi):
             st[_COUNTS] = 0.0
         sign = 1.0 if z[i] > 0 else -1.0

@@ -43,32 +43,53 @@ the most unusual component for this series: 0.5 means ``Q = 1e-5``, 0.75 means `
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
+import numba as nb
 import numpy as np
 import pandas as pd
-from scipy.signal import lfilter
 from scipy.special import log_ndtr
 from scipy.stats import chi2
 
 from rushhour.detect.base import Direction, Severity, Verdict
 from rushhour.detect.calibrated import Calibrated
+from rushhour.detect.calibrated import initial_state as calibrated_initial
 from rushhour.detect.discord import Discord
+from rushhour.detect.likelihood import N_STATE as LIKELIHOOD_STATE
 from rushhour.detect.likelihood import Likelihood, score_from_tail
-from rushhour.detect.seasonal_residual import ResidualOutput, SeasonalResidual
-from rushhour.detect.thresholds import AlertPolicy, refractory
+from rushhour.detect.seasonal_residual import (
+    ResidualOutput,
+    SeasonalResidual,
+    restore_arrays,
+    snapshot_arrays,
+)
+from rushhour.detect.thresholds import AlertPolicy, refractory_rows
 from rushhour.errors import UsageError
 from rushhour.timeutil import utc, zone
 
+#: stacked state arrays by name, a row per series
+Arrays = dict[str, np.ndarray]
+
 
 class Component(Protocol):
-    """A raw anomaly signal (>= 0, larger = stranger) computed causally from a stretch of buckets."""
+    """A raw anomaly signal (>= 0, larger = stranger) computed causally from a stretch of buckets.
+
+    A component holds its configuration; the state of each series lives in the detector's stacked
+    arrays (one row per series), laid out by :meth:`initial`."""
 
     name: str
 
-    def raw(self, values: np.ndarray, base: ResidualOutput) -> np.ndarray: ...
+    def initial(self) -> Arrays:
+        """One series' state arrays before any bucket (empty for a stateless component)."""
+        ...
+
+    def raw(self, x: np.ndarray, base: ResidualOutput, rows: np.ndarray, st: Arrays) -> np.ndarray:
+        """Raw signals of buckets ``x`` of many series: bucket ``i`` belongs to the series whose
+        state is row ``rows[i]`` of each array in ``st`` (moved on in place); each series' buckets
+        in time order."""
+        ...
 
 
 @dataclass
@@ -79,7 +100,10 @@ class ResidualComponent:
     #: derived from the baseline, whose first buckets are start-up noise (see ``run``)
     from_baseline: ClassVar[bool] = True
 
-    def raw(self, values: np.ndarray, base: ResidualOutput) -> np.ndarray:
+    def initial(self) -> Arrays:
+        return {}
+
+    def raw(self, x: np.ndarray, base: ResidualOutput, rows: np.ndarray, st: Arrays) -> np.ndarray:
         return np.abs(base.z)
 
 
@@ -90,12 +114,30 @@ class ShiftComponent:
     alpha: float = 0.2
     name: str = "shift"
     from_baseline: ClassVar[bool] = True
-    zi_: np.ndarray = field(default_factory=lambda: np.zeros(1), repr=False)
 
-    def raw(self, values: np.ndarray, base: ResidualOutput) -> np.ndarray:
+    def initial(self) -> Arrays:
+        return {"zi_": np.zeros(1)}
+
+    def raw(self, x: np.ndarray, base: ResidualOutput, rows: np.ndarray, st: Arrays) -> np.ndarray:
         a = self.alpha
-        ew, self.zi_ = lfilter([a], [1.0, -(1.0 - a)], base.z_slow, zi=self.zi_)
+        ew = _ewma(np.asarray(base.z_slow, dtype=float), rows, st["zi_"], a)
         return np.asarray(np.abs(ew) / np.sqrt(a / (2.0 - a)))
+
+
+@nb.njit(cache=True)
+def _ewma(
+    x: np.ndarray, rows: np.ndarray, zi: np.ndarray, a: float
+) -> np.ndarray:  # pragma: no cover - compiled
+    # scipy's lfilter([a], [1, -(1 - a)]) step by step (its transposed direct form, the same
+    # arithmetic), with the filter state of each series in zi[row, 0]
+    b0, b1, a1 = a, 0.0, -(1.0 - a)
+    out = np.empty(x.shape[0])
+    for i in range(x.shape[0]):
+        z = zi[rows[i]]
+        y = z[0] + b0 * x[i]
+        z[0] = x[i] * b1 - y * a1
+        out[i] = y
+    return out
 
 
 @dataclass
@@ -103,24 +145,35 @@ class RangeComponent:
     """How far a value lies beyond the running minimum/maximum, in units of the range seen (×20).
 
     After Numenta's "spatial anomaly": a value no earlier bucket came near is suspicious whatever the
-    rhythm says. Values inside the range give 0.
+    rhythm says. Values inside the range give 0; a missing value stands in as the maximum so far
+    (0 before any value).
     """
 
     name: str = "range"
-    lo_: float = float("inf")
-    hi_: float = float("-inf")
 
-    def raw(self, values: np.ndarray, base: ResidualOutput) -> np.ndarray:
-        v = np.where(np.isnan(values), self.hi_ if np.isfinite(self.hi_) else 0.0, values)
-        hi = np.maximum.accumulate(np.r_[self.hi_, v])[:-1]
-        lo = np.minimum.accumulate(np.r_[self.lo_, v])[:-1]
-        span = hi - lo
-        ok = np.isfinite(span) & (span > 0)
-        safe = np.where(ok, span, 1.0)
-        excess = np.where(ok, np.maximum(np.maximum(v - hi, lo - v), 0.0) / safe, 0.0)
-        if v.size:
-            self.hi_, self.lo_ = float(max(self.hi_, v.max())), float(min(self.lo_, v.min()))
-        return np.asarray(20.0 * excess)
+    def initial(self) -> Arrays:
+        return {"lo_": np.array(np.inf), "hi_": np.array(-np.inf)}
+
+    def raw(self, x: np.ndarray, base: ResidualOutput, rows: np.ndarray, st: Arrays) -> np.ndarray:
+        return _range(np.asarray(x, dtype=float), rows, st["lo_"], st["hi_"])
+
+
+@nb.njit(cache=True)
+def _range(
+    x: np.ndarray, rows: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> np.ndarray:  # pragma: no cover - compiled
+    out = np.zeros(x.shape[0])
+    for i in range(x.shape[0]):
+        r = rows[i]
+        v = x[i]
+        if np.isnan(v):
+            v = hi[r] if np.isfinite(hi[r]) else 0.0
+        span = hi[r] - lo[r]
+        if np.isfinite(span) and span > 0:
+            out[i] = 20.0 * (max(max(v - hi[r], lo[r] - v), 0.0) / span)
+        hi[r] = max(hi[r], v)
+        lo[r] = min(lo[r], v)
+    return out
 
 
 COMPONENTS: dict[str, Callable[[], Component]] = {
@@ -222,27 +275,41 @@ class Detections:
     warm: np.ndarray
 
 
-class DefaultDetector:
-    """The shipped ensemble. ``run`` for stretches of buckets; ``score_one``/``learn_one`` for streams."""
+class DefaultFleet:
+    """The default detector of many series at once: one configuration, one bucket width, and the
+    state of every series stacked in arrays (a row per series), stepped by the same kernels.
+
+    ``run`` takes buckets of any of its series (a row number each, each series' buckets in time
+    order): a batch may hold several buckets of a series, or none. The result for a series does not
+    depend on how its buckets are chunked into calls, nor on which other series share a call.
+    :class:`DefaultDetector` is a view of one row (a fleet of one when built alone).
+    """
 
     def __init__(self, config: DetectorConfig | None = None, bucket_seconds: float | None = None):
         self.config = config or DetectorConfig()
         self.config.validate()
-        self.bucket_seconds = bucket_seconds
-        self.baseline_: SeasonalResidual | None = None
-        self.components_: list[Component] = [COMPONENTS[c]() for c in self.config.components]
-        self.likelihoods_: list[Likelihood] = []
-        self.calibrated_ = Calibrated()
-        self.policy_ = AlertPolicy(
+        self.bucket_seconds = bucket_seconds or None
+        self.components: list[Component] = [COMPONENTS[c]() for c in self.config.components]
+        self.calibrated = Calibrated()
+        self.policy = AlertPolicy(
             self.config.threshold,
             self.config.critical,
             self.config.holdoff,
             self.config.warmup,
             self.config.escalate,
         )
-        self.history_ = np.full(self.config.refractory, np.nan)
-        self._pending: tuple[datetime, float, Verdict] | None = None
-        self._trial: DefaultDetector | None = None
+        #: built at the first bucket (the width is then known)
+        self.baseline: SeasonalResidual | None = None
+        self.likelihoods: list[Likelihood] = []
+        #: rows in use; the arrays below hold ``capacity`` rows (those beyond ``size`` unset)
+        self.size = 0
+        self.arrays: dict[str, np.ndarray] = {}
+        if self.bucket_seconds is not None:
+            self._build(float(self.bucket_seconds))
+
+    @property
+    def capacity(self) -> int:
+        return next(iter(self.arrays.values())).shape[0] if self.arrays else 0
 
     def _build(self, width: float) -> None:
         # memories are set for 5-minute buckets and kept constant in *time* for other widths
@@ -255,66 +322,259 @@ class DefaultDetector:
         base.level_alpha = _per_bucket(base.level_alpha, k)
         base.offset_alpha = _per_bucket(base.offset_alpha, k)
         base.error_alpha = _per_bucket(base.error_alpha, k)
-        self.baseline_ = base
-        self.likelihoods_ = [
+        self.baseline = base
+        self.likelihoods = [
             Likelihood(alpha=_per_bucket(Likelihood.alpha, k), warmup=self.config.warmup)
-            for _ in self.components_
+            for _ in self.components
         ]
+        layout = self._layout()
+        self.arrays = {
+            name: np.empty((self.size, *init.shape), dtype=init.dtype)
+            for name, init in layout.items()
+        }
+        for name, init in layout.items():
+            self.arrays[name][:] = init
 
-    def _seconds(self, index: pd.DatetimeIndex | Sequence[datetime]) -> np.ndarray:
-        idx = pd.DatetimeIndex(index)
-        idx = idx.tz_localize("UTC") if idx.tz is None else idx
-        local = idx.tz_convert(zone(self.config.timezone)).tz_localize(None)
-        return np.asarray(local.asi8, dtype=np.int64) / 1e9
+    def _layout(self) -> dict[str, np.ndarray]:
+        """One series' state before any bucket, by array name."""
+        out = {}
+        if self.baseline is not None:
+            out = {f"base.{k}": v for k, v in self.baseline.initial().items()}
+        for i, comp in enumerate(self.components):
+            out |= {f"comp{i}.{k}": v for k, v in comp.initial().items()}
+            out[f"likelihood{i}"] = np.zeros(LIKELIHOOD_STATE)
+        out["calibrated"] = calibrated_initial()
+        out["history"] = np.full(self.config.refractory, np.nan)
+        out["policy"] = self.policy.initial_state()
+        return out
 
-    def run(self, index: pd.DatetimeIndex | Sequence[datetime], values: np.ndarray) -> Detections:
-        """Score then learn each bucket in order; the result is identical however it is chunked."""
-        secs = self._seconds(index)
+    def add(self, n: int = 1) -> np.ndarray:
+        """``n`` new series (their row numbers), each starting from nothing."""
+        rows = np.arange(self.size, self.size + n, dtype=np.int64)
+        if self.arrays and self.size + n > self.capacity:
+            # room for more at once (not yet written, so not yet resident memory)
+            cap = max(self.size + n, 2 * self.capacity)
+            for name, old in self.arrays.items():
+                new = np.empty((cap, *old.shape[1:]), dtype=old.dtype)
+                new[: self.size] = old[: self.size]
+                self.arrays[name] = new
+        self.size += n
+        self.reset(slice(self.size - n, self.size))
+        return rows
+
+    def reset(self, rows: int | slice) -> None:
+        """Start a series (or a slice of rows) afresh."""
+        if self.arrays:
+            for name, init in self._layout().items():
+                self.arrays[name][rows] = init
+
+    def run(self, rows: np.ndarray, utc_ns: np.ndarray, values: np.ndarray) -> Detections:
+        """Score then learn buckets: bucket ``i`` of series ``rows[i]`` starts at ``utc_ns[i]``
+        (epoch nanoseconds, UTC); each series' buckets in time order. Results in the same order."""
+        rows = np.asarray(rows, dtype=np.int64)
         x = np.asarray(values, dtype=float)
-        if self.baseline_ is None:
-            width = self.bucket_seconds or (
-                float(np.median(np.diff(secs))) if len(secs) > 1 else 60
-            )
+        if rows.size and (rows.min() < 0 or rows.max() >= self.size):
+            raise UsageError(f"rows must lie in [0, {self.size}), got {rows.min()}..{rows.max()}")
+        secs = local_seconds(utc_ns, self.config.timezone)
+        if self.baseline is None:
+            first = secs[rows == rows[0]] if rows.size else secs
+            width = float(np.median(np.diff(first))) if len(first) > 1 else 60
             self._build(max(width, 1.0))
-        assert self.baseline_ is not None
-        base = self.baseline_.run(secs, x)
-        surprise: dict[str, np.ndarray] = {}
+        assert self.baseline is not None
+        a = self.arrays
+        base = self.baseline.run_rows(secs, x, rows, a["base.state"], a["base.day"], a["base.week"])
         # the baseline's first buckets (before any rhythm is learned) would teach the likelihood a
         # start-up noise it never sees again: signals derived from it are learned after the warm-up
-        settle = max(self.config.warmup - self.policy_.seen_, 0)
-        for comp, lk in zip(self.components_, self.likelihoods_, strict=True):
-            raw = comp.raw(x, base)
+        settling = _ordinals(rows, a["policy"][:, 0]) < self.config.warmup
+        surprise: dict[str, np.ndarray] = {}
+        for i, (comp, lk) in enumerate(zip(self.components, self.likelihoods, strict=True)):
+            state = {k: a[f"comp{i}.{k}"] for k in comp.initial()}
+            raw = comp.raw(x, base, rows, state)
             if getattr(comp, "from_baseline", False):
-                raw[:settle] = np.nan
+                raw[settling] = np.nan
             if self.config.likelihood:
-                surprise[comp.name] = lk.surprise(raw)
+                surprise[comp.name] = lk.surprise_rows(raw, rows, a[f"likelihood{i}"])
             else:
                 # without normalisation the raw signal is read as a Gaussian z directly
                 u = -log_ndtr(-raw) / np.log(10.0)
-                u[:settle] = 0.0
+                u[settling] = 0.0
                 surprise[comp.name] = u
         scale = Likelihood.scale
         total = combine(list(surprise.values()), self.config.combine)
         undamped = np.nan_to_num(score_from_tail(total, scale), nan=0.0)
-        score, self.history_ = refractory(undamped, self.history_, self.config.damp)
+        score = refractory_rows(undamped, rows, a["history"], self.config.damp)
         if self.config.calibrated and self.config.likelihood:
-            calibrated = self.calibrated_.surprise(x, base.z)
+            calibrated = self.calibrated.surprise_rows(x, base.z, rows, a["calibrated"])
             surprise["calibrated"] = calibrated
             cal = score_from_tail(calibrated, scale)
             score, undamped = np.maximum(score, cal), np.maximum(undamped, cal)
         scores = {k: score_from_tail(v, scale) for k, v in surprise.items()}
-        d = self.policy_.decide(score, undamped)
+        d = self.policy.decide_rows(score, rows, a["policy"], undamped)
         return Detections(
             score, d.alert, d.severity, base.expected, base.z, scores, d.anomalous, undamped, d.warm
         )
 
+    def copy_row(self, row: int, source: DefaultFleet, source_row: int) -> None:
+        """Make series ``row`` continue exactly where ``source``'s series ``source_row`` stands."""
+        if source.baseline is None:
+            self.reset(row)
+            return
+        if self.baseline is None:
+            self._build(source.baseline.bucket_seconds)
+        for name, arr in self.arrays.items():
+            arr[row] = source.arrays[name][source_row]
+
+    def snapshot(self, row: int) -> dict[str, Any]:
+        """A series' config and learned state as plain, JSON-safe data (no pickle)."""
+        state = self.arrays if self.arrays else {k: v[None] for k, v in self._layout().items()}
+        r = row if self.arrays else 0
+        base = self.baseline
+        return {
+            "config": _plain(vars(self.config) | {"components": list(self.config.components)}),
+            "bucket_seconds": base.bucket_seconds if base else None,
+            "baseline": None
+            if base is None
+            else snapshot_arrays(
+                state["base.state"][r], state["base.day"][r], state["base.week"][r]
+            ),
+            "components": [
+                _plain(
+                    {k: v for k, v in vars(c).items() if not k.endswith("_")}
+                    | {k: state[f"comp{i}.{k}"][r].tolist() for k in c.initial()}
+                )
+                for i, c in enumerate(self.components)
+            ],
+            "likelihoods": [
+                {"state": state[f"likelihood{i}"][r].tolist()} for i in range(len(self.components))
+            ],
+            "calibrated": _plain({"state": state["calibrated"][r]}),
+            "history": _plain({"h": state["history"][r]})["h"],
+            "policy": _plain(
+                {
+                    "seen": int(state["policy"][r, 0]),
+                    "since_alert": int(state["policy"][r, 1]),
+                    "last_score": float(state["policy"][r, 2]),
+                }
+            ),
+        }
+
+    def restore(self, row: int, state: dict[str, Any]) -> None:
+        """Make series ``row`` continue exactly where the snapshotted one stopped."""
+        if snapshot_config(state) != self.config:
+            raise UsageError(
+                "the snapshot was taken with another detector configuration: "
+                f"{snapshot_config(state)} here {self.config}"
+            )
+        self.reset(row)
+        if state["baseline"] is None:
+            return
+        width = float(state["bucket_seconds"])
+        if self.baseline is None:
+            self._build(width)
+        assert self.baseline is not None
+        if width != self.baseline.bucket_seconds:
+            raise UsageError(
+                f"the snapshot is of {width:g}-second buckets, this detector's are "
+                f"{self.baseline.bucket_seconds:g} seconds"
+            )
+        a = self.arrays
+        for k, v in restore_arrays(state["baseline"], self.baseline.shapes()).items():
+            a[f"base.{k}"][row] = v
+        for i, (comp, saved) in enumerate(zip(self.components, state["components"], strict=True)):
+            for k, init in comp.initial().items():
+                if saved.get(k) is not None:
+                    value = np.array(_unplain(saved[k]), dtype=init.dtype)
+                    a[f"comp{i}.{k}"][row] = value.reshape(init.shape)
+        for i, saved in enumerate(state["likelihoods"]):
+            if saved["state"] is not None:
+                a[f"likelihood{i}"][row] = saved["state"]
+        calibrated = _unplain(state.get("calibrated"))
+        # a snapshot from before the calibrated path existed starts it afresh
+        if calibrated is not None and calibrated["state"] is not None:
+            a["calibrated"][row] = calibrated["state"]
+        a["history"][row] = np.array(_unplain(state["history"]), dtype=float)
+        policy = state["policy"]
+        a["policy"][row] = [
+            int(policy["seen"]),
+            int(policy["since_alert"]),
+            float(_unplain(policy["last_score"])),
+        ]
+
+
+def snapshot_config(state: dict[str, Any]) -> DetectorConfig:
+    """The configuration a snapshot was taken with."""
+    cfg = {k: _unplain(v) for k, v in state["config"].items()}
+    cfg["components"] = tuple(cfg["components"])
+    return DetectorConfig(**cfg)
+
+
+def local_seconds(utc_ns: np.ndarray, timezone: str) -> np.ndarray:
+    """Epoch nanoseconds (UTC) as local wall-clock epoch seconds in ``timezone``."""
+    ns = np.asarray(utc_ns, dtype=np.int64)
+    if timezone != "UTC":
+        idx = pd.DatetimeIndex(ns.view("M8[ns]")).tz_localize("UTC")
+        ns = np.asarray(idx.tz_convert(zone(timezone)).tz_localize(None).asi8, dtype=np.int64)
+    return ns / 1e9
+
+
+def utc_ns(index: pd.DatetimeIndex | Sequence[datetime]) -> np.ndarray:
+    """Timestamps (naive ones taken as UTC) as epoch nanoseconds."""
+    idx = pd.DatetimeIndex(index)
+    idx = idx.tz_localize("UTC") if idx.tz is None else idx.tz_convert("UTC")
+    return np.asarray(idx.as_unit("ns").asi8, dtype=np.int64)
+
+
+@nb.njit(cache=True)
+def _ordinals(rows: np.ndarray, seen: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    # per bucket, how many buckets its series had seen before it
+    extra = np.zeros(seen.shape[0])
+    out = np.empty(rows.shape[0])
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        out[i] = seen[r] + extra[r]
+        extra[r] += 1.0
+    return out
+
+
+class DefaultDetector:
+    """The shipped ensemble for one series: ``run`` for stretches of buckets; ``score_one``/
+    ``learn_one`` for streams. A view of one row of a :class:`DefaultFleet` (its own fleet of one
+    when built directly)."""
+
+    def __init__(self, config: DetectorConfig | None = None, bucket_seconds: float | None = None):
+        self.fleet = DefaultFleet(config, bucket_seconds)
+        self.row = int(self.fleet.add(1)[0])
+        self._pending: tuple[datetime, float, Verdict] | None = None
+        self._trial: DefaultDetector | None = None
+
+    @classmethod
+    def of(cls, fleet: DefaultFleet, row: int) -> DefaultDetector:
+        """The detector of series ``row`` of ``fleet`` (sharing its state)."""
+        det = cls.__new__(cls)
+        det.fleet, det.row = fleet, int(row)
+        det._pending, det._trial = None, None
+        return det
+
+    @property
+    def config(self) -> DetectorConfig:
+        return self.fleet.config
+
+    def run(self, index: pd.DatetimeIndex | Sequence[datetime], values: np.ndarray) -> Detections:
+        """Score then learn each bucket in order; the result is identical however it is chunked."""
+        ns = utc_ns(index)
+        return self.fleet.run(np.full(ns.shape[0], self.row, dtype=np.int64), ns, values)
+
+    def copy(self) -> DefaultDetector:
+        """A detector of its own (a fleet of one) in this one's state."""
+        det = DefaultDetector(self.config, self.fleet.bucket_seconds)
+        det.fleet.copy_row(det.row, self.fleet, self.row)
+        return det
+
     # -- the StreamingDetector protocol ----------------------------------------------------------
     def score_one(self, t: datetime, x: float) -> Verdict:
         """Score one bucket; the state moves on when ``learn_one`` is called with the same bucket."""
-        import copy
-
         self._pending, self._trial = None, None
-        trial = copy.deepcopy(self)
+        trial = self.copy()
         res = trial.run(pd.DatetimeIndex([pd.Timestamp(utc(t))]), np.array([x], dtype=float))
         exp = float(res.expected[0])
         direction: Direction = (
@@ -339,59 +599,20 @@ class DefaultDetector:
         if self._pending is not None and self._pending[0] == t and self._pending[1] == x:
             trial = self._trial
             assert trial is not None
-            self.baseline_, self.components_ = trial.baseline_, trial.components_
-            self.likelihoods_, self.policy_ = trial.likelihoods_, trial.policy_
-            self.calibrated_ = trial.calibrated_
-            self.history_ = trial.history_
+            self.fleet.copy_row(self.row, trial.fleet, trial.row)
         else:
             self.run(pd.DatetimeIndex([pd.Timestamp(utc(t))]), np.array([x], dtype=float))
         self._pending = None
 
     def snapshot(self) -> dict[str, Any]:
         """Config and learned state as plain, JSON-safe data (no pickle); see :meth:`restore`."""
-        return {
-            "config": _plain(vars(self.config) | {"components": list(self.config.components)}),
-            "bucket_seconds": self.baseline_.bucket_seconds if self.baseline_ else None,
-            "baseline": self.baseline_.snapshot() if self.baseline_ else None,
-            "components": [_plain(vars(c)) for c in self.components_],
-            "likelihoods": [lk.snapshot() for lk in self.likelihoods_],
-            "calibrated": _plain(self.calibrated_.snapshot()),
-            "history": _plain({"h": self.history_})["h"],
-            "policy": _plain(
-                {
-                    "seen": self.policy_.seen_,
-                    "since_alert": self.policy_.since_alert_,
-                    "last_score": self.policy_.last_score_,
-                }
-            ),
-        }
+        return self.fleet.snapshot(self.row)
 
     @classmethod
     def restore(cls, state: dict[str, Any]) -> DefaultDetector:
         """A detector that continues exactly where the snapshotted one stopped."""
-        cfg = {k: _unplain(v) for k, v in state["config"].items()}
-        cfg["components"] = tuple(cfg["components"])
-        det = cls(DetectorConfig(**cfg), bucket_seconds=state["bucket_seconds"])
-        if state["baseline"] is not None:
-            det._build(float(state["bucket_seconds"]))
-            assert det.baseline_ is not None
-            det.baseline_.restore_state(state["baseline"])
-            for lk, saved in zip(det.likelihoods_, state["likelihoods"], strict=True):
-                lk.restore_state(saved)
-        for comp, saved in zip(det.components_, state["components"], strict=True):
-            for key, value in saved.items():
-                current = getattr(comp, key)
-                if isinstance(current, np.ndarray) or (current is None and isinstance(value, list)):
-                    dtype = current.dtype if isinstance(current, np.ndarray) else float
-                    setattr(comp, key, np.array(_unplain(value), dtype=dtype))
-                else:
-                    setattr(comp, key, _unplain(value))
-        det.calibrated_.restore_state(_unplain(state.get("calibrated")))
-        det.history_ = np.array(_unplain(state["history"]), dtype=float)
-        policy = state["policy"]
-        det.policy_.seen_ = int(policy["seen"])
-        det.policy_.since_alert_ = int(policy["since_alert"])
-        det.policy_.last_score_ = float(_unplain(policy["last_score"]))
+        det = cls(snapshot_config(state), bucket_seconds=state["bucket_seconds"])
+        det.fleet.restore(det.row, state)
         return det
 
 

@@ -35,10 +35,8 @@ class Discord:
     memory: int = 1000
     alpha: float = 0.001
     name: str = "discord"
-    state_: np.ndarray = field(default_factory=lambda: np.zeros(4), repr=False)
-    recent_: np.ndarray | None = field(default=None, repr=False)
-    bank_: np.ndarray | None = field(default=None, repr=False)
-    bank_t_: np.ndarray | None = field(default=None, repr=False)
+    #: this component's own state when it is used alone (:meth:`raw_values`)
+    own_: dict[str, np.ndarray] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.m < 2 or self.stride < 1 or self.memory < 1 or not 0 < self.alpha < 1:
@@ -47,41 +45,55 @@ class Discord:
                 f"stride={self.stride}, memory={self.memory}, alpha={self.alpha}"
             )
 
+    def initial(self) -> dict[str, np.ndarray]:
+        """One series' state: buckets seen, slow mean and variance, shingles stored; the latest
+        values; the stored shingles and when each was taken."""
+        return {
+            "state_": np.zeros(4),
+            "recent_": np.full(self.m, np.nan),
+            "bank_": np.zeros((self.memory, self.m)),
+            "bank_t_": np.full(self.memory, -(10**12), dtype=np.int64),
+        }
+
     def raw_values(self, values: np.ndarray) -> np.ndarray:
-        if self.bank_ is None or self.recent_ is None or self.bank_t_ is None:
-            self.recent_ = np.full(self.m, np.nan)
-            self.bank_ = np.zeros((self.memory, self.m))
-            self.bank_t_ = np.full(self.memory, -(10**12), dtype=np.int64)
-        # state: buckets seen, slow mean, slow variance, stored shingles
+        if self.own_ is None:
+            self.own_ = {k: v[None] for k, v in self.initial().items()}
+        x = np.asarray(values, dtype=float)
+        return self.raw(x, None, np.zeros(x.shape[0], dtype=np.int64), self.own_)
+
+    def raw(
+        self, x: np.ndarray, base: Any, rows: np.ndarray, st: dict[str, np.ndarray]
+    ) -> np.ndarray:
         return _discord(
-            np.asarray(values, dtype=float),
-            self.state_,
-            self.recent_,
-            self.bank_,
-            self.bank_t_,
+            np.asarray(x, dtype=float),
+            rows,
+            st["state_"],
+            st["recent_"],
+            st["bank_"],
+            st["bank_t_"],
             self.stride,
             self.alpha,
         )
-
-    def raw(self, values: np.ndarray, base: Any) -> np.ndarray:
-        return self.raw_values(values)
 
 
 @nb.njit(cache=True)
 def _discord(
     x: np.ndarray,
-    st: np.ndarray,
-    recent: np.ndarray,
-    bank: np.ndarray,
-    bank_t: np.ndarray,
+    rows: np.ndarray,
+    states: np.ndarray,
+    recents: np.ndarray,
+    banks: np.ndarray,
+    banks_t: np.ndarray,
     stride: int,
     alpha: float,
 ) -> np.ndarray:  # pragma: no cover - compiled
-    m = recent.shape[0]
-    cap = bank.shape[0]
+    m = recents.shape[1]
+    cap = banks.shape[1]
     out = np.zeros(x.shape[0])
     cur = np.empty(m)
     for i in range(x.shape[0]):
+        r = rows[i]
+        st, recent, bank, bank_t = states[r], recents[r], banks[r], banks_t[r]
         xi = x[i]
         if np.isnan(xi):
             xi = recent[m - 1] if not np.isnan(recent[m - 1]) else 0.0

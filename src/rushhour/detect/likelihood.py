@@ -53,6 +53,15 @@ def tail_from_score(score: float, scale: float) -> float:
     return float(10.0 ** (-scale * score / (1.0 - score)))
 
 
+def tail_surprise(u: np.ndarray) -> np.ndarray:
+    """``-log10 Q(u)``, the Gaussian upper tail of standardized values (0 where ``u`` is NaN)."""
+    return np.asarray(-log_ndtr(-np.nan_to_num(u, nan=-np.inf)) / LN10)
+
+
+#: state per series: count, then centre and spread (mean and variance, or median and 84th percentile)
+N_STATE = 3
+
+
 @dataclass
 class Likelihood:
     """Config (``alpha``, ``warmup``, ``min_std``, ``scale``) and state (``state_``)."""
@@ -80,17 +89,18 @@ class Likelihood:
     def standardize(self, raw: np.ndarray) -> np.ndarray:
         """Per value, ``(raw - mean) / std`` against the earlier values (NaN during warm-up)."""
         if self.state_ is None:
-            self.state_ = np.zeros(3)
+            self.state_ = np.zeros(N_STATE)
+        r = np.asarray(raw, dtype=float)
+        return self.standardize_rows(r, np.zeros(r.shape[0], dtype=np.int64), self.state_[None])
+
+    def standardize_rows(self, raw: np.ndarray, rows: np.ndarray, states: np.ndarray) -> np.ndarray:
+        """:meth:`standardize` for many series at once: value ``i`` belongs to the series whose
+        state is ``states[rows[i]]`` (one row of ``N_STATE`` each, zeros to start); each series'
+        values are in time order, and its state moves on in place."""
         r = np.asarray(raw, dtype=float)
         fn = _standardize_robust if self.robust else _standardize
-        return fn(
-            np.log1p(np.maximum(r, 0.0)) if self.compress else r,
-            self.state_,
-            self.alpha,
-            float(self.warmup),
-            self.min_std,
-            self.clip,
-        )
+        p = np.array([self.alpha, self.warmup, self.min_std, self.clip], dtype=float)
+        return fn(np.log1p(np.maximum(r, 0.0)) if self.compress else r, rows, states, p)
 
     def run(self, raw: np.ndarray) -> np.ndarray:
         """Scores in ``[0, 1)`` for a stretch of raw values, learning as it goes."""
@@ -98,8 +108,11 @@ class Likelihood:
 
     def surprise(self, raw: np.ndarray) -> np.ndarray:
         """``-log10 Q`` per value (0 during warm-up), learning as it goes."""
-        u = self.standardize(raw)
-        return np.asarray(-log_ndtr(-np.nan_to_num(u, nan=-np.inf)) / LN10)
+        return tail_surprise(self.standardize(raw))
+
+    def surprise_rows(self, raw: np.ndarray, rows: np.ndarray, states: np.ndarray) -> np.ndarray:
+        """:meth:`surprise` for many series at once (see :meth:`standardize_rows`)."""
+        return tail_surprise(self.standardize_rows(raw, rows, states))
 
     def snapshot(self) -> dict[str, Any]:
         return {"state": None if self.state_ is None else self.state_.tolist()}
@@ -110,15 +123,17 @@ class Likelihood:
 
 @nb.njit(cache=True)
 def _standardize(
-    raw: np.ndarray, st: np.ndarray, alpha: float, warmup: float, min_std: float, clip: float
+    raw: np.ndarray, rows: np.ndarray, states: np.ndarray, p: np.ndarray
 ) -> np.ndarray:  # pragma: no cover - compiled
-    # st: count, mean, variance
+    # st: count, mean, variance; p: alpha, warmup, min_std, clip
+    alpha, warmup, min_std, clip = p[0], p[1], p[2], p[3]
     n = raw.shape[0]
     out = np.full(n, np.nan)
     for i in range(n):
         r = raw[i]
         if np.isnan(r):
             continue
+        st = states[rows[i]]
         if st[0] >= warmup and st[0] >= 2:
             sd = max(np.sqrt(st[2]), min_std)
             out[i] = (r - st[1]) / sd
@@ -136,15 +151,18 @@ def _standardize(
 
 @nb.njit(cache=True)
 def _standardize_robust(
-    raw: np.ndarray, st: np.ndarray, alpha: float, warmup: float, min_std: float, clip: float
+    raw: np.ndarray, rows: np.ndarray, states: np.ndarray, p: np.ndarray
 ) -> np.ndarray:  # pragma: no cover - compiled
-    # st: count, running median, running 84th percentile (stochastic-approximation quantiles)
+    # st: count, running median, running 84th percentile (stochastic-approximation quantiles);
+    # p: alpha, warmup, min_std (clip unused)
+    alpha, warmup, min_std = p[0], p[1], p[2]
     n = raw.shape[0]
     out = np.full(n, np.nan)
     for i in range(n):
         r = raw[i]
         if np.isnan(r):
             continue
+        st = states[rows[i]]
         spread = max(st[2] - st[1], min_std)
         if st[0] >= warmup and st[0] >= 2:
             out[i] = (r - st[1]) / spread

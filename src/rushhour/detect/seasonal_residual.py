@@ -108,17 +108,48 @@ class SeasonalResidual:
     def slot_seconds(self) -> float:
         return max(self.bucket_seconds, self.min_slot_seconds)
 
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """The state arrays of one series: scalars, daily and weekly profile (value, visits)."""
+        return {
+            "state": (N_STATE,),
+            "day": (2, int(np.ceil(DAY / self.slot_seconds))),
+            "week": (2, int(np.ceil(WEEK / self.slot_seconds))),
+        }
+
+    def initial(self) -> dict[str, np.ndarray]:
+        """The state of a series that has seen nothing yet (zeros, profiles unknown)."""
+        shapes = self.shapes()
+        return {
+            "state": np.zeros(shapes["state"]),
+            "day": np.full(shapes["day"], np.nan),
+            "week": np.full(shapes["week"], np.nan),
+        }
+
     def _init(self) -> None:
-        self.state_ = np.zeros(_N_STATE)
-        self.state_[_LEVEL_N] = 0.0
-        self.day_ = np.full((2, int(np.ceil(DAY / self.slot_seconds))), np.nan)
-        self.week_ = np.full((2, int(np.ceil(WEEK / self.slot_seconds))), np.nan)
+        init = self.initial()
+        self.state_, self.day_, self.week_ = init["state"], init["day"], init["week"]
 
     def run(self, seconds: np.ndarray, values: np.ndarray) -> ResidualOutput:
         """Score then learn each bucket in order. ``seconds``: local wall-clock epoch seconds."""
         if self.state_ is None:
             self._init()
         assert self.state_ is not None and self.day_ is not None and self.week_ is not None
+        x = np.asarray(values, dtype=float)
+        rows = np.zeros(x.shape[0], dtype=np.int64)
+        return self.run_rows(seconds, x, rows, self.state_[None], self.day_[None], self.week_[None])
+
+    def run_rows(
+        self,
+        seconds: np.ndarray,
+        values: np.ndarray,
+        rows: np.ndarray,
+        state: np.ndarray,
+        day: np.ndarray,
+        week: np.ndarray,
+    ) -> ResidualOutput:
+        """:meth:`run` for many series at once: bucket ``i`` belongs to the series whose state is
+        ``state[rows[i]]``, ``day[rows[i]]``, ``week[rows[i]]`` (stacked :meth:`initial` states,
+        moved on in place); each series' buckets in time order."""
         slot = self.slot_seconds
         secs = np.asarray(seconds, dtype=float)
         day_slot = (np.mod(secs, DAY) // slot).astype(np.int64)
@@ -145,33 +176,53 @@ class SeasonalResidual:
             day_slot,
             week_slot,
             phase,
-            self.state_,
-            self.day_,
-            self.week_,
+            rows,
+            state,
+            day,
+            week,
             params,
         )
         return ResidualOutput(exp, z, chosen, z_slow)
 
     def snapshot(self) -> dict[str, Any]:
-        def arr(a: np.ndarray | None) -> list[Any] | None:
-            return None if a is None else [None if np.isnan(v) else float(v) for v in a.ravel()]
-
-        return {"state": arr(self.state_), "day": arr(self.day_), "week": arr(self.week_)}
+        return snapshot_arrays(self.state_, self.day_, self.week_)
 
     def restore_state(self, data: dict[str, Any]) -> None:
-        def arr(v: Any) -> np.ndarray:
-            return np.array([np.nan if e is None else e for e in v], dtype=float)
+        arrays = restore_arrays(data, self.shapes())
+        self.day_, self.week_ = arrays["day"], arrays["week"]
+        self.state_ = arrays["state"] if data["state"] is not None else None
 
-        self._init()
-        assert self.day_ is not None and self.week_ is not None
-        if data["state"] is not None:
-            saved = arr(data["state"])
-            # snapshots from before a state field was added continue with it at zero
-            self.state_ = np.concatenate([saved, np.zeros(max(_N_STATE - saved.size, 0))])
-        else:
-            self.state_ = None
-        self.day_ = np.reshape(arr(data["day"]), self.day_.shape)
-        self.week_ = np.reshape(arr(data["week"]), self.week_.shape)
+
+def _listed(a: np.ndarray | None) -> list[Any] | None:
+    """An array as a flat list, NaN as None (strict JSON)."""
+    return None if a is None else [None if v != v else v for v in a.ravel().tolist()]
+
+
+def snapshot_arrays(
+    state: np.ndarray | None, day: np.ndarray | None, week: np.ndarray | None
+) -> dict[str, Any]:
+    """One series' baseline state as plain, JSON-safe data."""
+    return {"state": _listed(state), "day": _listed(day), "week": _listed(week)}
+
+
+def restore_arrays(
+    data: dict[str, Any], shapes: dict[str, tuple[int, ...]]
+) -> dict[str, np.ndarray]:
+    """The arrays of :func:`snapshot_arrays` (a ``None`` state: one that has seen nothing yet)."""
+
+    def arr(v: Any) -> np.ndarray:
+        return np.array([np.nan if e is None else e for e in v], dtype=float)
+
+    state = np.zeros(shapes["state"])
+    if data["state"] is not None:
+        saved = arr(data["state"])
+        # snapshots from before a state field was added continue with it at zero
+        state[: saved.size] = saved[: state.size]
+    return {
+        "state": state,
+        "day": np.reshape(arr(data["day"]), shapes["day"]),
+        "week": np.reshape(arr(data["week"]), shapes["week"]),
+    }
 
 
 # state layout: level value and count; per forecaster offset, mae, count; per noise model (scale
@@ -186,7 +237,7 @@ _ORATE = 20  # how often the chosen forecaster's residual lies beyond ``clip`` Ï
 # so that buckets narrower than a slot do not chase each other within a visit: sum of (winsorized)
 # deviations from the slot's value, their count, the slot
 _VISIT = 21
-_N_STATE = 27
+N_STATE = 27
 BETAS = (0.0, 0.5, 1.0)
 #: a profile slot averages its first visits plainly (winsorized) before forgetting exponentially
 FIRST_VISITS = 3
@@ -198,9 +249,10 @@ def _kernel(
     dslot: np.ndarray,
     wslot: np.ndarray,
     phase: np.ndarray,
-    st: np.ndarray,
-    day: np.ndarray,
-    week: np.ndarray,
+    rows: np.ndarray,
+    states: np.ndarray,
+    days: np.ndarray,
+    weeks: np.ndarray,
     p: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
     a_lvl, a_off, a_prof, a_err, clip = p[0], p[1], p[2], p[3], p[4]
@@ -217,6 +269,8 @@ def _kernel(
         xi = x[i]
         if np.isnan(xi):
             continue
+        r = rows[i]
+        st, day, week = states[r], days[r], weeks[r]
         if st[_LEVEL_N] == 0:
             st[_LEVEL] = xi
             st[_LEVEL_N] = 1

@@ -111,20 +111,44 @@ class AlertPolicy:
         ``scores`` are what pages read (damped after an incident's peak, see :func:`refractory`);
         ``flag_scores`` (default: ``scores``) what flags and severities read: a page is always flagged.
         """
+        st = np.array([[self.seen_, self.since_alert_, self.last_score_]], dtype=float)
         s = np.asarray(scores, dtype=float)
-        f = s if flag_scores is None else np.maximum(np.asarray(flag_scores, dtype=float), s)
-        warm = self.seen_ + np.arange(s.size) >= self.warmup
-        st = np.array([self.seen_, self.since_alert_, self.last_score_], dtype=float)
-        alerts = _apply(s, st, self.threshold, self.holdoff, self.warmup, self.escalate)
-        self.seen_, self.since_alert_, self.last_score_ = int(st[0]), int(st[1]), float(st[2])
-        flags = warm & (f >= self.threshold)
-        sev = np.where(flags, np.where(f >= self.critical, "critical", "warning"), "")
-        return Decisions(flags, alerts, sev.astype(str), warm)
+        out = self.decide_rows(s, np.zeros(s.shape[0], dtype=np.int64), st, flag_scores)
+        self.seen_, self.since_alert_, self.last_score_ = (
+            int(st[0, 0]),
+            int(st[0, 1]),
+            float(st[0, 2]),
+        )
+        return out
 
     def apply(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Pages and their severities (``""`` where no page) for the next scores, in order."""
         d = self.decide(scores)
         return d.alert, np.where(d.alert, d.severity, "").astype(str)
+
+    def initial_state(self) -> np.ndarray:
+        """The state of one series for :meth:`decide_rows`: buckets seen, since the last alert, and
+        the last alert's score."""
+        return np.array([0.0, float(1 << 30), 0.0])
+
+    def decide_rows(
+        self,
+        scores: np.ndarray,
+        rows: np.ndarray,
+        states: np.ndarray,
+        flag_scores: np.ndarray | None = None,
+    ) -> Decisions:
+        """:meth:`decide` for many series at once: score ``i`` belongs to the series whose state is
+        ``states[rows[i]]`` (rows of :meth:`initial_state`, moved on in place); each series' scores
+        in time order."""
+        s = np.asarray(scores, dtype=float)
+        f = s if flag_scores is None else np.maximum(np.asarray(flag_scores, dtype=float), s)
+        alerts, warm = _apply(
+            s, rows, states, self.threshold, self.holdoff, self.warmup, self.escalate
+        )
+        flags = warm & (f >= self.threshold)
+        sev = np.where(flags, np.where(f >= self.critical, "critical", "warning"), "")
+        return Decisions(flags, alerts, sev.astype(str), warm)
 
 
 class Decisions(NamedTuple):
@@ -139,19 +163,28 @@ class Decisions(NamedTuple):
 
 @nb.njit(cache=True)
 def _apply(
-    s: np.ndarray, st: np.ndarray, thr: float, holdoff: int, warmup: int, escalate: float
-) -> np.ndarray:  # pragma: no cover - compiled
-    # st: buckets seen, buckets since the last alert, score of the last alert
+    s: np.ndarray,
+    rows: np.ndarray,
+    states: np.ndarray,
+    thr: float,
+    holdoff: int,
+    warmup: int,
+    escalate: float,
+) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    # a state row: buckets seen, buckets since the last alert, score of the last alert
     out = np.zeros(s.shape[0], dtype=np.bool_)
+    warm = np.zeros(s.shape[0], dtype=np.bool_)
     for i in range(s.shape[0]):
+        st = states[rows[i]]
         st[1] += 1
         free = st[1] > holdoff or s[i] >= st[2] + escalate
-        if st[0] >= warmup and s[i] >= thr and free:
+        warm[i] = st[0] >= warmup
+        if warm[i] and s[i] >= thr and free:
             out[i] = True
             st[1] = 0
             st[2] = s[i]
         st[0] += 1
-    return out
+    return out, warm
 
 
 def refractory(
@@ -168,24 +201,40 @@ def refractory(
     ([0.2, 0.9, 0.4, 0.95], [0.8, 0.95])
     """
     s = np.asarray(scores, dtype=float)
-    h = np.asarray(history, dtype=float)
+    h = np.array(history, dtype=float)
     if h.size == 0:
-        return s.copy(), h.copy()
-    ext = np.r_[h, s]
-    out = _refractory(ext, h.size, damp)
-    return out, ext[-h.size :].copy()
+        return s.copy(), h
+    out = refractory_rows(s, np.zeros(s.shape[0], dtype=np.int64), h[None], damp)
+    return out, h
+
+
+def refractory_rows(
+    scores: np.ndarray, rows: np.ndarray, histories: np.ndarray, damp: float
+) -> np.ndarray:
+    """:func:`refractory` for many series at once: score ``i`` belongs to the series whose history
+    is ``histories[rows[i]]`` (updated in place); each series' scores in time order."""
+    s = np.asarray(scores, dtype=float)
+    if histories.shape[1] == 0:
+        return s.copy()
+    return _refractory(s, rows, histories, damp)
 
 
 @nb.njit(cache=True)
-def _refractory(ext: np.ndarray, hn: int, damp: float) -> np.ndarray:  # pragma: no cover
-    n = ext.shape[0] - hn
+def _refractory(
+    s: np.ndarray, rows: np.ndarray, histories: np.ndarray, damp: float
+) -> np.ndarray:  # pragma: no cover
+    n = s.shape[0]
+    hn = histories.shape[1]
     out = np.empty(n)
     for i in range(n):
-        j = i + hn
+        h = histories[rows[i]]
         m = -1.0
-        for k in range(j - hn, j):
-            v = ext[k]
+        for k in range(hn):
+            v = h[k]
             if not np.isnan(v) and v > m:
                 m = v
-        out[i] = ext[j] if ext[j] > m else ext[j] * damp
+        out[i] = s[i] if s[i] > m else s[i] * damp
+        for k in range(hn - 1):
+            h[k] = h[k + 1]
+        h[hn - 1] = s[i]
     return out

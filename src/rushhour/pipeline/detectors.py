@@ -23,12 +23,13 @@ import json
 from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from rushhour.detect.base import Direction, Verdict
-from rushhour.detect.default import DefaultDetector, Detections, DetectorConfig
+from rushhour.detect.default import DefaultDetector, DefaultFleet, Detections, DetectorConfig
 from rushhour.detect.mean_band import MeanBandDetector
 from rushhour.detect.rcf.detector import RCFDetector
 from rushhour.detect.rcf.forest import RCFConfig
@@ -70,9 +71,12 @@ class DetectorBank:
         # streaming forests, one per series: they learn every closed bucket, so they are state,
         # rebuilt at start from the newest stored buckets (see Processor.restore)
         self.forests: dict[str, RCFDetector] = {}
-        # the default detector of each series: online, so state too (snapshots + replay at start)
-        self.defaults: dict[str, DefaultDetector] = {}
+        # the default detector of each series: online, so state too (snapshots + replay at start);
+        # every series' state is a row of one fleet, stepped a batch at a time
         self.default_config = default_config(settings) if settings.detect.default else None
+        self.fleet: DefaultFleet | None = None
+        self._rows_of: dict[str, int] = {}
+        self.reset_defaults()
 
     @property
     def decider(self) -> str:
@@ -81,41 +85,63 @@ class DetectorBank:
             return DEFAULT
         return self.name
 
+    def reset_defaults(self) -> None:
+        """Forget every series' default detector."""
+        self._rows_of = {}
+        self.fleet = (
+            None
+            if self.default_config is None
+            else DefaultFleet(self.default_config, bucket_seconds=self.s.bucket_width())
+        )
+
     def default_detector(self, key: str) -> DefaultDetector | None:
         """The series' default detector (created on first use), or None when it is off."""
-        if self.default_config is None:
+        if self.fleet is None:
             return None
-        det = self.defaults.get(key)
-        if det is None:
-            det = DefaultDetector(self.default_config, bucket_seconds=self.s.bucket_width())
-            self.defaults[key] = det
-        return det
+        return DefaultDetector.of(self.fleet, int(self.default_rows([key])[0]))
+
+    def restore_default(self, key: str, state: dict[str, Any]) -> None:
+        """The series' default detector from a snapshot (:meth:`DefaultDetector.snapshot`)."""
+        if self.fleet is not None:
+            self.fleet.restore(int(self.default_rows([key])[0]), state)
+
+    def default_snapshot(self, key: str) -> dict[str, Any] | None:
+        """The series' default detector state, or None when it has none."""
+        row = self._rows_of.get(key)
+        return None if row is None or self.fleet is None else self.fleet.snapshot(row)
+
+    def default_rows(self, keys: list[str]) -> np.ndarray:
+        """The fleet rows of these series, new ones added (in one step)."""
+        assert self.fleet is not None
+        rows = self._rows_of
+        new = list(dict.fromkeys(k for k in keys if k not in rows))
+        if new:
+            rows.update(zip(new, self.fleet.add(len(new)).tolist(), strict=True))
+        return np.fromiter((rows[k] for k in keys), dtype=np.int64, count=len(keys))
+
+    def default_run(self, rows: np.ndarray, starts: np.ndarray, values: np.ndarray) -> Detections:
+        """Score then learn buckets (epoch-second ``starts``) with the default detectors of fleet
+        ``rows`` (:meth:`default_rows`), all in one step; each series' buckets in time order."""
+        assert self.fleet is not None
+        ns = np.asarray(starts, dtype=np.int64) * 1_000_000_000
+        return self.fleet.run(rows, ns, values)
 
     def default_scores(
         self, keys: list[str], starts: np.ndarray, values: np.ndarray
     ) -> list[Verdict] | None:
         """Score then learn closed buckets with each series' default detector (None when off).
 
-        One ``run`` per series and batch (a series' buckets in time order); series with the same bucket
-        starts (the usual case) share one time index."""
-        if self.default_config is None:
+        All series in one step of the fleet: a batch may hold several buckets of a series (taken
+        in time order) and none of others."""
+        if self.fleet is None:
             return None
-        groups: dict[str, list[int]] = {}
-        for i, key in enumerate(keys):
-            groups.setdefault(key, []).append(i)
-        indexes: dict[tuple[int, ...], pd.DatetimeIndex] = {}
+        rows = self.default_rows(keys)
+        order = np.lexsort((np.asarray(starts), rows))
+        x = np.asarray(values, dtype=float)[order]
+        res = self.default_run(rows[order], np.asarray(starts)[order], x)
         out: list[Verdict] = [_QUIET] * len(keys)
-        for key, positions in groups.items():
-            pos = sorted(positions, key=lambda i: int(starts[i]))
-            st = tuple(int(starts[i]) for i in pos)
-            index = indexes.get(st)
-            if index is None:
-                index = indexes[st] = pd.DatetimeIndex(pd.to_datetime(st, unit="s", utc=True))
-            x = values[pos]
-            det = self.default_detector(key)
-            assert det is not None
-            for i, v in zip(pos, default_verdicts(det.run(index, x), x), strict=True):
-                out[i] = v
+        for i, v in zip(order.tolist(), default_verdicts(res, x), strict=True):
+            out[i] = v
         return out
 
     def forest(self, key: str) -> RCFDetector | None:

@@ -8,7 +8,9 @@ restart exactly as if the process had never stopped:
   closed after it. Snapshots commit in the same transaction as the buckets they consumed (every
   ``detect.default_snapshot`` buckets per series, staggered across series), and the detector's result
   does not depend on how its input is chunked, so the rebuilt state equals the uninterrupted one.
-  A series without a snapshot replays all its closed buckets (then gets a snapshot at once).
+  A series without a snapshot replays all its closed buckets (then gets a snapshot at once). Every
+  series' replay is one step of the bank's fleet of default detectors. A snapshot taken with another
+  configuration or bucket width is not used: that series replays from its first bucket.
 
 Replays read stored values: a record that arrived late for an already scored bucket reaches the
 default detector only through such a replay.
@@ -20,9 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from rushhour.detect.default import DefaultDetector
 from rushhour.pipeline.detectors import RCF_HISTORY, DetectorBank
 from rushhour.store.db import SeriesRef, Store
 
@@ -44,10 +44,10 @@ def snapshot_due(series_id: int, starts: Any, width: int, every: int) -> bool:
 
 def snapshot_of(bank: DetectorBank, key: str, through: int) -> dict[str, Any] | None:
     """A series' default detector state, valid for the stored buckets before ``through``."""
-    det = bank.defaults.get(key)
-    if det is None:
+    state = bank.default_snapshot(key)
+    if state is None:
         return None
-    return {"through": int(through), "config": repr(bank.default_config), "state": det.snapshot()}
+    return {"through": int(through), "config": repr(bank.default_config), "state": state}
 
 
 @dataclass
@@ -66,12 +66,12 @@ def warm_up(
 ) -> WarmUp:
     """Rebuild every forest and default detector from the store, as of ``closed_until``."""
     bank.forests.clear()
-    bank.defaults.clear()
+    bank.reset_defaults()
     done = WarmUp()
     if closed_until is None:
         return done
     rcf = bank.s.detect.rcf
-    snaps = _snapshots(bank, store, by_id) if bank.default_config is not None else {}
+    snaps = _snapshots(bank, store, by_id, width) if bank.default_config is not None else {}
     since = int(closed_until) - RCF_HISTORY * width if rcf else int(closed_until)
     missing: list[int] = []
     if bank.default_config is not None:
@@ -79,6 +79,7 @@ def warm_up(
         missing = [sid for sid in by_id if sid not in snaps]
     sids, starts, values = _stored(store, since, int(closed_until), missing)
     bounds = np.flatnonzero(np.diff(sids)) + 1
+    replay: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(sids)], strict=True):
         if lo == hi or int(sids[lo]) not in by_id:
             continue
@@ -87,12 +88,17 @@ def warm_up(
         if rcf:
             keep = st >= int(closed_until) - RCF_HISTORY * width
             bank.warm_forest(key, x[keep])
-        if bank.default_config is not None and not _replay_default(
-            bank, key, snaps.pop(sid, None), st, x
-        ):
-            done.from_scratch.append(key)
+        if bank.default_config is not None:
+            snap = snaps.pop(sid, None)
+            replay.append(_default_start(bank, key, snap, st, x))
+            if snap is None:
+                done.from_scratch.append(key)
     for sid, snap in snaps.items():  # snapshots of series with nothing stored after them
-        bank.defaults[by_id[sid].key] = DefaultDetector.restore(snap["state"])
+        bank.restore_default(by_id[sid].key, snap["state"])
+    if replay:  # every series' stored buckets after its snapshot, in one step of the fleet
+        rows, st, x = (np.concatenate(p) for p in zip(*replay, strict=True))
+        if len(rows):
+            bank.default_run(rows, st, x)
     return done
 
 
@@ -111,32 +117,33 @@ def _stored(
     return sids[order], starts[order], values[order]
 
 
-def _snapshots(bank: DetectorBank, store: Store, by_id: dict[int, SeriesRef]) -> dict[int, Any]:
-    """Stored snapshots of known series taken with the current configuration."""
+def _snapshots(
+    bank: DetectorBank, store: Store, by_id: dict[int, SeriesRef], width: int
+) -> dict[int, Any]:
+    """Stored snapshots of known series taken with the current configuration and bucket width
+    (the others replay from scratch)."""
     out = {}
     for name, snap in store.checkpoints_with_prefix(SNAPSHOT_PREFIX).items():
         sid = int(name.removeprefix(SNAPSHOT_PREFIX))
-        if sid in by_id and snap.get("config") == repr(bank.default_config):
+        taken = snap.get("state", {}).get("bucket_seconds")
+        same_width = taken is None or float(taken) == float(width)
+        if sid in by_id and snap.get("config") == repr(bank.default_config) and same_width:
             out[sid] = snap
     return out
 
 
-def _replay_default(
+def _default_start(
     bank: DetectorBank,
     key: str,
     snap: dict[str, Any] | None,
     starts: np.ndarray,
     values: np.ndarray,
-) -> bool:
-    """Rebuild a series' default detector: from its snapshot (True), or from scratch (False)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Start a series' default detector from its snapshot (or afresh without one): its row, and
+    the stored buckets it must replay, as fleet rows, starts and values."""
     if snap is not None:
-        det = bank.defaults[key] = DefaultDetector.restore(snap["state"])
+        bank.restore_default(key, snap["state"])
         keep = starts >= int(snap["through"])
         starts, values = starts[keep], values[keep]
-    else:
-        fresh = bank.default_detector(key)
-        assert fresh is not None
-        det = fresh
-    if len(starts):
-        det.run(pd.DatetimeIndex(pd.to_datetime(starts, unit="s", utc=True)), values)
-    return snap is not None
+    row = int(bank.default_rows([key])[0])
+    return np.full(len(starts), row, dtype=np.int64), starts, values
