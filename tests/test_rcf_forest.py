@@ -61,7 +61,7 @@ def check_invariants(forest: RandomCutForest | BatchRandomCutForest) -> None:
     a = forest.arrays_
     assert a is not None
     M, K, S = a.left.shape[1], a.bmin.shape[1], a.lpt.shape[1]
-    refs = np.zeros(len(a.pref), dtype=int)
+    refs = np.zeros(len(a.vals), dtype=int)
     for t in range(len(a.root)):
         cached = _free_list(a.left[t], int(a.ihead[t, 0]))
         plain = _free_list(a.left[t], int(a.ihead[t, 1]))
@@ -75,9 +75,9 @@ def check_invariants(forest: RandomCutForest | BatchRandomCutForest) -> None:
         assert len(cached) + len(plain) + internal == M, "every internal slot used or free"
         assert len(leaves) + internal + 1 == S, "every leaf slot used or free"
         np.add.at(refs, a.lpt[t, a.spt[t, : a.sn[t]]], 1)
-    assert np.array_equal(refs, a.pref), "reference counts match the samplers"
+    assert np.array_equal(np.bincount(a.references(), minlength=len(refs)), refs)
     end, k = int(a.meta[META_END]), a.shingle
-    assert end <= len(a.pref) <= a.bound
+    assert end <= len(a.vals) <= a.bound
     assert not refs[max(end - k + 1, 0) :].any(), "every referenced point lies inside the store"
     if isinstance(forest, RandomCutForest) and forest.sequence and forest.shingler_ is not None:
         tail = a.vals[end - (k - 1) : end]
@@ -291,7 +291,7 @@ def test_store_grows_and_shrinks_by_steps() -> None:
         forest.process(rng.normal(size=20))
         a = forest.arrays_
         assert a is not None
-        capacities.append(len(a.pref))
+        capacities.append(len(a.vals))
     steps = [(a, b) for a, b in itertools.pairwise(capacities) if b > a]
     assert len(steps) > 3 and all(b <= 1.25 * a + 64 for a, b in steps), "a quarter at a time"
     # a short decay forgets most of the long history: the store shrinks to what is used
@@ -299,8 +299,8 @@ def test_store_grows_and_shrinks_by_steps() -> None:
     for _ in range(20):
         forest.process(rng.normal(size=200))
     a = forest.arrays_
-    assert a is not None and len(a.pref) < max(capacities) / 2
-    assert len(a.pref) <= 1.25 * a.records_in_use() + 64 + 200
+    assert a is not None and len(a.vals) < max(capacities) / 2
+    assert len(a.vals) <= 1.25 * a.records_in_use() + 64 + 200
     check_invariants(forest)
 
 

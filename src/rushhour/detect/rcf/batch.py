@@ -90,11 +90,11 @@ class BatchRandomCutForest:
         picks = [rng.choice(len(A), size=min(S, len(A)), replace=False) for _ in range(c.num_trees)]
         used = np.unique(np.concatenate(picks))
         # the point store holds each sampled training row once, shared by the trees
-        a.replace_store(A[used], np.zeros(len(used), dtype=a.pref.dtype), len(used))
+        a.replace_store(A[used], len(used))
         where = np.searchsorted(used, np.arange(len(A)))
         for t, pick in enumerate(picks):
             kernels.insert_points(
-                t, where[pick].astype(np.int64), a.meta, a.pts, a.pref, a.root, a.left, a.right,
+                t, where[pick].astype(np.int64), a.meta, a.pts, a.root, a.left, a.right,
                 a.cdim, a.cval, a.nmass, a.bmin, a.bmax, a.lpt, a.lmass, a.ihead, a.lhead, a.rng,
                 a.spt,
             )  # fmt: skip

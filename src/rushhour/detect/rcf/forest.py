@@ -50,15 +50,15 @@ class ForestArrays:
     The point store holds *records* (rows of input columns), and a point is ``shingle`` consecutive
     records (AWS's internal shingling): point ``p`` is ``vals[p : p + shingle]`` flattened, so the
     overlapping shingles of a one-column series share their values, and a new record adds one row.
-    Trees refer to a point by its first record; ``pref`` counts those references. Records no point
-    uses any more are squeezed out when the store fills (:func:`kernels.store_compact`), and the
-    store grows or shrinks by a quarter at a time (:meth:`resize_store`). Free node and leaf slots
+    Trees refer to a point by its first record. Records no sampled point covers any more are
+    squeezed out when the store fills (:func:`kernels.store_compact`, which finds the points in use
+    from the samplers, so there are no reference counts to keep), and the store grows or shrinks by
+    a quarter at a time (:meth:`resize_store`). Free node and leaf slots
     are lists threaded through the arrays themselves (see :mod:`kernels`), and bounding boxes are
     cached for the first ``K`` internal slots only, which hold the heaviest nodes.
     """
 
     vals: np.ndarray  # (R, C) float32: the point store, one row per record (input columns)
-    pref: np.ndarray  # (R,) int8 (int16 above 127 trees): trees referencing the point at a record
     meta: np.ndarray  # (META_SIZE,) int64: counters, see layout.py
     root: np.ndarray  # (F,) int32: root reference of each tree, -1 when empty
     left: np.ndarray  # (F, M) int16: child references (< M internal, >= M leaf M + slot)
@@ -113,7 +113,6 @@ class ForestArrays:
         heavy = max(2, math.ceil(3 * samples / K)) if K else 0
         return cls._packed(
             vals=np.zeros((cap, columns), dtype=np.float32),
-            pref=np.zeros(cap, dtype=np.int8 if trees <= 127 else np.int16),
             meta=np.array([0, 0, 0, shingle, heavy][:META_SIZE], dtype=np.int64),
             root=np.full(trees, -1, dtype=np.int32),
             left=np.tile(_chain_pair(K, M).astype(np.int16), (trees, 1)),
@@ -159,22 +158,20 @@ class ForestArrays:
     def resize_store(self) -> None:
         """After a compaction: grow the store when under an eighth of it is free, shrink it when
         under half is used; either way to the records in use plus a quarter (at least 64)."""
-        cap, live = self.pref.shape[0], int(self.meta[META_END])
+        cap, live = self.vals.shape[0], int(self.meta[META_END])
         if cap - live >= max(cap // 8, self.shingle) and 2 * live >= cap:
             return
         target = min(self.bound, live + max(live // 4, 64))
         if target != cap:
-            self.replace_store(self.vals[:live], self.pref[:live], target)
+            self.replace_store(self.vals[:live], target)
 
-    def replace_store(self, vals: np.ndarray, pref: np.ndarray, capacity: int) -> None:
-        """Hold ``vals``/``pref`` (the records in use) in a store of ``capacity`` records, all
-        arrays packed anew into one buffer."""
+    def replace_store(self, vals: np.ndarray, capacity: int) -> None:
+        """Hold ``vals`` (the records in use) in a store of ``capacity`` records, all arrays
+        packed anew into one buffer."""
         arrays = self.as_dict()
         live = len(vals)
         arrays["vals"] = np.zeros((capacity, vals.shape[1]), dtype=np.float32)
         arrays["vals"][:live] = vals
-        arrays["pref"] = np.zeros(capacity, dtype=self.pref.dtype)
-        arrays["pref"][:live] = pref
         arrays["meta"] = self.meta.copy()
         arrays["meta"][META_END] = live
         packed = ForestArrays._packed(**arrays)
@@ -219,19 +216,25 @@ class ForestArrays:
         stored points still use."""
         total = sum(a.nbytes for a in self.as_dict().values())
         if in_use:
-            free = self.pref.shape[0] - self.records_in_use()
-            total -= free * (self.vals.itemsize * self.vals.shape[1] + self.pref.itemsize)
+            free = self.vals.shape[0] - self.records_in_use()
+            total -= free * self.vals.itemsize * self.vals.shape[1]
         return total
+
+    def references(self) -> np.ndarray:
+        """The first record of each sampled point, once per sampler entry (``lpt`` of the leaves
+        the samplers hold)."""
+        held = np.arange(self.spt.shape[1]) < self.sn[:, None]
+        return np.take_along_axis(self.lpt, self.spt.astype(np.intp), axis=1)[held].astype(np.intp)
 
     def points_in_use(self) -> int:
         """Stored points some tree refers to."""
-        return int(np.count_nonzero(self.pref[: int(self.meta[META_END])] > 0))
+        return len(np.unique(self.references()))
 
     def records_in_use(self) -> int:
-        """Store records some referenced point covers, plus the next point's first ones."""
+        """Store records some sampled point covers, plus the next point's first ones."""
         end, k = int(self.meta[META_END]), self.shingle
         used = np.zeros(end, dtype=bool)
-        starts = np.flatnonzero(self.pref[:end] > 0)
+        starts = np.unique(self.references())
         for j in range(k):
             used[starts + j] = True
         if end:
@@ -420,7 +423,7 @@ class RandomCutForest:
             done = kernels.forest_step(
                 X[start:], mode[start:], scores[start:], hi[start:] if len(hi) else hi,
                 lo[start:] if len(lo) else lo,
-                a.vals, a.pts, a.pref, a.meta,
+                a.vals, a.pts, a.meta,
                 a.root, a.left, a.right, a.cdim, a.cval, a.nmass, a.bmin, a.bmax, a.lpt, a.lmass,
                 a.ihead, a.lhead, a.sw, a.spt, a.sn, a.rng,
                 lam, float(self.config.initial_accept_fraction),

@@ -2,8 +2,7 @@
 
 The forest lives in a handful of flat arrays (see :class:`rushhour.detect.rcf.forest.ForestArrays`):
 
-* a point store shared by all trees, with reference counts, so a point sampled by 40 trees is
-  stored once. It holds records, and a point is ``shingle`` consecutive records (``pts`` is the
+* a point store shared by all trees, so a point sampled by 40 trees is stored once. It holds records, and a point is ``shingle`` consecutive records (``pts`` is the
   strided view of the points over them), so overlapping shingles share their values; records no
   point covers any more are squeezed out when the store fills (:func:`store_compact`);
 * per tree, internal nodes ``0..M-1`` (children, cut dimension, cut value, mass) and leaves
@@ -91,14 +90,14 @@ def seed_states(seed: int, n: int) -> np.ndarray:
 
 # -- the point store -----------------------------------------------------------------------------
 @njit(cache=True, inline="always")
-def _store_room(pref, meta):
+def _store_room(vals, meta):
     """Whether the store has room for the next record's point."""
     end = meta[META_END]
-    return (end + 1 if end > 0 else meta[META_SHINGLE]) <= pref.shape[0]
+    return (end + 1 if end > 0 else meta[META_SHINGLE]) <= vals.shape[0]
 
 
 @njit(cache=True, inline="always")
-def _store_put(pts, pref, meta, q):
+def _store_put(pts, meta, q):
     """Store the next record's point ``q`` (the caller checked there is room). Its first
     ``shingle - 1`` records are the store's last ones (the previous point's newest), so only the
     newest record is new; the others are written again with the same values."""
@@ -107,35 +106,36 @@ def _store_put(pts, pref, meta, q):
     p = end - (k - 1) if end > 0 else 0
     for d in range(q.shape[0]):
         pts[p, d] = q[d]
-    pref[p] = 0
     meta[META_END] = p + k
     return p
 
 
 @njit(cache=True)
-def store_compact(vals, pref, meta, lpt, spt, sn):
-    """Squeeze out the records no referenced point covers (keeping the last ``shingle - 1``, the
+def store_compact(vals, meta, lpt, spt, sn):
+    """Squeeze out the records no sampled point covers (keeping the last ``shingle - 1``, the
     next point's first ones), in order, and move the trees' references with them. Points and
-    scores do not change: a point's records stay consecutive."""
+    scores do not change: a point's records stay consecutive. The points in use are found from
+    the samplers' leaves here, so the store keeps no reference counts."""
     k = meta[META_SHINGLE]
     end = meta[META_END]
     tail = end - (k - 1) if end > 0 else end
+    used = np.zeros(end, dtype=np.bool_)
+    for t in range(lpt.shape[0]):
+        for i in range(sn[t]):
+            used[lpt[t, spt[t, i]]] = True
     new = np.empty(end, dtype=np.int64)
     n = 0
-    run = 0  # records left of the newest referenced point seen
+    run = 0  # records left of the newest used point seen
     for i in range(end):
-        if pref[i] > 0:
+        if used[i]:
             run = k
         if run > 0 or i >= tail:
             new[i] = n
             if n != i:
                 for c in range(vals.shape[1]):
                     vals[n, c] = vals[i, c]
-                pref[n] = pref[i]
             n += 1
         run -= 1
-    for i in range(n, end):
-        pref[i] = 0
     done = np.zeros(lpt.shape[1], dtype=np.int64)  # tree + 1 once a leaf is moved (duplicates
     for t in range(lpt.shape[0]):  # share a leaf across sampler entries)
         for i in range(sn[t]):
@@ -710,7 +710,7 @@ def _scratch(S, D):
 
 # -- the streaming step ---------------------------------------------------------------------------
 @njit(cache=True)
-def forest_step(X, mode, scores, attr_hi, attr_lo, vals, pts, pref, meta, root, left, right, cdim, cval,
+def forest_step(X, mode, scores, attr_hi, attr_lo, vals, pts, meta, root, left, right, cdim, cval,
                 nmass, bmin, bmax, lpt, lmass, ihead, lhead, sw, spt, sn, rng, lam,
                 initial_fraction):  # fmt: skip
     """Score (mode 2; 3 adds attribution) then update (modes 1-3) each row of ``X`` in turn.
@@ -731,8 +731,8 @@ def forest_step(X, mode, scores, attr_hi, attr_lo, vals, pts, pref, meta, root, 
         m = mode[r]
         if m == 0:
             continue
-        if not _store_room(pref, meta):
-            store_compact(vals, pref, meta, lpt, spt, sn)
+        if not _store_room(vals, meta):
+            store_compact(vals, meta, lpt, spt, sn)
             return r
         q = X[r]
         if m >= 2:
@@ -756,7 +756,7 @@ def forest_step(X, mode, scores, attr_hi, attr_lo, vals, pts, pref, meta, root, 
         # update: the new point enters the store once, every accepting tree references it
         if meta[META_SEQ] - meta[META_WBASE] >= _REBASE_AFTER:
             rebase(sw, sn, meta, lam)
-        p = _store_put(pts, pref, meta, q)
+        p = _store_put(pts, meta, q)
         rel = float(meta[META_SEQ] - meta[META_WBASE])
         for t in range(F):
             u = _uniform(rng, t)
@@ -769,21 +769,18 @@ def forest_step(X, mode, scores, attr_hi, attr_lo, vals, pts, pref, meta, root, 
                 continue
             if not initial:
                 gone = heap_pop(sw, spt, sn, t)
-                ev = lpt[t, gone]
                 tree_delete(t, gone, meta, pts, root, left, right, cdim, cval, nmass, bmin, bmax,
                             lpt, lmass, ihead, lhead, path, stack, blo, bhi)  # fmt: skip
-                pref[ev] -= 1
             leaf = tree_insert(t, p, meta, pts, root, left, right, cdim, cval, nmass, bmin, bmax,
                                lpt, lmass, ihead, lhead, rng, path, stack, blo, bhi,
                                pbox)  # fmt: skip
-            pref[lpt[t, leaf]] += 1
             heap_push(sw, spt, sn, t, w, leaf)
         meta[META_SEQ] += 1
     return X.shape[0]
 
 
 @njit(cache=True)
-def insert_points(t, idx, meta, pts, pref, root, left, right, cdim, cval, nmass, bmin, bmax, lpt,
+def insert_points(t, idx, meta, pts, root, left, right, cdim, cval, nmass, bmin, bmax, lpt,
                   lmass, ihead, lhead, rng, spt):  # fmt: skip
     """Build tree ``t`` from store points ``idx`` (the batch forest's fit)."""
     path, stack, blo, bhi, pbox = _scratch(lpt.shape[1], pts.shape[1])
@@ -791,7 +788,6 @@ def insert_points(t, idx, meta, pts, pref, root, left, right, cdim, cval, nmass,
         leaf = tree_insert(t, idx[i], meta, pts, root, left, right, cdim, cval, nmass, bmin, bmax,
                            lpt, lmass, ihead, lhead, rng, path, stack, blo, bhi,
                            pbox)  # fmt: skip
-        pref[lpt[t, leaf]] += 1
         spt[t, i] = leaf
 
 

@@ -145,8 +145,6 @@ def _from_v2(
     vals = pts[live].reshape(len(live) * k, C)
     if streaming and k > 1 and meta[META_SEQ] > 0:
         vals = np.concatenate([vals, np.asarray(tail, dtype=np.float32).reshape(k - 1, C)])
-    new_pref = np.zeros(len(vals), dtype=np.int8 if F <= 127 else np.int16)
-    new_pref[: len(live) * k : k] = pref[live]
     where = np.zeros(len(pref), dtype=np.int64)
     where[live] = np.arange(len(live)) * k
     lpt = old["lpt"].astype(np.int64)
@@ -154,10 +152,10 @@ def _from_v2(
         used = np.unique(old["spt"][t, : old["sn"][t]])
         lpt[t, used] = where[lpt[t, used]]
     bound = store_bound(F, S, k)
-    new = dict(old, vals=vals, pref=new_pref, lpt=lpt.astype(index_type(bound)))
+    new = dict(old, vals=vals, lpt=lpt.astype(index_type(bound)))
     # v2 meta: free slots, sequence, weight base, free head, heavy; v3: records, ..., shingle, ...
     new["meta"] = meta.copy()
     new["meta"][META_END] = len(vals)
     new["meta"][META_SHINGLE] = k
-    del new["pts"]
+    del new["pts"], new["pref"]
     return new
