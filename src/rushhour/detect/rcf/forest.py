@@ -166,31 +166,30 @@ class ForestArrays:
             self.replace_store(self.vals[:live], target)
 
     def replace_store(self, vals: np.ndarray, capacity: int) -> None:
-        """Hold ``vals`` (the records in use) in a store of ``capacity`` records, all arrays
-        packed anew into one buffer."""
-        arrays = self.as_dict()
+        """Hold ``vals`` (the records in use) in a store of ``capacity`` records."""
         live = len(vals)
-        arrays["vals"] = np.zeros((capacity, vals.shape[1]), dtype=np.float32)
-        arrays["vals"][:live] = vals
-        arrays["meta"] = self.meta.copy()
-        arrays["meta"][META_END] = live
-        packed = ForestArrays._packed(**arrays)
-        for name in self.names():
-            setattr(self, name, getattr(packed, name))
+        store = np.zeros((capacity, vals.shape[1]), dtype=np.float32)
+        store[:live] = vals
+        self.vals = store
+        self.meta[META_END] = live
         self._view()
 
     @classmethod
     def _packed(cls, **arrays: np.ndarray) -> ForestArrays:
-        """The arrays copied into one buffer (views 16-byte aligned): one allocation per forest, so
-        thousands of forests do not scatter small blocks over the heap."""
+        """The arrays copied into one buffer (views 16-byte aligned), all but the point store,
+        which has a block of its own (it is resized as the forest goes): two allocations per
+        forest, so thousands of forests do not scatter small blocks over the heap."""
         offsets = []
         end = 0
-        for a in arrays.values():
+        for name, a in arrays.items():
             offsets.append(end)
-            end += -(-a.nbytes // 16) * 16
+            end += 0 if name == "vals" else -(-a.nbytes // 16) * 16
         buffer = np.empty(end, dtype=np.uint8)
         views = {}
         for (name, a), at in zip(arrays.items(), offsets, strict=True):
+            if name == "vals":
+                views[name] = np.array(a, dtype=np.float32, order="C")
+                continue
             view = buffer[at : at + a.nbytes].view(a.dtype).reshape(a.shape)
             view[...] = a
             views[name] = view

@@ -313,15 +313,15 @@ def _path_boxes(t, q, start, pts, left, right, cdim, cval, bmin, bmax, lpt, path
 
 
 @_no_refcount
-def tree_insert(t, p, meta, pts, root, left, right, cdim, cval, nmass, bmin, bmax, lpt, lmass,
+def tree_insert(t, p, q, meta, pts, root, left, right, cdim, cval, nmass, bmin, bmax, lpt, lmass,
                 ihead, lhead, rng, path, stack, blo, bhi, pbox):  # fmt: skip
-    """Insert store point ``p`` into tree ``t``; returns the leaf slot that now holds it (an equal
-    point already in the tree is reused, its leaf mass grows)."""
+    """Insert store point ``p`` (its values ``q``, a contiguous copy: ``pts`` rows are strided
+    views when the store is shingled) into tree ``t``; returns the leaf slot that now holds it (an
+    equal point already in the tree is reused, its leaf mass grows)."""
     M = left.shape[1]
     K = bmin.shape[1]
     D = pts.shape[1]
     track = nmass.shape[1] > 0
-    q = pts[p]
     node = root[t]
     if node < 0:
         leaf = _leaf_take(lpt, lhead, t)
@@ -771,8 +771,8 @@ def forest_step(X, mode, scores, attr_hi, attr_lo, vals, pts, meta, root, left, 
                 gone = heap_pop(sw, spt, sn, t)
                 tree_delete(t, gone, meta, pts, root, left, right, cdim, cval, nmass, bmin, bmax,
                             lpt, lmass, ihead, lhead, path, stack, blo, bhi)  # fmt: skip
-            leaf = tree_insert(t, p, meta, pts, root, left, right, cdim, cval, nmass, bmin, bmax,
-                               lpt, lmass, ihead, lhead, rng, path, stack, blo, bhi,
+            leaf = tree_insert(t, p, q, meta, pts, root, left, right, cdim, cval, nmass, bmin,
+                               bmax, lpt, lmass, ihead, lhead, rng, path, stack, blo, bhi,
                                pbox)  # fmt: skip
             heap_push(sw, spt, sn, t, w, leaf)
         meta[META_SEQ] += 1
@@ -785,8 +785,9 @@ def insert_points(t, idx, meta, pts, root, left, right, cdim, cval, nmass, bmin,
     """Build tree ``t`` from store points ``idx`` (the batch forest's fit)."""
     path, stack, blo, bhi, pbox = _scratch(lpt.shape[1], pts.shape[1])
     for i in range(idx.shape[0]):
-        leaf = tree_insert(t, idx[i], meta, pts, root, left, right, cdim, cval, nmass, bmin, bmax,
-                           lpt, lmass, ihead, lhead, rng, path, stack, blo, bhi,
+        q = pts[idx[i]]
+        leaf = tree_insert(t, idx[i], q, meta, pts, root, left, right, cdim, cval, nmass, bmin,
+                           bmax, lpt, lmass, ihead, lhead, rng, path, stack, blo, bhi,
                            pbox)  # fmt: skip
         spt[t, i] = leaf
 
