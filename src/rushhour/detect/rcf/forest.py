@@ -53,9 +53,9 @@ class ForestArrays:
     Trees refer to a point by its first record. Records no sampled point covers any more are
     squeezed out when the store fills (:func:`kernels.store_compact`, which finds the points in use
     from the samplers, so there are no reference counts to keep), and the store grows or shrinks by
-    a quarter at a time (:meth:`resize_store`). Free node and leaf slots
-    are lists threaded through the arrays themselves (see :mod:`kernels`), and bounding boxes are
-    cached for the first ``K`` internal slots only, which hold the heaviest nodes.
+    a quarter at a time (:meth:`resize_store`). Free node and leaf slots are lists threaded through
+    the arrays themselves (see :mod:`kernels`), and bounding boxes are cached for the first ``K``
+    internal slots only, which hold the heaviest nodes.
     """
 
     vals: np.ndarray  # (R, C) float32: the point store, one row per record (input columns)
@@ -254,13 +254,12 @@ def index_type(bound: int) -> type[np.integer[Any]]:
     return np.uint16 if bound <= 1 << 16 else np.int32
 
 
-def _chain(n: int, end: int, *, offset: int = 0, start: int = 0) -> np.ndarray:
-    """A free list over slots ``start .. start+n-1`` in order, then ``end``, stored as
-    ``offset - next`` (``offset`` -2 marks free point-store slots apart from reference counts)."""
+def _chain(n: int, end: int, *, start: int = 0) -> np.ndarray:
+    """A free list over slots ``start .. start+n-1`` in order, then ``end``: each slot's next."""
     nxt = np.arange(start + 1, start + n + 1, dtype=np.int64)
     if n:
         nxt[-1] = end
-    return (nxt if offset == 0 else offset - nxt).astype(np.int32)
+    return nxt.astype(np.int32)
 
 
 def _chain_pair(K: int, M: int) -> np.ndarray:
