@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,7 +24,7 @@ from rushhour.detect.rcf import (
     score_threshold,
 )
 from rushhour.detect.rcf.forest import ForestArrays
-from rushhour.detect.rcf.layout import META_FREE_HEAD, META_FREE_N
+from rushhour.detect.rcf.layout import META_END
 from rushhour.errors import InputError, NotFittedError, UsageError
 
 SMALL = {"number_of_trees": 8, "sub_sample_size": 32, "time_decay": 500}
@@ -49,7 +51,7 @@ def _walk(a: ForestArrays, t: int, node: int) -> tuple[np.ndarray, np.ndarray, i
 
 def _free_list(nxt: np.ndarray, head: int) -> list[int]:
     out = []
-    while head >= 0:
+    while 0 <= head < len(nxt):  # ends at -1 (at 65535 in a uint16 array)
         out.append(head)
         head = int(nxt[head])
     return out
@@ -59,7 +61,7 @@ def check_invariants(forest: RandomCutForest | BatchRandomCutForest) -> None:
     a = forest.arrays_
     assert a is not None
     M, K, S = a.left.shape[1], a.bmin.shape[1], a.lpt.shape[1]
-    refs = np.zeros(len(a.pref), dtype=int)
+    refs = np.zeros(len(a.vals), dtype=int)
     for t in range(len(a.root)):
         cached = _free_list(a.left[t], int(a.ihead[t, 0]))
         plain = _free_list(a.left[t], int(a.ihead[t, 1]))
@@ -73,11 +75,13 @@ def check_invariants(forest: RandomCutForest | BatchRandomCutForest) -> None:
         assert len(cached) + len(plain) + internal == M, "every internal slot used or free"
         assert len(leaves) + internal + 1 == S, "every leaf slot used or free"
         np.add.at(refs, a.lpt[t, a.spt[t, : a.sn[t]]], 1)
-    in_use = a.pref >= 0
-    assert np.array_equal(refs[in_use], a.pref[in_use]), "reference counts match the samplers"
-    assert not refs[~in_use].any(), "free store slots are not referenced"
-    free = _free_list(-2 - a.pref, int(a.meta[META_FREE_HEAD]))
-    assert len(free) == int(a.meta[META_FREE_N]) == int((~in_use).sum())
+    assert np.array_equal(np.bincount(a.references(), minlength=len(refs)), refs)
+    end, k = int(a.meta[META_END]), a.shingle
+    assert end <= len(a.vals) <= a.bound
+    assert not refs[max(end - k + 1, 0) :].any(), "every referenced point lies inside the store"
+    if isinstance(forest, RandomCutForest) and forest.sequence and forest.shingler_ is not None:
+        tail = a.vals[end - (k - 1) : end]
+        assert np.array_equal(tail, forest.shingler_.buffer_), "the next point's first records"
 
 
 def test_scores_zero_during_warm_up_then_flag_outlier() -> None:
@@ -234,6 +238,72 @@ def test_state_file_errors(tmp_path: pytest.TempPathFactory) -> None:
     assert "rushhour train" in info.value.hint
 
 
+def test_version_2_files_load_and_continue_with_the_same_scores() -> None:
+    # written by the version 2 layout (every point stored whole), with the scores it went on to give
+    data = Path(__file__).parent / "data"
+    expected = np.load(data / "rcf_v2_expected.npz")
+    stream = load(data / "rcf_v2_streaming.npz")
+    assert isinstance(stream, RandomCutForest)
+    check_invariants(stream)
+    result = stream.process(expected["stream"], explain=True)
+    np.testing.assert_array_equal(result.scores, expected["stream_scores"])
+    check_invariants(stream)
+    batch = load(data / "rcf_v2_batch.npz")
+    assert isinstance(batch, BatchRandomCutForest)
+    check_invariants(batch)
+    np.testing.assert_array_equal(batch.score(expected["queries"]), expected["batch_scores"])
+
+
+@pytest.mark.parametrize("columns", [1, 2])
+def test_shingled_store_shares_records_and_scores_as_whole_points(columns: int) -> None:
+    # internal shingling stores each record once; a forest fed the same shingles as whole points
+    # (shingle 1, every point stored apart) builds the same trees, so its scores are the same
+    rng = np.random.default_rng(12)
+    X = np.round(rng.normal(size=(4000, columns)) * 3)
+    k, S = 4, 32
+    config = {"number_of_trees": 12, "sub_sample_size": S, "time_decay": 300, "seed": 8}
+    shared = RandomCutForest(RCFConfig(shingle_size=k, **config))
+    whole = RandomCutForest(RCFConfig(**config))
+    windows = np.lib.stride_tricks.sliding_window_view(X, (k, columns))[:, 0]
+    points = windows.reshape(len(windows), k * columns)
+    got, want = [], []
+    for start in range(0, len(X), 500):  # in chunks: the stores compact and resize in between
+        got.append(shared.process(X[start : start + 500], explain=True).scores)
+        first = max(start - (k - 1), 0)
+        want.append(whole.process(points[first : start + 500 - (k - 1)], explain=True).scores)
+        check_invariants(shared)
+        a = shared.arrays_
+        assert a is not None
+        # overlapping shingles share records: far fewer than shingle records per stored point
+        assert a.records_in_use() < 0.75 * k * a.points_in_use()
+    np.testing.assert_array_equal(np.concatenate(got)[S + k - 1 :], np.concatenate(want)[S:])
+    b = whole.arrays_
+    assert a.vals.shape[0] < b.vals.shape[0] * k and shared.memory_bytes() < whole.memory_bytes()
+
+
+def test_store_grows_and_shrinks_by_steps() -> None:
+    forest = RandomCutForest(
+        RCFConfig(number_of_trees=10, sub_sample_size=32, time_decay=5000, shingle_size=2, seed=4)
+    )
+    rng = np.random.default_rng(2)
+    capacities = []
+    for _ in range(400):  # 20 records at a time: each growth leaves at least 64 records free
+        forest.process(rng.normal(size=20))
+        a = forest.arrays_
+        assert a is not None
+        capacities.append(len(a.vals))
+    steps = [(a, b) for a, b in itertools.pairwise(capacities) if b > a]
+    assert len(steps) > 3 and all(b <= 1.25 * a + 64 for a, b in steps), "a quarter at a time"
+    # a short decay forgets most of the long history: the store shrinks to what is used
+    forest.config.time_decay = 100
+    for _ in range(20):
+        forest.process(rng.normal(size=200))
+    a = forest.arrays_
+    assert a is not None and len(a.vals) < max(capacities) / 2
+    assert len(a.vals) <= 1.25 * a.records_in_use() + 64 + 200
+    check_invariants(forest)
+
+
 def test_memory_is_compact() -> None:
     X, _ = np.random.default_rng(0).normal(size=(20_000, 3)), None
     forest = RandomCutForest(RCFConfig(seed=1))
@@ -331,6 +401,9 @@ def test_index_types_widen_for_big_forests_and_many_dimensions() -> None:
     scores = big.process(X, explain=True).scores
     assert big.arrays_ is not None
     assert big.arrays_.lpt.dtype == np.int32 and big.arrays_.cdim.dtype == np.int16
+    # the pipeline's forests: 50 x 256 points of 4 records stay below 65536 records
+    pipeline = RandomCutForest(RCFConfig(number_of_trees=50, shingle_size=4, seed=3), dimensions=1)
+    assert pipeline.arrays_ is not None and pipeline.arrays_.lpt.dtype == np.uint16
     assert int(np.argmax(scores)) == 350
     check_invariants(big)
     buf = io.BytesIO()

@@ -26,7 +26,6 @@ import pandas as pd
 from rushhour.detect.rcf import kernels
 from rushhour.detect.rcf.forest import ForestArrays, _check_range
 from rushhour.detect.rcf.frozen import FrozenForest, freeze
-from rushhour.detect.rcf.layout import META_FREE_HEAD, META_FREE_N
 from rushhour.errors import InputError, NotFittedError, UsageError
 
 
@@ -91,14 +90,11 @@ class BatchRandomCutForest:
         picks = [rng.choice(len(A), size=min(S, len(A)), replace=False) for _ in range(c.num_trees)]
         used = np.unique(np.concatenate(picks))
         # the point store holds each sampled training row once, shared by the trees
-        a.pts = np.ascontiguousarray(A[used])
-        a.pref = np.zeros(len(used), dtype=np.int32)
-        a.meta[META_FREE_N] = 0
-        a.meta[META_FREE_HEAD] = -1
+        a.replace_store(A[used], len(used))
         where = np.searchsorted(used, np.arange(len(A)))
         for t, pick in enumerate(picks):
             kernels.insert_points(
-                t, where[pick].astype(np.int64), a.meta, a.pts, a.pref, a.root, a.left, a.right,
+                t, where[pick].astype(np.int64), a.meta, a.pts, a.root, a.left, a.right,
                 a.cdim, a.cval, a.nmass, a.bmin, a.bmax, a.lpt, a.lmass, a.ihead, a.lhead, a.rng,
                 a.spt,
             )  # fmt: skip

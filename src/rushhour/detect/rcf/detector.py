@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from rushhour.detect.base import Direction, Verdict
-from rushhour.detect.rcf.forest import RandomCutForest, RCFConfig
+from rushhour.detect.rcf.forest import RandomCutForest, RCFConfig, RCFResult
 from rushhour.detect.rcf.kinesis import explanation
 from rushhour.errors import UsageError
 
@@ -62,11 +62,13 @@ class RCFDetector:
         return self.mean_ + (self.k if k is None else k) * math.sqrt(self.m2_ / self.n_)
 
     def score_one(self, t: datetime, x: float) -> Verdict:
-        result = self.forest.score_and_explain([x])
-        assert result.high is not None and result.low is not None
-        score = float(result.scores[0])
         if not self.forest.is_warm:
             return Verdict(score=0.0, anomalous=False)
+        return self._verdict(self.forest.score_and_explain([x]))
+
+    def _verdict(self, result: RCFResult) -> Verdict:
+        assert result.high is not None and result.low is not None
+        score = float(result.scores[0])
         limit = self.threshold()
         high, low = float(result.high[0, 0]), float(result.low[0, 0])
         direction: Direction = "spike" if high >= low else "drop"
@@ -80,12 +82,14 @@ class RCFDetector:
         )
 
     def score_and_learn(self, t: datetime, x: float) -> Verdict:
-        """``score_one`` then ``learn_one`` with one pass over the trees for the score (the live
-        pipeline's path: the score that judged the bucket also feeds the running threshold)."""
-        verdict = self.score_one(t, x)
-        if self.forest.is_warm:
-            self._observe(verdict.score)
-        self.forest.update([x])
+        """``score_one`` then ``learn_one`` in one kernel call that scores, attributes and learns
+        the bucket (the live pipeline's path: the score that judged the bucket also feeds the
+        running threshold)."""
+        if not self.forest.is_warm:
+            self.forest.update([x])
+            return Verdict(score=0.0, anomalous=False)
+        verdict = self._verdict(self.forest.process([x], explain=True))
+        self._observe(verdict.score)
         return verdict
 
     def _observe(self, score: float) -> None:

@@ -25,9 +25,9 @@ import numpy as np
 
 from rushhour.detect.rcf import kernels
 from rushhour.detect.rcf.layout import (
-    META_FREE_HEAD,
-    META_FREE_N,
+    META_END,
     META_SEQ,
+    META_SHINGLE,
     META_SIZE,
     META_WBASE,
 )
@@ -47,12 +47,18 @@ SMALL_POINT = 4
 class ForestArrays:
     """Every array of a forest: a point store shared by the trees, per-tree nodes, samplers, RNGs.
 
-    Free slots are lists threaded through the arrays themselves (see :mod:`kernels`), and bounding
-    boxes are cached for the first ``K`` internal slots only, which hold the heaviest nodes.
+    The point store holds *records* (rows of input columns), and a point is ``shingle`` consecutive
+    records (AWS's internal shingling): point ``p`` is ``vals[p : p + shingle]`` flattened, so the
+    overlapping shingles of a one-column series share their values, and a new record adds one row.
+    Trees refer to a point by its first record. Records no sampled point covers any more are
+    squeezed out when the store fills (:func:`kernels.store_compact`, which finds the points in use
+    from the samplers, so there are no reference counts to keep), and the store grows or shrinks by
+    a quarter at a time (:meth:`resize_store`). Free node and leaf slots are lists threaded through
+    the arrays themselves (see :mod:`kernels`), and bounding boxes are cached for the first ``K``
+    internal slots only, which hold the heaviest nodes.
     """
 
-    pts: np.ndarray  # (P, D) float32: the point store
-    pref: np.ndarray  # (P,) int32: tree samples referencing each point; free: -2 - next free slot
+    vals: np.ndarray  # (R, C) float32: the point store, one row per record (input columns)
     meta: np.ndarray  # (META_SIZE,) int64: counters, see layout.py
     root: np.ndarray  # (F,) int32: root reference of each tree, -1 when empty
     left: np.ndarray  # (F, M) int16: child references (< M internal, >= M leaf M + slot)
@@ -62,8 +68,8 @@ class ForestArrays:
     nmass: np.ndarray  # (F, M) int16: points under each internal node; (F, 0) without a box cache
     bmin: np.ndarray  # (F, K, D) float32: bounding boxes of the internal slots 0..K-1
     bmax: np.ndarray  # (F, K, D) float32
-    lpt: np.ndarray  # (F, S) int16 (int32 for big forests): store index of each leaf's point,
-    # or for a free leaf the next free leaf
+    lpt: np.ndarray  # (F, S) int16, uint16 or int32 (by the store's bound): first record of each
+    # leaf's point, or for a free leaf the next free leaf
     lmass: np.ndarray  # (F, S) int16: copies of the point in the leaf
     ihead: np.ndarray  # (F, 2) int32: first free internal slot, cached (< K) and not
     lhead: np.ndarray  # (F,) int32: first free leaf slot
@@ -71,27 +77,43 @@ class ForestArrays:
     spt: np.ndarray  # (F, S) int16: leaf slot of each sampled point
     sn: np.ndarray  # (F,) int32: sampler size (= tree mass)
     rng: np.ndarray  # (F,) uint64: splitmix64 state of each tree
+    # (P, D) float32, P = R - shingle + 1: the points, a strided view of ``vals`` (not stored)
+    pts: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._view()
+
+    def _view(self) -> None:
+        k = int(self.meta[META_SHINGLE])
+        R, C = self.vals.shape
+        self.pts = np.lib.stride_tricks.as_strided(
+            self.vals,
+            shape=(max(R - k + 1, 0), C * k),
+            strides=(self.vals.strides[0], self.vals.itemsize),
+            writeable=True,
+        )
 
     @classmethod
     def allocate(
-        cls, trees: int, samples: int, dims: int, seed: int, cache: float = 1.0
+        cls,
+        trees: int,
+        samples: int,
+        columns: int,
+        seed: int,
+        cache: float = 1.0,
+        shingle: int = 1,
     ) -> ForestArrays:
-        """Empty trees of ``samples`` leaves; ``cache`` is the fraction of internal slots with a
-        cached bounding box."""
+        """Empty trees of ``samples`` leaves over points of ``shingle`` records of ``columns``
+        values; ``cache`` is the fraction of internal slots with a cached bounding box."""
         M = samples  # a tree of S leaves has S - 1 internal nodes; one spare keeps the code simple
         K = min(M, round(cache * M))
-        cap = max(64, samples * 2)
+        dims = columns * shingle
+        bound = store_bound(trees, samples, shingle)
+        cap = min(bound, samples + 64)
         heavy = max(2, math.ceil(3 * samples / K)) if K else 0
-        # the narrowest index type that fits: the store never holds more than trees x samples + 1
-        # points at once, and it only doubles when full
-        last = cap
-        while last < trees * samples + 1:
-            last *= 2
-        index = np.int16 if last <= 1 << 15 else np.int32
         return cls._packed(
-            pts=np.zeros((cap, dims), dtype=np.float32),
-            pref=_chain(cap, -1, offset=-2),
-            meta=np.array([cap, 0, 0, 0, heavy][:META_SIZE], dtype=np.int64),
+            vals=np.zeros((cap, columns), dtype=np.float32),
+            meta=np.array([0, 0, 0, shingle, heavy][:META_SIZE], dtype=np.int64),
             root=np.full(trees, -1, dtype=np.int32),
             left=np.tile(_chain_pair(K, M).astype(np.int16), (trees, 1)),
             right=np.full((trees, M), -1, dtype=np.int16),
@@ -100,7 +122,7 @@ class ForestArrays:
             nmass=np.zeros((trees, M if K else 0), dtype=np.int16),
             bmin=np.zeros((trees, K, dims), dtype=np.float32),
             bmax=np.zeros((trees, K, dims), dtype=np.float32),
-            lpt=np.tile(_chain(samples, -1).astype(index), (trees, 1)),
+            lpt=np.tile(_chain(samples, -1).astype(index_type(bound)), (trees, 1)),
             lmass=np.zeros((trees, samples), dtype=np.int16),
             ihead=np.tile(
                 np.array([0 if K else -1, K if K < M else -1], dtype=np.int32), (trees, 1)
@@ -119,61 +141,125 @@ class ForestArrays:
             self.bmin, self.bmax, self.lpt, self.lmass,
         )  # fmt: skip
 
-    def grow_store(self) -> None:
-        """Double the point store (called by the Python side when the kernel reports it full)."""
-        cap = self.pts.shape[0]
-        self.pts = np.concatenate([self.pts, np.zeros_like(self.pts)])
-        head = int(self.meta[META_FREE_HEAD])
-        self.pref = np.concatenate([self.pref, _chain(cap, head, offset=-2, start=cap)])
-        self.meta[META_FREE_HEAD] = cap
-        self.meta[META_FREE_N] += cap
+    def points(self) -> np.ndarray:
+        """The points as rows of shingled dimensions, indexed by the references in ``lpt`` (a
+        strided view of the store: rows overlap, and rows no leaf refers to hold stale values)."""
+        return self.pts
+
+    @property
+    def shingle(self) -> int:
+        return int(self.meta[META_SHINGLE])
+
+    @property
+    def bound(self) -> int:
+        """The most records the store can ever need (see :func:`store_bound`)."""
+        return store_bound(self.root.shape[0], self.sw.shape[1], self.shingle)
+
+    def resize_store(self) -> None:
+        """After a compaction: grow the store when under an eighth of it is free, shrink it when
+        under half is used; either way to the records in use plus a quarter (at least 64)."""
+        cap, live = self.vals.shape[0], int(self.meta[META_END])
+        if cap - live >= max(cap // 8, self.shingle) and 2 * live >= cap:
+            return
+        target = min(self.bound, live + max(live // 4, 64))
+        if target != cap:
+            self.replace_store(self.vals[:live], target)
+
+    def replace_store(self, vals: np.ndarray, capacity: int) -> None:
+        """Hold ``vals`` (the records in use) in a store of ``capacity`` records."""
+        live = len(vals)
+        store = np.zeros((capacity, vals.shape[1]), dtype=np.float32)
+        store[:live] = vals
+        self.vals = store
+        self.meta[META_END] = live
+        self._view()
 
     @classmethod
     def _packed(cls, **arrays: np.ndarray) -> ForestArrays:
-        """The arrays copied into one buffer (views 16-byte aligned): one allocation per forest, so
-        thousands of forests do not scatter small blocks over the heap."""
+        """The arrays copied into one buffer (views 16-byte aligned), all but the point store,
+        which has a block of its own (it is resized as the forest goes): two allocations per
+        forest, so thousands of forests do not scatter small blocks over the heap."""
         offsets = []
         end = 0
-        for a in arrays.values():
+        for name, a in arrays.items():
             offsets.append(end)
-            end += -(-a.nbytes // 16) * 16
+            end += 0 if name == "vals" else -(-a.nbytes // 16) * 16
         buffer = np.empty(end, dtype=np.uint8)
         views = {}
         for (name, a), at in zip(arrays.items(), offsets, strict=True):
+            if name == "vals":
+                views[name] = np.array(a, dtype=np.float32, order="C")
+                continue
             view = buffer[at : at + a.nbytes].view(a.dtype).reshape(a.shape)
             view[...] = a
             views[name] = view
         return cls(**views)
 
+    @classmethod
+    def names(cls) -> list[str]:
+        """The stored arrays (every field but the ``pts`` view)."""
+        return [f.name for f in fields(cls) if f.init]
+
     def copy(self) -> ForestArrays:
         return ForestArrays._packed(**self.as_dict())
 
     def as_dict(self) -> dict[str, np.ndarray]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: getattr(self, name) for name in self.names()}
 
     @classmethod
     def from_dict(cls, data: dict[str, np.ndarray]) -> ForestArrays:
-        return cls._packed(**{f.name: data[f.name] for f in fields(cls)})
+        return cls._packed(**{name: data[name] for name in cls.names()})
 
     def nbytes(self, *, in_use: bool = True) -> int:
-        """Memory of the arrays; with ``in_use`` the point store counts only its occupied rows."""
+        """Memory of the arrays; with ``in_use`` the point store counts only the records that
+        stored points still use."""
         total = sum(a.nbytes for a in self.as_dict().values())
         if in_use:
-            free = int(self.meta[META_FREE_N])
-            total -= free * (self.pts.itemsize * self.pts.shape[1] + self.pref.itemsize)
+            free = self.vals.shape[0] - self.records_in_use()
+            total -= free * self.vals.itemsize * self.vals.shape[1]
         return total
 
+    def references(self) -> np.ndarray:
+        """The first record of each sampled point, once per sampler entry (``lpt`` of the leaves
+        the samplers hold)."""
+        held = np.arange(self.spt.shape[1]) < self.sn[:, None]
+        return np.take_along_axis(self.lpt, self.spt.astype(np.intp), axis=1)[held].astype(np.intp)
+
     def points_in_use(self) -> int:
-        return int(self.pts.shape[0] - self.meta[META_FREE_N])
+        """Stored points some tree refers to."""
+        return len(np.unique(self.references()))
+
+    def records_in_use(self) -> int:
+        """Store records some sampled point covers, plus the next point's first ones."""
+        end, k = int(self.meta[META_END]), self.shingle
+        used = np.zeros(end, dtype=bool)
+        starts = np.unique(self.references())
+        for j in range(k):
+            used[starts + j] = True
+        if end:
+            used[end - (k - 1) :] = True
+        return int(used.sum())
 
 
-def _chain(n: int, end: int, *, offset: int = 0, start: int = 0) -> np.ndarray:
-    """A free list over slots ``start .. start+n-1`` in order, then ``end``, stored as
-    ``offset - next`` (``offset`` -2 marks free point-store slots apart from reference counts)."""
+def store_bound(trees: int, samples: int, shingle: int) -> int:
+    """The most records a store can need: every tree's sample a distinct point with no record
+    shared, plus the point being added (it is not stored before the store has room for it)."""
+    return trees * samples * shingle + shingle
+
+
+def index_type(bound: int) -> type[np.integer[Any]]:
+    """The narrowest type for store references below ``bound``."""
+    if bound <= 1 << 15:
+        return np.int16
+    return np.uint16 if bound <= 1 << 16 else np.int32
+
+
+def _chain(n: int, end: int, *, start: int = 0) -> np.ndarray:
+    """A free list over slots ``start .. start+n-1`` in order, then ``end``: each slot's next."""
     nxt = np.arange(start + 1, start + n + 1, dtype=np.int64)
     if n:
         nxt[-1] = end
-    return (nxt if offset == 0 else offset - nxt).astype(np.int32)
+    return nxt.astype(np.int32)
 
 
 def _chain_pair(K: int, M: int) -> np.ndarray:
@@ -268,9 +354,10 @@ class RandomCutForest:
         self.arrays_ = ForestArrays.allocate(
             c.number_of_trees,
             c.sub_sample_size,
-            dims * c.shingle_size,
+            dims,
             self.seed_,
             c.box_cache(dims * c.shingle_size),
+            c.shingle_size,
         )
         self.shingler_ = Shingler(dims, c.shingle_size)
 
@@ -334,14 +421,14 @@ class RandomCutForest:
             done = kernels.forest_step(
                 X[start:], mode[start:], scores[start:], hi[start:] if len(hi) else hi,
                 lo[start:] if len(lo) else lo,
-                a.pts, a.pref, a.meta,
+                a.vals, a.pts, a.meta,
                 a.root, a.left, a.right, a.cdim, a.cval, a.nmass, a.bmin, a.bmax, a.lpt, a.lmass,
                 a.ihead, a.lhead, a.sw, a.spt, a.sn, a.rng,
                 lam, float(self.config.initial_accept_fraction),
             )  # fmt: skip
             start += int(done)
-            if start < len(X):
-                a.grow_store()
+            if start < len(X):  # the kernel compacted the full store: resize it if it is due
+                a.resize_store()
 
     def _fold(self, v: np.ndarray) -> np.ndarray:
         """Sum shingled dimensions per input column (the shingle is blocks of input columns)."""

@@ -2,8 +2,9 @@
 
 The forest lives in a handful of flat arrays (see :class:`rushhour.detect.rcf.forest.ForestArrays`):
 
-* a point store ``pts`` shared by all trees, with reference counts, so a point sampled by 40 trees is
-  stored once; free slots form a list threaded through the reference counts (``pref < 0``);
+* a point store shared by all trees, so a point sampled by 40 trees is stored once. It holds records, and a point is ``shingle`` consecutive records (``pts`` is the
+  strided view of the points over them), so overlapping shingles share their values; records no
+  point covers any more are squeezed out when the store fills (:func:`store_compact`);
 * per tree, internal nodes ``0..M-1`` (children, cut dimension, cut value, mass) and leaves
   ``M..M+S-1`` (point index, mass); a child reference ``c`` is internal when ``c < M``, a leaf
   otherwise, ``-1`` is empty. Free node and leaf slots form lists threaded through ``left`` and
@@ -34,10 +35,10 @@ import numpy as np
 from numba import njit, prange
 
 from rushhour.detect.rcf.layout import (
-    META_FREE_HEAD,
-    META_FREE_N,
+    META_END,
     META_HEAVY,
     META_SEQ,
+    META_SHINGLE,
     META_WBASE,
 )
 from rushhour.detect.rcf.sampler import heap_pop, heap_push, initial_accept, rebase
@@ -87,31 +88,65 @@ def seed_states(seed: int, n: int) -> np.ndarray:
     return out
 
 
-# -- free lists ---------------------------------------------------------------------------------
+# -- the point store -----------------------------------------------------------------------------
 @njit(cache=True, inline="always")
-def _store_take(pref, meta):
-    """A free point-store slot (the caller checked that one is free)."""
-    p = meta[META_FREE_HEAD]
-    meta[META_FREE_HEAD] = -2 - pref[p]
-    meta[META_FREE_N] -= 1
-    pref[p] = 0
+def _store_room(vals, meta):
+    """Whether the store has room for the next record's point."""
+    end = meta[META_END]
+    return (end + 1 if end > 0 else meta[META_SHINGLE]) <= vals.shape[0]
+
+
+@njit(cache=True, inline="always")
+def _store_put(pts, meta, q):
+    """Store the next record's point ``q`` (the caller checked there is room). Its first
+    ``shingle - 1`` records are the store's last ones (the previous point's newest), so only the
+    newest record is new; the others are written again with the same values."""
+    k = meta[META_SHINGLE]
+    end = meta[META_END]
+    p = end - (k - 1) if end > 0 else 0
+    for d in range(q.shape[0]):
+        pts[p, d] = q[d]
+    meta[META_END] = p + k
     return p
 
 
-@njit(cache=True, inline="always")
-def _store_give(pref, meta, p):
-    pref[p] = -2 - meta[META_FREE_HEAD]
-    meta[META_FREE_HEAD] = p
-    meta[META_FREE_N] += 1
+@njit(cache=True)
+def store_compact(vals, meta, lpt, spt, sn):
+    """Squeeze out the records no sampled point covers (keeping the last ``shingle - 1``, the
+    next point's first ones), in order, and move the trees' references with them. Points and
+    scores do not change: a point's records stay consecutive. The points in use are found from
+    the samplers' leaves here, so the store keeps no reference counts."""
+    k = meta[META_SHINGLE]
+    end = meta[META_END]
+    tail = end - (k - 1) if end > 0 else end
+    used = np.zeros(end, dtype=np.bool_)
+    for t in range(lpt.shape[0]):
+        for i in range(sn[t]):
+            used[lpt[t, spt[t, i]]] = True
+    new = np.empty(end, dtype=np.int64)
+    n = 0
+    run = 0  # records left of the newest used point seen
+    for i in range(end):
+        if used[i]:
+            run = k
+        if run > 0 or i >= tail:
+            new[i] = n
+            if n != i:
+                for c in range(vals.shape[1]):
+                    vals[n, c] = vals[i, c]
+            n += 1
+        run -= 1
+    done = np.zeros(lpt.shape[1], dtype=np.int64)  # tree + 1 once a leaf is moved (duplicates
+    for t in range(lpt.shape[0]):  # share a leaf across sampler entries)
+        for i in range(sn[t]):
+            leaf = spt[t, i]
+            if done[leaf] != t + 1:
+                done[leaf] = t + 1
+                lpt[t, leaf] = new[lpt[t, leaf]]
+    meta[META_END] = n
 
 
-@njit(cache=True, inline="always")
-def _release(pref, meta, p):
-    pref[p] -= 1
-    if pref[p] == 0:
-        _store_give(pref, meta, p)
-
-
+# -- free lists ---------------------------------------------------------------------------------
 @njit(cache=True, inline="always")
 def _node_take(left, ihead, t, cached):
     """A free internal slot, from the cached list (``cached``) or the other one, either if empty."""
@@ -278,15 +313,15 @@ def _path_boxes(t, q, start, pts, left, right, cdim, cval, bmin, bmax, lpt, path
 
 
 @_no_refcount
-def tree_insert(t, p, meta, pts, root, left, right, cdim, cval, nmass, bmin, bmax, lpt, lmass,
+def tree_insert(t, p, q, meta, pts, root, left, right, cdim, cval, nmass, bmin, bmax, lpt, lmass,
                 ihead, lhead, rng, path, stack, blo, bhi, pbox):  # fmt: skip
-    """Insert store point ``p`` into tree ``t``; returns the leaf slot that now holds it (an equal
-    point already in the tree is reused, its leaf mass grows)."""
+    """Insert store point ``p`` (its values ``q``, a contiguous copy: ``pts`` rows are strided
+    views when the store is shingled) into tree ``t``; returns the leaf slot that now holds it (an
+    equal point already in the tree is reused, its leaf mass grows)."""
     M = left.shape[1]
     K = bmin.shape[1]
     D = pts.shape[1]
     track = nmass.shape[1] > 0
-    q = pts[p]
     node = root[t]
     if node < 0:
         leaf = _leaf_take(lpt, lhead, t)
@@ -675,13 +710,14 @@ def _scratch(S, D):
 
 # -- the streaming step ---------------------------------------------------------------------------
 @njit(cache=True)
-def forest_step(X, mode, scores, attr_hi, attr_lo, pts, pref, meta, root, left, right, cdim, cval,
+def forest_step(X, mode, scores, attr_hi, attr_lo, vals, pts, meta, root, left, right, cdim, cval,
                 nmass, bmin, bmax, lpt, lmass, ihead, lhead, sw, spt, sn, rng, lam,
                 initial_fraction):  # fmt: skip
     """Score (mode 2; 3 adds attribution) then update (modes 1-3) each row of ``X`` in turn.
 
-    Returns the number of rows processed: fewer than ``len(X)`` when the point store is full and the
-    caller must grow it before calling again with the remaining rows.
+    Returns the number of rows processed: fewer than ``len(X)`` when the point store filled and was
+    compacted, so the caller can resize it (:meth:`ForestArrays.resize_store`) before calling
+    again with the remaining rows.
     """
     F = root.shape[0]
     S = sw.shape[1]
@@ -695,7 +731,8 @@ def forest_step(X, mode, scores, attr_hi, attr_lo, pts, pref, meta, root, left, 
         m = mode[r]
         if m == 0:
             continue
-        if meta[META_FREE_N] == 0:
+        if not _store_room(vals, meta):
+            store_compact(vals, meta, lpt, spt, sn)
             return r
         q = X[r]
         if m >= 2:
@@ -719,9 +756,7 @@ def forest_step(X, mode, scores, attr_hi, attr_lo, pts, pref, meta, root, left, 
         # update: the new point enters the store once, every accepting tree references it
         if meta[META_SEQ] - meta[META_WBASE] >= _REBASE_AFTER:
             rebase(sw, sn, meta, lam)
-        p = _store_take(pref, meta)
-        for d in range(D):
-            pts[p, d] = q[d]
+        p = _store_put(pts, meta, q)
         rel = float(meta[META_SEQ] - meta[META_WBASE])
         for t in range(F):
             u = _uniform(rng, t)
@@ -734,31 +769,26 @@ def forest_step(X, mode, scores, attr_hi, attr_lo, pts, pref, meta, root, left, 
                 continue
             if not initial:
                 gone = heap_pop(sw, spt, sn, t)
-                ev = lpt[t, gone]
                 tree_delete(t, gone, meta, pts, root, left, right, cdim, cval, nmass, bmin, bmax,
                             lpt, lmass, ihead, lhead, path, stack, blo, bhi)  # fmt: skip
-                _release(pref, meta, ev)
-            leaf = tree_insert(t, p, meta, pts, root, left, right, cdim, cval, nmass, bmin, bmax,
-                               lpt, lmass, ihead, lhead, rng, path, stack, blo, bhi,
+            leaf = tree_insert(t, p, q, meta, pts, root, left, right, cdim, cval, nmass, bmin,
+                               bmax, lpt, lmass, ihead, lhead, rng, path, stack, blo, bhi,
                                pbox)  # fmt: skip
-            pref[lpt[t, leaf]] += 1
             heap_push(sw, spt, sn, t, w, leaf)
-        if pref[p] == 0:
-            _store_give(pref, meta, p)
         meta[META_SEQ] += 1
     return X.shape[0]
 
 
 @njit(cache=True)
-def insert_points(t, idx, meta, pts, pref, root, left, right, cdim, cval, nmass, bmin, bmax, lpt,
+def insert_points(t, idx, meta, pts, root, left, right, cdim, cval, nmass, bmin, bmax, lpt,
                   lmass, ihead, lhead, rng, spt):  # fmt: skip
     """Build tree ``t`` from store points ``idx`` (the batch forest's fit)."""
     path, stack, blo, bhi, pbox = _scratch(lpt.shape[1], pts.shape[1])
     for i in range(idx.shape[0]):
-        leaf = tree_insert(t, idx[i], meta, pts, root, left, right, cdim, cval, nmass, bmin, bmax,
-                           lpt, lmass, ihead, lhead, rng, path, stack, blo, bhi,
+        q = pts[idx[i]]
+        leaf = tree_insert(t, idx[i], q, meta, pts, root, left, right, cdim, cval, nmass, bmin,
+                           bmax, lpt, lmass, ihead, lhead, rng, path, stack, blo, bhi,
                            pbox)  # fmt: skip
-        pref[lpt[t, leaf]] += 1
         spt[t, i] = leaf
 
 

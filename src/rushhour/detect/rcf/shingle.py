@@ -32,8 +32,15 @@ class Shingler:
     def push(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Shingled points (float32, one row per record) and whether each shingle is full."""
         n = len(X)
-        rows = np.concatenate([self.buffer_, X.astype(np.float32)])
         k = self.size
+        if n == 1:  # the live pipeline's case, without the sliding windows' overhead
+            point = np.empty((k, self.columns), dtype=np.float32)
+            point[:-1] = self.buffer_
+            point[-1] = X[0]
+            self.buffer_ = point[1:].copy()
+            self.seen_ += 1
+            return point.reshape(1, -1), np.array([self.seen_ >= k])
+        rows = np.concatenate([self.buffer_, X.astype(np.float32)])
         windows = np.lib.stride_tricks.sliding_window_view(rows, (k, self.columns))[:, 0]
         points = np.ascontiguousarray(windows.reshape(n, k * self.columns))
         full = (self.seen_ + np.arange(n) + 1) >= k

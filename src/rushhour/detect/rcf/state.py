@@ -17,21 +17,30 @@ True
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
 from rushhour.detect.rcf.batch import BatchConfig, BatchRandomCutForest
-from rushhour.detect.rcf.forest import ForestArrays, RandomCutForest, RCFConfig
+from rushhour.detect.rcf.forest import (
+    ForestArrays,
+    RandomCutForest,
+    RCFConfig,
+    index_type,
+    store_bound,
+)
+from rushhour.detect.rcf.layout import META_END, META_SEQ, META_SHINGLE
 from rushhour.detect.rcf.shingle import Shingler
 from rushhour.errors import InputError
 
 FORMAT = "rushhour-rcf"
+# 3: the point store holds records, a point is ``shingle`` consecutive ones (shared by overlapping
+# shingles); version 2 files stored every point whole (they are converted on load)
 # 2: the compact layout (threaded free lists, boxes cached for the heaviest nodes only, samplers
 # holding leaf slots); version 1 files held every box and explicit free stacks
-VERSION = 2
+VERSION = 3
 
 Forest = RandomCutForest | BatchRandomCutForest
 
@@ -86,18 +95,16 @@ def load(source: str | Path | IO[bytes]) -> Forest:
             expected=f"version {VERSION}",
             hint="refit the forest: `rushhour train` for the pipeline's models, or rerun the stream",
         )
-    if header.get("version") != VERSION:
+    if header.get("version") not in (2, VERSION):
         raise InputError(
             f"version {header.get('version')} is not supported",
             source=name,
             expected=f"version {VERSION}",
         )
-    names = [f.name for f in fields(ForestArrays)]
-    arrays = (
-        ForestArrays.from_dict({k: content[f"forest.{k}"] for k in names})
-        if f"forest.{names[0]}" in content
-        else None
-    )
+    stored = {k.removeprefix("forest."): v for k, v in content.items() if k.startswith("forest.")}
+    if header["version"] == 2 and stored:
+        stored = _from_v2(stored, header, content.get("shingle.buffer"))
+    arrays = ForestArrays.from_dict(stored) if stored else None
     if header["kind"] == "streaming":
         config = RCFConfig(**header["config"])
         forest = RandomCutForest(config)
@@ -121,3 +128,34 @@ def load(source: str | Path | IO[bytes]) -> Forest:
         batch.training_std_ = header["training_std"]
         return batch
     raise InputError(f"unknown forest kind {header['kind']!r}", source=name)
+
+
+def _from_v2(
+    old: dict[str, np.ndarray], header: dict[str, Any], tail: Any
+) -> dict[str, np.ndarray]:
+    """A version 2 forest's arrays in the version 3 layout: each stored point becomes ``shingle``
+    records of its own (the store is compacted as the forest goes on), the leaves' references
+    follow, then the shingle's last records, which the next point starts with."""
+    streaming = header["kind"] == "streaming"
+    k = int(header["config"]["shingle_size"]) if streaming else 1
+    pts, pref, meta = old["pts"], old["pref"], old["meta"]
+    F, S = old["sw"].shape
+    C = pts.shape[1] // k
+    live = np.flatnonzero(pref > 0)
+    vals = pts[live].reshape(len(live) * k, C)
+    if streaming and k > 1 and meta[META_SEQ] > 0:
+        vals = np.concatenate([vals, np.asarray(tail, dtype=np.float32).reshape(k - 1, C)])
+    where = np.zeros(len(pref), dtype=np.int64)
+    where[live] = np.arange(len(live)) * k
+    lpt = old["lpt"].astype(np.int64)
+    for t in range(F):
+        used = np.unique(old["spt"][t, : old["sn"][t]])
+        lpt[t, used] = where[lpt[t, used]]
+    bound = store_bound(F, S, k)
+    new = dict(old, vals=vals, lpt=lpt.astype(index_type(bound)))
+    # v2 meta: free slots, sequence, weight base, free head, heavy; v3: records, ..., shingle, ...
+    new["meta"] = meta.copy()
+    new["meta"][META_END] = len(vals)
+    new["meta"][META_SHINGLE] = k
+    del new["pts"], new["pref"]
+    return new
