@@ -11,10 +11,12 @@ compact, read-only layout:
 * leaf points copied beside their masses, so a leaf needs no lookup in the shared point store.
 
 :func:`score_frozen` then scores blocks of points tree by tree (one tree's nodes stay in cache while
-the block walks it), blocks in parallel. The arithmetic is the streaming kernels' (AWS's
-expected-inverse-depth score, trees summed in order), so scores equal
-:func:`rushhour.detect.rcf.kernels.score_rows` on the same forest up to the last bits (fast-math
-may reorder the per-dimension sums; tests/test_rcf_frozen.py checks relative 1e-12).
+the block walks it), one block per thread. The score is AWS's expected inverse depth, as the
+streaming kernels compute it, but a tree's climb runs in float32 (distances outside a box, the
+separation probability and the tree's score; trees are summed in float64): scores equal
+:func:`rushhour.detect.rcf.kernels.score_rows` on the same forest to relative 1e-6
+(tests/test_rcf_frozen.py), and agree with AWS's forest fitted on the same points as the streaming
+forest does (same test file).
 """
 
 from __future__ import annotations
@@ -29,10 +31,9 @@ from rushhour.detect.rcf.forest import ForestArrays
 from rushhour.detect.rcf.kernels import seen_score
 from rushhour.detect.rcf.layout import EMPTY
 
-ACC = np.float32
 BLOCK = 16384  # at most this many points scored together (a block's coordinates stay in L2)
-# fast-math that may reorder and fuse sums but keeps divisions exact (no approximate reciprocals)
-_REORDER = {"reassoc", "nsz", "nnan", "ninf", "contract", "arcp"}
+# fast-math: reorder and fuse sums, divide through reciprocals (finite values only, no NaN)
+_FAST = {"reassoc", "nsz", "nnan", "ninf", "contract", "arcp"}
 
 
 @dataclass(frozen=True)
@@ -42,13 +43,13 @@ class FrozenForest:
     root: np.ndarray  # (F,) int32: root reference (>= 0 internal, < 0 leaf ~c), EMPTY when empty
     norm: np.ndarray  # (F,) float64: log2(1 + tree mass)
     mass: np.ndarray  # (F,) float64: tree mass
-    cdim: np.ndarray  # (N,) int32
+    cdim: np.ndarray  # (N,) int16
     cval: np.ndarray  # (N,) float32
     child: np.ndarray  # (N, 2) int32
     box: np.ndarray  # (N, 2, D) float32: lo, hi
-    rsum: np.ndarray  # (N,) float64: the box's range summed over the dimensions
+    rsum: np.ndarray  # (N,) float32: the box's range summed over the dimensions
     leaf: np.ndarray  # (L, D) float32: leaf points
-    lmass: np.ndarray  # (L,) float64
+    lmass: np.ndarray  # (L,) float32 (whole numbers)
     max_depth: int
     max_nodes: int  # internal nodes of the largest tree
 
@@ -97,6 +98,7 @@ def _put_leaf(pts, lpt_t, lmass_t, slot, leaf, lmass, at):
 def _boxes(child, box, rsum, leaf, first, end):
     """Boxes of nodes ``first .. end-1``, bottom-up (children follow parents in breadth-first)."""
     for g in range(end - 1, first - 1, -1):
+        total = 0.0
         for d in range(box.shape[2]):
             lo = np.float32(np.inf)
             hi = np.float32(-np.inf)
@@ -105,7 +107,8 @@ def _boxes(child, box, rsum, leaf, first, end):
                 hi = max(hi, box[c, 1, d] if c >= 0 else leaf[~c, d])
             box[g, 0, d] = lo
             box[g, 1, d] = hi
-            rsum[g] += hi - lo
+            total += float(hi - lo)  # float32 differences summed in float64 (AWS's range sum)
+        rsum[g] = total
 
 
 @njit(cache=True)
@@ -119,13 +122,13 @@ def _layout(pts, root, left, right, cdim, cval, lpt, lmass):
             n = _bfs(root[t], left[t], right[t], M, order, depth)
             n_int += n // 2  # a tree of k internal nodes has k + 1 leaves
     out_root = np.full(F, EMPTY, dtype=np.int32)
-    out_cdim = np.zeros(n_int, dtype=np.int32)
+    out_cdim = np.zeros(n_int, dtype=np.int16)
     out_cval = np.zeros(n_int, dtype=np.float32)
     out_child = np.zeros((n_int, 2), dtype=np.int32)
     box = np.zeros((n_int, 2, pts.shape[1]), dtype=np.float32)
-    rsum = np.zeros(n_int)
+    rsum = np.zeros(n_int, dtype=np.float32)
     leaf = np.zeros((n_int + F, pts.shape[1]), dtype=np.float32)
-    out_lmass = np.zeros(n_int + F)
+    out_lmass = np.zeros(n_int + F, dtype=np.float32)
     mass = np.zeros(F)
     newid = np.empty(M, dtype=np.int64)
     base = 0
@@ -177,11 +180,17 @@ def _layout(pts, root, left, right, cdim, cval, lpt, lmass):
     )  # fmt: skip
 
 
+def _streaming_trees(a: ForestArrays) -> tuple[np.ndarray, ...]:
+    """What the layout reads of a streaming forest, in one place: the points (rows indexed by
+    ``lpt``), the root references, the child references (``< M`` internal, ``M + slot`` leaf), the
+    cuts, and each leaf slot's point and mass."""
+    return a.pts, a.root, a.left, a.right, a.cdim, a.cval, a.lpt, a.lmass
+
+
 def freeze(arrays: ForestArrays) -> FrozenForest:
     """The read-only layout of a forest's trees (the forest itself is not changed)."""
-    a = arrays
     root, norm, mass, cdim, cval, child, box, rsum, leaf, lmass, depth, nodes = _layout(
-        a.pts, a.root, a.left, a.right, a.cdim, a.cval, a.lpt, a.lmass
+        *_streaming_trees(arrays)
     )
     return FrozenForest(
         root, norm, mass, cdim, cval, child, box, rsum, leaf, lmass, int(depth), int(nodes)
@@ -293,7 +302,10 @@ def _climb(xs, s, e, acc, sc, lo, hi, rs, w):
 
 @njit(cache=True, inline="always")
 def _tree_block(Xb, ob, r, tm, nrm, cdim, cval, child, box, rsum, leaf, lmass, ws):
-    """Add tree ``r``'s normalised scores of the block's points ``Xb`` into ``ob``."""
+    """Add tree ``r``'s normalised scores of the block's points ``Xb`` (one row per dimension) into
+    ``ob``. Work arrays ``ws``: the points' order (``idx``, ``tmp``), their coordinates in that order
+    (``xs``), distances outside a box (``acc``), scores in that order (``sc``), the walk's stack
+    (``st``) and the nodes it reached (``vis``)."""
     idx, tmp, xs, acc, sc, st, vis = ws
     n = Xb.shape[1]
     nv = _descend(Xb, n, r, cdim, cval, child, idx, tmp, st, vis)
@@ -318,7 +330,7 @@ def _tree_block(Xb, ob, r, tm, nrm, cdim, cval, child, box, rsum, leaf, lmass, w
         ob[_u(idx[j])] += sc[j] * nrm
 
 
-@njit(cache=True, parallel=True, fastmath=_REORDER, error_model="numpy")
+@njit(cache=True, parallel=True, fastmath=_FAST, error_model="numpy")
 def score_frozen(X, root, norm, mass, cdim, cval, child, box, rsum, leaf, lmass, max_depth,
                  max_nodes, threads):  # fmt: skip
     """Scores of the rows of ``X`` (float32) against the frozen forest.
@@ -343,10 +355,10 @@ def score_frozen(X, root, norm, mass, cdim, cval, child, box, rsum, leaf, lmass,
             continue
         Xb = np.ascontiguousarray(X[b0 : b0 + n].T)  # one row per dimension
         ob = out[b0 : b0 + n]
-        ws = (
+        ws = (  # idx, tmp, xs, acc, sc, st, vis (see _tree_block)
             np.empty(n, dtype=np.int32), np.empty(n, dtype=np.int32),
-            np.empty((D, n), dtype=np.float32), np.empty(n, dtype=ACC), np.empty(n, dtype=ACC),
-            np.empty((max_depth + 2, 4), dtype=np.int64),
+            np.empty((D, n), dtype=np.float32), np.empty(n, dtype=np.float32),
+            np.empty(n, dtype=np.float32), np.empty((max_depth + 2, 4), dtype=np.int64),
             np.empty((2 * max_nodes + 1, 4), dtype=np.int64),
         )  # fmt: skip
         for t in range(F):
