@@ -281,23 +281,33 @@ def _climb(xs, s, e, acc, sc, lo, hi, rs, w):
     Points inside the box ``lo, hi`` (every point that stopped climbing below: boxes nest) get
     probability 0, which leaves their score unchanged, so the whole range is processed without
     compaction and the loops over points vectorise: per dimension, the distance outside the box."""
-    zero = np.float32(0.0)
     n = sc.shape[0]
-    for j in range(n):
-        acc[j] = 0.0
-    for d in range(xs.shape[0]):
+    last = xs.shape[0] - 1
+    for d in range(last):  # the distances outside the box in all dimensions but the last
         lo_d = lo[d]
         hi_d = hi[d]
         row = xs[d, s:e]
-        for j in range(n):
-            x = row[j]
-            acc[j] += max(max(x - hi_d, lo_d - x), zero)  # one side at most is positive
+        if d == 0:
+            for j in range(n):
+                acc[j] = _outside(row[j], lo_d, hi_d)
+        else:
+            for j in range(n):
+                acc[j] += _outside(row[j], lo_d, hi_d)
+    lo_d = lo[last]
+    hi_d = hi[last]
+    row = xs[last, s:e]
     rs32 = np.float32(rs)
     w32 = np.float32(w)
-    for j in range(n):
-        diff = acc[j]
+    for j in range(n):  # the last dimension's, then the probability and the score
+        diff = (acc[j] if last else np.float32(0.0)) + _outside(row[j], lo_d, hi_d)
         prob = diff / (rs32 + diff)
         sc[j] += prob * (w32 - sc[j])
+
+
+@njit(cache=True, inline="always")
+def _outside(x, lo, hi):
+    """How far ``x`` lies outside ``[lo, hi]`` (one side at most is positive)."""
+    return max(max(x - hi, lo - x), np.float32(0.0))
 
 
 @njit(cache=True, inline="always")
