@@ -56,7 +56,8 @@ def test_frozen_scores_many_blocks_and_leaves_the_forest_unchanged() -> None:
     forest.update(rng.normal(size=2000).round(1))
     assert forest.arrays_ is not None and forest.shingler_ is not None
     before = {k: v.copy() for k, v in forest.arrays_.as_dict().items()}
-    Q, _ = forest.shingler_.copy().push(rng.normal(size=(2 * BLOCK + 17, 1)) * 3)
+    # 4 dimensions: a block holds BLOCK // 4 points, so this is 3 blocks on one thread, 4 on two
+    Q, _ = forest.shingler_.copy().push(rng.normal(size=(2 * BLOCK // 4 + 17, 1)) * 3)
     frozen = freeze(forest.arrays_)
     scores = frozen.score(Q)
     np.testing.assert_allclose(scores, _reference(forest, Q), rtol=RTOL, atol=0)

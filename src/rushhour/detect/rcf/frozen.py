@@ -31,7 +31,7 @@ from rushhour.detect.rcf.forest import ForestArrays
 from rushhour.detect.rcf.kernels import seen_score
 from rushhour.detect.rcf.layout import EMPTY
 
-BLOCK = 16384  # at most this many points scored together (a block's coordinates stay in L2)
+BLOCK = 1 << 17  # at most this many coordinates scored together (a block's 512 kB stay in L2)
 # fast-math: reorder and fuse sums, divide through reciprocals (finite values only, no NaN)
 _FAST = {"reassoc", "nsz", "nnan", "ninf", "contract", "arcp"}
 
@@ -356,7 +356,8 @@ def score_frozen(X, root, norm, mass, cdim, cval, child, box, rsum, leaf, lmass,
     D = X.shape[1]
     out = np.zeros(N)
     # as many equal blocks per thread, the blocks as large as allowed
-    nblocks = threads * ((N + threads * BLOCK - 1) // (threads * BLOCK))
+    cap = max(64, BLOCK // D)
+    nblocks = threads * ((N + threads * cap - 1) // (threads * cap))
     size = (N + nblocks - 1) // nblocks
     for b in prange(nblocks):
         b0 = min(N, b * size)
