@@ -355,6 +355,8 @@ def score_frozen(X, root, norm, mass, cdim, cval, child, box, rsum, leaf, lmass,
     F = root.shape[0]
     D = X.shape[1]
     out = np.zeros(N)
+    if N == 0:
+        return out
     # as many equal blocks per thread, the blocks as large as allowed
     cap = max(64, BLOCK // D)
     nblocks = threads * ((N + threads * cap - 1) // (threads * cap))
