@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -62,6 +63,12 @@ def test_frozen_scores_many_blocks_and_leaves_the_forest_unchanged() -> None:
     scores = frozen.score(Q)
     np.testing.assert_allclose(scores, _reference(forest, Q), rtol=RTOL, atol=0)
     assert np.all(scores > 0)
+    threads = numba.get_num_threads()
+    try:  # the work is split the same way on any number of threads: the same sums, bit for bit
+        numba.set_num_threads(1)
+        np.testing.assert_array_equal(frozen.score(Q), scores)
+    finally:
+        numba.set_num_threads(threads)
     for k, v in forest.arrays_.as_dict().items():
         np.testing.assert_array_equal(v, before[k])
     assert frozen.nbytes() > 0 and frozen.max_depth >= 1

@@ -11,7 +11,7 @@ compact, read-only layout:
 * leaf points copied beside their masses, so a leaf needs no lookup in the shared point store.
 
 :func:`score_frozen` then scores blocks of points tree by tree (one tree's nodes stay in cache while
-the block walks it), one block per thread. The score is AWS's expected inverse depth, as the
+the block walks it), blocks and groups of trees shared by the threads. The score is AWS's expected inverse depth, as the
 streaming kernels compute it, but a tree's climb runs in float32 (distances outside a box, the
 separation probability and the tree's score; trees are summed in float64): scores equal
 :func:`rushhour.detect.rcf.kernels.score_rows` on the same forest to relative 1e-6
@@ -25,13 +25,14 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import njit, parallel_chunksize, prange
 
 from rushhour.detect.rcf.forest import ForestArrays
 from rushhour.detect.rcf.kernels import seen_score
 from rushhour.detect.rcf.layout import EMPTY
 
 BLOCK = 1 << 17  # at most this many coordinates scored together (a block's 512 kB stay in L2)
+ITEMS = 16  # work items (block, group of trees) at least, for the threads to share
 # fast-math: reorder and fuse sums, divide through reciprocals (finite values only, no NaN)
 _FAST = {"reassoc", "nsz", "nnan", "ninf", "contract", "arcp"}
 
@@ -63,10 +64,12 @@ class FrozenForest:
         return sum(a.nbytes for a in self.arrays())
 
     def score(self, X: np.ndarray) -> np.ndarray:
-        """Scores of the rows of ``X`` (shingled points, float32), in parallel over blocks."""
+        """Scores of the rows of ``X`` (shingled points, float32), in parallel over blocks and
+        groups of trees, each thread taking the next work item when done with its last."""
         Q = np.ascontiguousarray(X, dtype=np.float32)
-        args = (*self.arrays(), self.max_depth, self.max_nodes, get_num_threads())
-        return np.asarray(score_frozen(Q, *args))
+        args = (*self.arrays(), self.max_depth, self.max_nodes)
+        with parallel_chunksize(1):  # dynamic scheduling: the next item to the first thread free
+            return np.asarray(score_frozen(Q, *args))
 
 
 @njit(cache=True, inline="always")
@@ -342,7 +345,7 @@ def _tree_block(Xb, ob, r, tm, nrm, cdim, cval, child, box, rsum, leaf, lmass, w
 
 @njit(cache=True, parallel=True, fastmath=_FAST, error_model="numpy")
 def score_frozen(X, root, norm, mass, cdim, cval, child, box, rsum, leaf, lmass, max_depth,
-                 max_nodes, threads):  # fmt: skip
+                 max_nodes):  # fmt: skip
     """Scores of the rows of ``X`` (float32) against the frozen forest.
 
     Per block of points and per tree, the block is split down the tree by the cuts (a partition of
@@ -350,35 +353,56 @@ def score_frozen(X, root, norm, mass, cdim, cval, child, box, rsum, leaf, lmass,
     then copied in leaf order, one row per dimension, and every node, children before parents, mixes
     into the scores of all its points the probability that a random cut separates each from the box
     (``diff / (range + diff)``): zero once a point is inside, as AWS's visitor stops there.
+
+    The work items are (block, group of trees) pairs, at least ``ITEMS``, so that with dynamic
+    scheduling (:meth:`FrozenForest.score`) a thread slowed by another process leaves its share to
+    the others while blocks stay large. The items do not depend on the number of threads and their
+    partial sums are added in a fixed order: the scores do not depend on the machine's threads or
+    the schedule.
     """
     N = X.shape[0]
     F = root.shape[0]
     D = X.shape[1]
-    out = np.zeros(N)
+    out = np.empty(N)  # (np.zeros would be a parallel loop of its own, scheduled item by item)
     if N == 0:
         return out
-    # as many equal blocks per thread, the blocks as large as allowed
-    cap = max(64, BLOCK // D)
-    nblocks = threads * ((N + threads * cap - 1) // (threads * cap))
+    cap = max(64, BLOCK // D)  # blocks as large as allowed
+    nblocks = (N + cap - 1) // cap
     size = (N + nblocks - 1) // nblocks
-    for b in prange(nblocks):
-        b0 = min(N, b * size)
+    groups = min(F, max(1, (ITEMS + nblocks - 1) // nblocks))
+    per = (F + groups - 1) // groups
+    part = np.empty((nblocks * groups, size))
+    for item in prange(nblocks * groups):
+        b0 = min(N, item // groups * size)
         n = min(N, b0 + size) - b0
-        if n == 0:
+        ob = part[item, :n]
+        for j in range(n):
+            ob[j] = 0.0
+        t0 = min(F, item % groups * per)
+        if n == 0 or t0 == F:
             continue
         Xb = np.ascontiguousarray(X[b0 : b0 + n].T)  # one row per dimension
-        ob = out[b0 : b0 + n]
         ws = (  # idx, tmp, xs, acc, sc, st, vis (see _tree_block)
             np.empty(n, dtype=np.int32), np.empty(n, dtype=np.int32),
             np.empty((D, n), dtype=np.float32), np.empty(n, dtype=np.float32),
             np.empty(n, dtype=np.float32), np.empty((max_depth + 2, 4), dtype=np.int64),
             np.empty((2 * max_nodes + 1, 4), dtype=np.int64),
         )  # fmt: skip
-        for t in range(F):
+        for t in range(t0, min(F, t0 + per)):
             r = root[t]
-            if r == EMPTY:
-                continue
-            _tree_block(Xb, ob, r, mass[t], norm[t], cdim, cval, child, box, rsum, leaf, lmass, ws)
+            if r != EMPTY:
+                _tree_block(Xb, ob, r, mass[t], norm[t], cdim, cval, child, box, rsum, leaf,
+                            lmass, ws)  # fmt: skip
+    for b in range(nblocks):  # the groups' sums in order
+        b0 = min(N, b * size)
+        n = min(N, b0 + size) - b0
+        ob = out[b0 : b0 + n]
+        for j in range(n):
+            ob[j] = part[b * groups, j]
+        for g in range(1, groups):
+            pb = part[b * groups + g, :n]
+            for j in range(n):
+                ob[j] += pb[j]
         for j in range(n):
             ob[j] /= F
     return out
