@@ -11,12 +11,11 @@ compact, read-only layout:
 * leaf points copied beside their masses, so a leaf needs no lookup in the shared point store.
 
 :func:`score_frozen` then scores blocks of points tree by tree (one tree's nodes stay in cache while
-the block walks it), blocks and groups of trees shared by the threads. The score is AWS's expected inverse depth, as the
-streaming kernels compute it, but a tree's climb runs in float32 (distances outside a box, the
-separation probability and the tree's score; trees are summed in float64): scores equal
-:func:`rushhour.detect.rcf.kernels.score_rows` on the same forest to relative 1e-6
-(tests/test_rcf_frozen.py), and agree with AWS's forest fitted on the same points as the streaming
-forest does (same test file).
+the block walks it), the threads sharing (block, group of trees) items. The score is AWS's expected
+inverse depth, as the streaming kernels compute it, but a tree's climb runs in float32 (distances
+outside a box, the separation probability and the tree's score; trees are summed in float64):
+scores equal :func:`rushhour.detect.rcf.kernels.score_rows` on the same forest to relative 1e-6
+(tests/test_rcf_frozen.py), and agree with AWS's forest fitted on the same points (same test file).
 """
 
 from __future__ import annotations
