@@ -24,7 +24,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit, parallel_chunksize, prange
+from numba import get_num_threads, njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from rushhour.detect.rcf.forest import ForestArrays
 from rushhour.detect.rcf.kernels import seen_score
@@ -66,9 +68,8 @@ class FrozenForest:
         """Scores of the rows of ``X`` (shingled points, float32), in parallel over blocks and
         groups of trees, each thread taking the next work item when done with its last."""
         Q = np.ascontiguousarray(X, dtype=np.float32)
-        args = (*self.arrays(), self.max_depth, self.max_nodes)
-        with parallel_chunksize(1):  # dynamic scheduling: the next item to the first thread free
-            return np.asarray(score_frozen(Q, *args))
+        args = (*self.arrays(), self.max_depth, self.max_nodes, get_num_threads())
+        return np.asarray(score_frozen(Q, *args))
 
 
 @njit(cache=True, inline="always")
@@ -342,9 +343,53 @@ def _tree_block(Xb, ob, r, tm, nrm, cdim, cval, child, box, rsum, leaf, lmass, w
         ob[_u(idx[j])] += sc[j] * nrm
 
 
+@intrinsic
+def _take(typingctx, counter):
+    """Atomically add 1 to ``counter[0]`` and return its value before: the next work item."""
+    sig = types.int64(counter)
+
+    def codegen(context, builder, sig, args):
+        aryty = sig.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        zero = context.get_constant(types.intp, 0)
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [zero])
+        one = context.get_constant(types.int64, 1)
+        return builder.atomic_rmw("add", ptr, one, "monotonic")
+
+    return sig, codegen
+
+
+@njit(cache=True, inline="always")
+def _item(X, item, groups, size, per, part, root, norm, mass, cdim, cval, child, box, rsum, leaf,
+          lmass, max_depth, max_nodes):  # fmt: skip
+    """Work item ``item``: block ``item // groups``, tree group ``item % groups``; its trees'
+    normalised scores summed into ``part[item]``."""
+    N, D = X.shape
+    F = root.shape[0]
+    b0 = min(N, item // groups * size)
+    n = min(N, b0 + size) - b0
+    ob = part[item, :n]
+    for j in range(n):
+        ob[j] = 0.0
+    t0 = min(F, item % groups * per)
+    if n == 0 or t0 == F:
+        return
+    Xb = np.ascontiguousarray(X[b0 : b0 + n].T)  # one row per dimension
+    ws = (  # idx, tmp, xs, acc, sc, st, vis (see _tree_block)
+        np.empty(n, dtype=np.int32), np.empty(n, dtype=np.int32),
+        np.empty((D, n), dtype=np.float32), np.empty(n, dtype=np.float32),
+        np.empty(n, dtype=np.float32), np.empty((max_depth + 2, 4), dtype=np.int64),
+        np.empty((2 * max_nodes + 1, 4), dtype=np.int64),
+    )  # fmt: skip
+    for t in range(t0, min(F, t0 + per)):
+        r = root[t]
+        if r != EMPTY:
+            _tree_block(Xb, ob, r, mass[t], norm[t], cdim, cval, child, box, rsum, leaf, lmass, ws)
+
+
 @njit(cache=True, parallel=True, fastmath=_FAST, error_model="numpy")
 def score_frozen(X, root, norm, mass, cdim, cval, child, box, rsum, leaf, lmass, max_depth,
-                 max_nodes):  # fmt: skip
+                 max_nodes, threads):  # fmt: skip
     """Scores of the rows of ``X`` (float32) against the frozen forest.
 
     Per block of points and per tree, the block is split down the tree by the cuts (a partition of
@@ -353,16 +398,16 @@ def score_frozen(X, root, norm, mass, cdim, cval, child, box, rsum, leaf, lmass,
     into the scores of all its points the probability that a random cut separates each from the box
     (``diff / (range + diff)``): zero once a point is inside, as AWS's visitor stops there.
 
-    The work items are (block, group of trees) pairs, at least ``ITEMS``, so that with dynamic
-    scheduling (:meth:`FrozenForest.score`) a thread slowed by another process leaves its share to
-    the others while blocks stay large. The items do not depend on the number of threads and their
-    partial sums are added in a fixed order: the scores do not depend on the machine's threads or
-    the schedule.
+    The work items are (block, group of trees) pairs, at least ``ITEMS``; each of the ``threads``
+    workers takes the next item when done with its last (an atomic counter), so a thread slowed by
+    another process leaves its share to the others, while blocks stay large. The items do not
+    depend on the number of threads and their partial sums are added in a fixed order: the scores
+    do not depend on the machine's threads or the schedule.
     """
     N = X.shape[0]
     F = root.shape[0]
     D = X.shape[1]
-    out = np.empty(N)  # (np.zeros would be a parallel loop of its own, scheduled item by item)
+    out = np.empty(N)
     if N == 0:
         return out
     cap = max(64, BLOCK // D)  # blocks as large as allowed
@@ -371,27 +416,14 @@ def score_frozen(X, root, norm, mass, cdim, cval, child, box, rsum, leaf, lmass,
     groups = min(F, max(1, (ITEMS + nblocks - 1) // nblocks))
     per = (F + groups - 1) // groups
     part = np.empty((nblocks * groups, size))
-    for item in prange(nblocks * groups):
-        b0 = min(N, item // groups * size)
-        n = min(N, b0 + size) - b0
-        ob = part[item, :n]
-        for j in range(n):
-            ob[j] = 0.0
-        t0 = min(F, item % groups * per)
-        if n == 0 or t0 == F:
-            continue
-        Xb = np.ascontiguousarray(X[b0 : b0 + n].T)  # one row per dimension
-        ws = (  # idx, tmp, xs, acc, sc, st, vis (see _tree_block)
-            np.empty(n, dtype=np.int32), np.empty(n, dtype=np.int32),
-            np.empty((D, n), dtype=np.float32), np.empty(n, dtype=np.float32),
-            np.empty(n, dtype=np.float32), np.empty((max_depth + 2, 4), dtype=np.int64),
-            np.empty((2 * max_nodes + 1, 4), dtype=np.int64),
-        )  # fmt: skip
-        for t in range(t0, min(F, t0 + per)):
-            r = root[t]
-            if r != EMPTY:
-                _tree_block(Xb, ob, r, mass[t], norm[t], cdim, cval, child, box, rsum, leaf,
-                            lmass, ws)  # fmt: skip
+    taken = np.zeros(1, dtype=np.int64)
+    for _ in prange(threads):
+        while True:
+            item: int = _take(taken)  # type: ignore[call-arg]
+            if item >= nblocks * groups:
+                break
+            _item(X, item, groups, size, per, part, root, norm, mass, cdim, cval, child, box, rsum,
+                  leaf, lmass, max_depth, max_nodes)  # fmt: skip
     for b in range(nblocks):  # the groups' sums in order
         b0 = min(N, b * size)
         n = min(N, b0 + size) - b0
