@@ -251,7 +251,10 @@ def test_version_2_files_load_and_continue_with_the_same_scores() -> None:
     batch = load(data / "rcf_v2_batch.npz")
     assert isinstance(batch, BatchRandomCutForest)
     check_invariants(batch)
-    np.testing.assert_array_equal(batch.score(expected["queries"]), expected["batch_scores"])
+    # batch scores climb in float32 (rushhour.detect.rcf.frozen): equal to relative 1e-6
+    np.testing.assert_allclose(
+        batch.score(expected["queries"]), expected["batch_scores"], rtol=1e-6, atol=0
+    )
 
 
 @pytest.mark.parametrize("columns", [1, 2])

@@ -118,10 +118,16 @@ class BatchRandomCutForest:
         return self.frozen_.score(self._matrix(X, "the points"))
 
     def attribution(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Per-dimension (high, low) attributions; ``high + low`` sums to the score per row."""
+        """Per-dimension (high, low) attributions; ``high + low`` sums to :meth:`score` per row.
+
+        The streaming kernel's attribution sums to its float64 score, which the batch score (a
+        float32 climb) matches to relative 1e-6; the attributions are rescaled by that ratio."""
         a = self._fitted()
-        hi, lo = kernels.attribute_many(self._matrix(X, "the points"), *a.tree())
-        return np.asarray(hi), np.asarray(lo)
+        Q = self._matrix(X, "the points")
+        hi, lo = (np.asarray(v) for v in kernels.attribute_many(Q, *a.tree()))
+        total = (hi + lo).sum(axis=1)
+        ratio = np.divide(self.score(Q), total, out=np.ones_like(total), where=total > 0)
+        return hi * ratio[:, None], lo * ratio[:, None]
 
     def threshold(self, k: float = 3.0) -> float:
         """``mean + k·std`` of the training scores, as the seed's SageMaker job used."""

@@ -11,10 +11,11 @@ compact, read-only layout:
 * leaf points copied beside their masses, so a leaf needs no lookup in the shared point store.
 
 :func:`score_frozen` then scores blocks of points tree by tree (one tree's nodes stay in cache while
-the block walks it), blocks in parallel. The arithmetic is the streaming kernels' (AWS's
-expected-inverse-depth score, trees summed in order), so scores equal
-:func:`rushhour.detect.rcf.kernels.score_rows` on the same forest up to the last bits (fast-math
-may reorder the per-dimension sums; tests/test_rcf_frozen.py checks relative 1e-12).
+the block walks it), the threads sharing (block, group of trees) items. The score is AWS's expected
+inverse depth, as the streaming kernels compute it, but a tree's climb runs in float32 (distances
+outside a box, the separation probability and the tree's score; trees are summed in float64):
+scores equal :func:`rushhour.detect.rcf.kernels.score_rows` on the same forest to relative 1e-6
+(tests/test_rcf_frozen.py), and agree with AWS's forest fitted on the same points (same test file).
 """
 
 from __future__ import annotations
@@ -23,15 +24,18 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit, prange
+from numba import get_num_threads, njit, prange, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from rushhour.detect.rcf.forest import ForestArrays
 from rushhour.detect.rcf.kernels import seen_score
 from rushhour.detect.rcf.layout import EMPTY
 
-BLOCK = 2048  # points scored together against one tree (their coordinates stay in L2)
-# fast-math that may reorder and fuse sums but keeps divisions exact (no approximate reciprocals)
-_REORDER = {"reassoc", "nsz", "nnan", "ninf", "contract"}
+BLOCK = 1 << 17  # at most this many coordinates scored together (a block's 512 kB stay in L2)
+ITEMS = 16  # work items (block, group of trees) at least, for the threads to share
+# fast-math: reorder and fuse sums, divide through reciprocals (finite values only, no NaN)
+_FAST = {"reassoc", "nsz", "nnan", "ninf", "contract", "arcp"}
 
 
 @dataclass(frozen=True)
@@ -41,27 +45,30 @@ class FrozenForest:
     root: np.ndarray  # (F,) int32: root reference (>= 0 internal, < 0 leaf ~c), EMPTY when empty
     norm: np.ndarray  # (F,) float64: log2(1 + tree mass)
     mass: np.ndarray  # (F,) float64: tree mass
-    cdim: np.ndarray  # (N,) int32
+    cdim: np.ndarray  # (N,) int16
     cval: np.ndarray  # (N,) float32
     child: np.ndarray  # (N, 2) int32
     box: np.ndarray  # (N, 2, D) float32: lo, hi
+    rsum: np.ndarray  # (N,) float32: the box's range summed over the dimensions
     leaf: np.ndarray  # (L, D) float32: leaf points
-    lmass: np.ndarray  # (L,) float64
+    lmass: np.ndarray  # (L,) float32 (whole numbers)
     max_depth: int
+    max_nodes: int  # internal nodes of the largest tree
 
     def arrays(self) -> tuple[np.ndarray, ...]:
         return (
-            self.root, self.norm, self.mass, self.cdim, self.cval, self.child, self.box, self.leaf,
-            self.lmass,
+            self.root, self.norm, self.mass, self.cdim, self.cval, self.child, self.box, self.rsum,
+            self.leaf, self.lmass,
         )  # fmt: skip
 
     def nbytes(self) -> int:
         return sum(a.nbytes for a in self.arrays())
 
     def score(self, X: np.ndarray) -> np.ndarray:
-        """Scores of the rows of ``X`` (shingled points, float32), in parallel over blocks."""
+        """Scores of the rows of ``X`` (shingled points, float32), in parallel over blocks and
+        groups of trees, each thread taking the next work item when done with its last."""
         Q = np.ascontiguousarray(X, dtype=np.float32)
-        args = (*self.arrays(), self.max_depth)
+        args = (*self.arrays(), self.max_depth, self.max_nodes, get_num_threads())
         return np.asarray(score_frozen(Q, *args))
 
 
@@ -91,9 +98,10 @@ def _put_leaf(pts, lpt_t, lmass_t, slot, leaf, lmass, at):
 
 
 @njit(cache=True, inline="always")
-def _boxes(child, box, leaf, first, end):
+def _boxes(child, box, rsum, leaf, first, end):
     """Boxes of nodes ``first .. end-1``, bottom-up (children follow parents in breadth-first)."""
     for g in range(end - 1, first - 1, -1):
+        total = 0.0
         for d in range(box.shape[2]):
             lo = np.float32(np.inf)
             hi = np.float32(-np.inf)
@@ -102,6 +110,8 @@ def _boxes(child, box, leaf, first, end):
                 hi = max(hi, box[c, 1, d] if c >= 0 else leaf[~c, d])
             box[g, 0, d] = lo
             box[g, 1, d] = hi
+            total += float(hi - lo)  # float32 differences summed in float64 (AWS's range sum)
+        rsum[g] = total
 
 
 @njit(cache=True)
@@ -115,17 +125,19 @@ def _layout(pts, root, left, right, cdim, cval, lpt, lmass):
             n = _bfs(root[t], left[t], right[t], M, order, depth)
             n_int += n // 2  # a tree of k internal nodes has k + 1 leaves
     out_root = np.full(F, EMPTY, dtype=np.int32)
-    out_cdim = np.zeros(n_int, dtype=np.int32)
+    out_cdim = np.zeros(n_int, dtype=np.int16)
     out_cval = np.zeros(n_int, dtype=np.float32)
     out_child = np.zeros((n_int, 2), dtype=np.int32)
     box = np.zeros((n_int, 2, pts.shape[1]), dtype=np.float32)
+    rsum = np.zeros(n_int, dtype=np.float32)
     leaf = np.zeros((n_int + F, pts.shape[1]), dtype=np.float32)
-    out_lmass = np.zeros(n_int + F)
+    out_lmass = np.zeros(n_int + F, dtype=np.float32)
     mass = np.zeros(F)
     newid = np.empty(M, dtype=np.int64)
     base = 0
     lbase = 0
     max_depth = 0
+    max_nodes = 0
     for t in range(F):
         if root[t] < 0:
             continue
@@ -159,169 +171,269 @@ def _layout(pts, root, left, right, cdim, cval, lpt, lmass):
                     mass[t] += out_lmass[lbase]
                     out_child[g, side] = ~lbase
                     lbase += 1
-        _boxes(out_child, box, leaf, base, k)
+        _boxes(out_child, box, rsum, leaf, base, k)
+        max_nodes = max(max_nodes, k - base)
         base = k
     norm = np.empty(F)
     for t in range(F):
         norm[t] = math.log2(mass[t] + 1.0)
     return (
-        out_root, norm, mass, out_cdim, out_cval, out_child, box, leaf[:lbase],
-        out_lmass[:lbase], max_depth,
+        out_root, norm, mass, out_cdim, out_cval, out_child, box, rsum, leaf[:lbase],
+        out_lmass[:lbase], max_depth, max_nodes,
     )  # fmt: skip
+
+
+def _streaming_trees(a: ForestArrays) -> tuple[np.ndarray, ...]:
+    """What the layout reads of a streaming forest, in one place: the points (rows indexed by
+    ``lpt``), the root references, the child references (``< M`` internal, ``M + slot`` leaf), the
+    cuts, and each leaf slot's point and mass."""
+    return a.pts, a.root, a.left, a.right, a.cdim, a.cval, a.lpt, a.lmass
 
 
 def freeze(arrays: ForestArrays) -> FrozenForest:
     """The read-only layout of a forest's trees (the forest itself is not changed)."""
-    a = arrays
-    root, norm, mass, cdim, cval, child, box, leaf, lmass, depth = _layout(
-        a.pts, a.root, a.left, a.right, a.cdim, a.cval, a.lpt, a.lmass
+    root, norm, mass, cdim, cval, child, box, rsum, leaf, lmass, depth, nodes = _layout(
+        *_streaming_trees(arrays)
     )
-    return FrozenForest(root, norm, mass, cdim, cval, child, box, leaf, lmass, int(depth))
+    return FrozenForest(
+        root, norm, mass, cdim, cval, child, box, rsum, leaf, lmass, int(depth), int(nodes)
+    )
 
 
-# columns of the walk's stack: one row per node still to visit (down) or to climb through (up)
-_NODE, _S, _E, _MID, _LIVE_L, _LIVE_R, _DEPTH, _PARENT, _SIDE, _UP = range(10)
-
-
-@njit(cache=True, inline="always")
-def _push(st, sp, node, s, e, depth, parent, side):
-    st[sp, _NODE] = node
-    st[sp, _S] = s
-    st[sp, _E] = e
-    st[sp, _DEPTH] = depth
-    st[sp, _PARENT] = parent
-    st[sp, _SIDE] = side
-    st[sp, _UP] = 0
-    return sp + 1
+# Indexing note for the kernels below: Numba wraps negative indices around (a compare and a select
+# per access), which keeps LLVM from vectorising a loop and doubles the cost of a scalar one. Loops
+# therefore run over slices from 0 and index with unsigned integers (``_u``), never negative here.
+_u = np.uint64
 
 
 @njit(cache=True, inline="always")
-def _start_at_leaf(X, b0, idx, s, e, score, lp, leaf, lm, tm, depth):
-    """Scores of the points ``idx[s:e]`` that reached leaf ``lp``; the ones that must still climb
-    (not equal to the leaf point) move to the front. Returns how many climb."""
-    seen = seen_score(lm, tm, depth)
-    unseen = 1.0 / (depth + 1.0)
-    live = 0
-    for j in range(s, e):
-        p = idx[j]
-        equal = True
-        for d in range(X.shape[1]):
-            if leaf[lp, d] != X[b0 + p, d]:
-                equal = False
-                break
-        score[p] = seen if equal else unseen
-        idx[s + live] = p
-        live += not equal
-    return live
+def _descend(Xb, n, r, cdim, cval, child, idx, tmp, st, vis):
+    """Partition the block's points ``0 .. n-1`` down the tree rooted at ``r``: afterwards ``idx``
+    lists them leaf by leaf, every node's points contiguous. ``vis`` gets one row ``(node, s, e,
+    depth)`` per node reached (internal nodes and leaves, ``~leaf`` for a leaf) in pre-order, so
+    reading it backwards visits children before parents. Returns the number of rows."""
+    for j in range(n):
+        idx[j] = j
+    st[0, 0] = r
+    st[0, 1] = 0
+    st[0, 2] = n
+    st[0, 3] = 0
+    sp = 1
+    nv = 0
+    while sp > 0:
+        sp -= 1
+        node = st[_u(sp), 0]
+        s = st[_u(sp), 1]
+        e = st[_u(sp), 2]
+        depth = st[_u(sp), 3]
+        vis[_u(nv), 0] = node
+        vis[_u(nv), 1] = s
+        vis[_u(nv), 2] = e
+        vis[_u(nv), 3] = depth
+        nv += 1
+        if node < 0:
+            continue
+        mid = s + _split(Xb[cdim[_u(node)]], idx[s:e], tmp, cval[_u(node)])
+        for c, cs, ce in ((child[_u(node), 1], mid, e), (child[_u(node), 0], s, mid)):
+            if ce > cs:
+                st[_u(sp), 0] = c
+                st[_u(sp), 1] = cs
+                st[_u(sp), 2] = ce
+                st[_u(sp), 3] = depth + 1
+                sp += 1
+    return nv
 
 
 @njit(cache=True, inline="always")
-def _climb(X, b0, idx, lo_j, hi_j, out_j, score, box, node, w):
-    """Mix node ``node``'s separation probability into the climbing points ``idx[lo_j:hi_j]``;
-    the ones still outside its box are written from ``idx[out_j]`` on. Returns how many."""
-    zero = np.float32(0.0)
-    live = 0
-    for j in range(lo_j, hi_j):
-        p = idx[j]
-        diff = 0.0
-        new_range = 0.0
-        for d in range(X.shape[1]):  # float32 differences, as the streaming kernels
-            x = X[b0 + p, d]
-            lo = box[node, 0, d]
-            hi = box[node, 1, d]
-            diff += max(x - hi, zero) + max(lo - x, zero)
-            new_range += max(hi, x) - min(lo, x)
-        if diff > 0.0:
-            prob = diff / new_range
-            score[p] = prob * w + (1.0 - prob) * score[p]
-        idx[out_j + live] = p
-        live += diff > 0.0
-    return live
-
-
-@njit(cache=True, inline="always")
-def _split(X, b0, idx, tmp, s, e, d, v):
-    """Partition ``idx[s:e]`` by the cut (left: ``x[d] <= v`` first); returns where right starts."""
-    nl = s
+def _split(col, ids, tmp, v):
+    """Partition ``ids`` by the cut (left: ``col[id] <= v`` first); returns where right starts."""
+    nl = 0
     nr = 0
-    for j in range(s, e):  # branch-free: write both ways, advance one
-        p = idx[j]
-        go = int(X[b0 + p, d] > v)
-        tmp[nr] = p
-        idx[nl] = p
+    for j in range(ids.shape[0]):  # branch-free: write both ways, advance one
+        p = ids[j]
+        go = int(col[_u(p)] > v)
+        tmp[_u(nr)] = p
+        ids[_u(nl)] = p
         nr += go
         nl += 1 - go
     for j in range(nr):
-        idx[nl + j] = tmp[j]
+        ids[_u(nl + j)] = tmp[j]
     return nl
 
 
 @njit(cache=True, inline="always")
-def _tree_block(X, b0, n, r, tm, cdim, cval, child, box, leaf, lmass, idx, tmp, score, st):
-    """Scores (before normalisation) of points ``b0 .. b0+n-1`` in the tree rooted at ``r``."""
-    for j in range(n):
-        idx[j] = j
-    sp = _push(st, 0, r, 0, n, 0, -1, 0)
-    while sp > 0:
-        sp -= 1
-        node = st[sp, _NODE]
-        s = st[sp, _S]
-        e = st[sp, _E]
-        depth = st[sp, _DEPTH]
-        if node < 0:  # a leaf: the points that reached it start their scores here
-            live = _start_at_leaf(X, b0, idx, s, e, score, ~node, leaf, lmass[~node], tm, depth)
-        elif st[sp, _UP]:  # the way back up, through the live points of both children
+def _at_leaf(xs, s, e, sc, leaf, lm, tm, depth):
+    """Start scores ``sc`` of the points ``xs[:, s:e]`` (one row per dimension) that reached
+    ``leaf``. (Rows are sliced one by one: a 2-d slice would lose the rows' contiguity.)"""
+    seen = seen_score(lm, tm, depth)
+    unseen = 1.0 / (depth + 1.0)
+    for j in range(sc.shape[0]):
+        sc[j] = seen
+    for d in range(xs.shape[0]):
+        v = leaf[d]
+        row = xs[d, s:e]
+        for j in range(sc.shape[0]):
+            if row[j] != v:
+                sc[j] = unseen
+
+
+@njit(cache=True, inline="always")
+def _climb(xs, s, e, acc, sc, lo, hi, rs, w):
+    """Mix a node's separation probability into the scores ``sc`` of its points ``xs[:, s:e]``.
+
+    Points inside the box ``lo, hi`` (every point that stopped climbing below: boxes nest) get
+    probability 0, which leaves their score unchanged, so the whole range is processed without
+    compaction and the loops over points vectorise: per dimension, the distance outside the box."""
+    n = sc.shape[0]
+    last = xs.shape[0] - 1
+    for d in range(last):  # the distances outside the box in all dimensions but the last
+        lo_d = lo[d]
+        hi_d = hi[d]
+        row = xs[d, s:e]
+        if d == 0:
+            for j in range(n):
+                acc[j] = _outside(row[j], lo_d, hi_d)
+        else:
+            for j in range(n):
+                acc[j] += _outside(row[j], lo_d, hi_d)
+    lo_d = lo[last]
+    hi_d = hi[last]
+    row = xs[last, s:e]
+    rs32 = np.float32(rs)
+    w32 = np.float32(w)
+    for j in range(n):  # the last dimension's, then the probability and the score
+        diff = (acc[j] if last else np.float32(0.0)) + _outside(row[j], lo_d, hi_d)
+        prob = diff / (rs32 + diff)
+        sc[j] += prob * (w32 - sc[j])
+
+
+@njit(cache=True, inline="always")
+def _outside(x, lo, hi):
+    """How far ``x`` lies outside ``[lo, hi]`` (one side at most is positive)."""
+    return max(max(x - hi, lo - x), np.float32(0.0))
+
+
+@njit(cache=True, inline="always")
+def _tree_block(Xb, ob, r, tm, nrm, cdim, cval, child, box, rsum, leaf, lmass, ws):
+    """Add tree ``r``'s normalised scores of the block's points ``Xb`` (one row per dimension) into
+    ``ob``. Work arrays ``ws``: the points' order (``idx``, ``tmp``), their coordinates in that order
+    (``xs``), distances outside a box (``acc``), scores in that order (``sc``), the walk's stack
+    (``st``) and the nodes it reached (``vis``)."""
+    idx, tmp, xs, acc, sc, st, vis = ws
+    n = Xb.shape[1]
+    nv = _descend(Xb, n, r, cdim, cval, child, idx, tmp, st, vis)
+    for d in range(Xb.shape[0]):  # the block's coordinates in leaf order, one row per dimension
+        row = Xb[d]
+        out = xs[d]
+        for j in range(n):
+            out[j] = row[_u(idx[j])]
+    for k in range(nv - 1, -1, -1):
+        node = vis[_u(k), 0]
+        s = vis[_u(k), 1]
+        e = vis[_u(k), 2]
+        depth = vis[_u(k), 3]
+        if node < 0:
+            lp = _u(~node)
+            _at_leaf(xs, s, e, sc[s:e], leaf[lp], lmass[lp], tm, depth)
+        else:
+            g = _u(node)
             w = 1.0 / (depth + 1.0)
-            mid = st[sp, _MID]
-            live = _climb(X, b0, idx, s, s + st[sp, _LIVE_L], s, score, box, node, w)
-            live += _climb(X, b0, idx, mid, mid + st[sp, _LIVE_R], s + live, score, box, node, w)
-        else:  # the way down: split the node's points by its cut, then visit both sides
-            mid = _split(X, b0, idx, tmp, s, e, cdim[node], cval[node])
-            st[sp, _UP] = 1
-            st[sp, _MID] = mid
-            st[sp, _LIVE_L] = 0
-            st[sp, _LIVE_R] = 0
-            me = sp
-            sp += 1
-            if mid < e:
-                sp = _push(st, sp, child[node, 1], mid, e, depth + 1, me, 1)
-            if mid > s:
-                sp = _push(st, sp, child[node, 0], s, mid, depth + 1, me, 0)
-            continue
-        parent = st[sp, _PARENT]
-        if parent >= 0:
-            st[parent, _LIVE_R if st[sp, _SIDE] else _LIVE_L] = live
+            _climb(xs, s, e, acc[s:e], sc[s:e], box[g, 0], box[g, 1], rsum[g], w)
+    for j in range(n):
+        ob[_u(idx[j])] += sc[j] * nrm
 
 
-@njit(cache=True, parallel=True, fastmath=_REORDER)
-def score_frozen(X, root, norm, mass, cdim, cval, child, box, leaf, lmass, max_depth):
+@intrinsic
+def _take(typingctx, counter):
+    """Atomically add 1 to ``counter[0]`` and return its value before: the next work item."""
+    sig = types.int64(counter)
+
+    def codegen(context, builder, sig, args):
+        aryty = sig.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        zero = context.get_constant(types.intp, 0)
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [zero])
+        one = context.get_constant(types.int64, 1)
+        return builder.atomic_rmw("add", ptr, one, "monotonic")
+
+    return sig, codegen
+
+
+@njit(cache=True, inline="always")
+def _item(X, item, groups, size, per, part, root, norm, mass, cdim, cval, child, box, rsum, leaf,
+          lmass, max_depth, max_nodes):  # fmt: skip
+    """Work item ``item``: block ``item // groups``, tree group ``item % groups``; its trees'
+    normalised scores summed into ``part[item]``."""
+    N, D = X.shape
+    F = root.shape[0]
+    b0 = min(N, item // groups * size)
+    n = min(N, b0 + size) - b0
+    ob = part[item, :n]
+    for j in range(n):
+        ob[j] = 0.0
+    t0 = min(F, item % groups * per)
+    if n == 0 or t0 == F:
+        return
+    Xb = np.ascontiguousarray(X[b0 : b0 + n].T)  # one row per dimension
+    ws = (  # idx, tmp, xs, acc, sc, st, vis (see _tree_block)
+        np.empty(n, dtype=np.int32), np.empty(n, dtype=np.int32),
+        np.empty((D, n), dtype=np.float32), np.empty(n, dtype=np.float32),
+        np.empty(n, dtype=np.float32), np.empty((max_depth + 2, 4), dtype=np.int64),
+        np.empty((2 * max_nodes + 1, 4), dtype=np.int64),
+    )  # fmt: skip
+    for t in range(t0, min(F, t0 + per)):
+        r = root[t]
+        if r != EMPTY:
+            _tree_block(Xb, ob, r, mass[t], norm[t], cdim, cval, child, box, rsum, leaf, lmass, ws)
+
+
+@njit(cache=True, parallel=True, fastmath=_FAST, error_model="numpy")
+def score_frozen(X, root, norm, mass, cdim, cval, child, box, rsum, leaf, lmass, max_depth,
+                 max_nodes, threads):  # fmt: skip
     """Scores of the rows of ``X`` (float32) against the frozen forest.
 
     Per block of points and per tree, the block is split down the tree by the cuts (a partition of
-    point indices, node by node, so each node is read once per block), then climbs back: at each
-    node, the points still outside its box mix in the probability that a random cut separates them
-    (``diff / new_range``), and stop at the first box that holds them, as AWS's visitor does.
-    Fast-math (without approximate division) lets the compiler reorder the per-dimension sums:
-    scores differ from the streaming kernels' in the last bits only.
+    point indices, node by node, so each node is read once per block); the points' coordinates are
+    then copied in leaf order, one row per dimension, and every node, children before parents, mixes
+    into the scores of all its points the probability that a random cut separates each from the box
+    (``diff / (range + diff)``): zero once a point is inside, as AWS's visitor stops there.
+
+    The work items are (block, group of trees) pairs, at least ``ITEMS``; each of the ``threads``
+    workers takes the next item when done with its last (an atomic counter), so a thread slowed by
+    another process leaves its share to the others, while blocks stay large. The items do not
+    depend on the number of threads and their partial sums are added in a fixed order: the scores
+    do not depend on the machine's threads or the schedule.
     """
     N = X.shape[0]
     F = root.shape[0]
-    out = np.zeros(N)
-    nblocks = (N + BLOCK - 1) // BLOCK
-    for b in prange(nblocks):
-        b0 = b * BLOCK
-        n = min(N, b0 + BLOCK) - b0
-        idx = np.empty(n, dtype=np.int32)
-        tmp = np.empty(n, dtype=np.int32)
-        score = np.zeros(n)
-        st = np.empty((2 * max_depth + 4, 10), dtype=np.int64)
-        for t in range(F):
-            if root[t] == EMPTY:
-                continue
-            _tree_block(X, b0, n, root[t], mass[t], cdim, cval, child, box, leaf, lmass, idx, tmp,
-                        score, st)  # fmt: skip
-            for j in range(n):
-                out[b0 + j] += score[j] * norm[t]
+    D = X.shape[1]
+    out = np.empty(N)
+    if N == 0:
+        return out
+    cap = max(64, BLOCK // D)  # blocks as large as allowed
+    nblocks = (N + cap - 1) // cap
+    size = (N + nblocks - 1) // nblocks
+    groups = min(F, max(1, (ITEMS + nblocks - 1) // nblocks))
+    per = (F + groups - 1) // groups
+    part = np.empty((nblocks * groups, size))
+    taken = np.zeros(1, dtype=np.int64)
+    for _ in prange(threads):
+        while True:
+            item: int = _take(taken)  # type: ignore[call-arg]
+            if item >= nblocks * groups:
+                break
+            _item(X, item, groups, size, per, part, root, norm, mass, cdim, cval, child, box, rsum,
+                  leaf, lmass, max_depth, max_nodes)  # fmt: skip
+    for b in range(nblocks):  # the groups' sums in order
+        b0 = min(N, b * size)
+        n = min(N, b0 + size) - b0
+        ob = out[b0 : b0 + n]
         for j in range(n):
-            out[b0 + j] /= F
+            ob[j] = part[b * groups, j]
+        for g in range(1, groups):
+            pb = part[b * groups + g, :n]
+            for j in range(n):
+                ob[j] += pb[j]
+        for j in range(n):
+            ob[j] /= F
     return out
