@@ -122,6 +122,6 @@ def test_band_detector_flags_spikes_and_drops_not_noise(history: pd.Series) -> N
     expected = det.predictor.expected(pd.DatetimeIndex([t]))[0][0]
     spike, drop = det.score_one(t, expected * 3), det.score_one(t, 0)
     assert spike.anomalous and spike.direction == "spike" and spike.severity == "critical"
-    assert drop.anomalous and drop.direction == "drop" and drop.sigma is not None and drop.sigma < 0
+    assert drop.anomalous and drop.direction == "drop" and (drop.sigma_at(0.0) or 0.0) < 0
     small = det.score_one(t, expected * 1.05)
     assert not small.anomalous

@@ -204,4 +204,4 @@ def test_every_builtin_registers_through_the_registry() -> None:
 
 def test_notifier_with_verdicts_from_the_detector_contract() -> None:
     v = Verdict(score=5.0, anomalous=True, expected=100.0, deviation=10.0, direction="spike")
-    assert v.sigma == 5.0
+    assert v.sigma_at(150.0) == 5.0

@@ -26,12 +26,20 @@ class Verdict:
     severity: Severity = "warning"
     explanation: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def sigma(self) -> float | None:
-        """Signed distance from expected in deviations, where a band exists."""
-        if self.expected is None or not self.deviation:
-            return None
-        return self.score if self.direction == "spike" else -self.score
+    def sigma_at(self, value: float) -> float | None:
+        """How far ``value`` (the bucket this verdict judged) lies from expected, in deviations."""
+        return signed_sigma(value, self.expected, self.deviation)
+
+
+def signed_sigma(value: float, expected: float | None, deviation: float | None) -> float | None:
+    """``(value - expected) / deviation``, None without an expected value or a deviation.
+
+    >>> signed_sigma(130.0, 100.0, 10.0), signed_sigma(70.0, 100.0, 0.0)
+    (3.0, None)
+    """
+    if expected is None or not deviation:
+        return None
+    return (value - expected) / deviation
 
 
 @runtime_checkable

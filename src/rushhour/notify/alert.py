@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from rushhour.detect.base import signed_sigma
 from rushhour.records import AnomalyEvent
 from rushhour.timeutil import zone
 
@@ -104,9 +105,7 @@ class Alert:
     @property
     def sigma(self) -> float | None:
         """Signed distance from expected in deviations."""
-        if self.expected is None or not self.deviation:
-            return None
-        return (self.value - self.expected) / self.deviation
+        return signed_sigma(self.value, self.expected, self.deviation)
 
     @property
     def fingerprint(self) -> str:

@@ -258,13 +258,6 @@ class Processor:
         self.store.set_checkpoints(tx, snaps)
 
 
-def signed_sigma(value: float, v: Verdict) -> float | None:
-    """``(value - expected) / deviation``: the distance from expected in the detector's own σ."""
-    if v.expected is None or not v.deviation:
-        return None
-    return (value - v.expected) / v.deviation
-
-
 class _Rows:
     """The score rows and anomaly records of one batch."""
 
@@ -301,7 +294,7 @@ class _Rows:
                 value=b.value,
                 expected=v.expected if own else expected,
                 deviation=v.deviation,
-                sigma=signed_sigma(b.value, v),
+                sigma=v.sigma_at(b.value),
                 score=v.score,
                 direction=v.direction,
                 severity=v.severity,
