@@ -188,5 +188,4 @@ def test_the_bank_scores_a_shuffled_batch_as_each_series_alone(tmp_path) -> None
         alone = det.run(pd.to_datetime(starts[seen], unit="s", utc=True), x[k][seen])
         assert got[k][seen[0] : seen[-1] + 1] == default_verdicts(alone, x[k][seen])
         # the series' detector in the bank is a view of its row, in the same state
-        view = bank.default_detector(k)
-        assert view is not None and view.snapshot() == det.snapshot()
+        assert bank.default_snapshot(k) == det.snapshot()

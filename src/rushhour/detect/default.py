@@ -290,6 +290,8 @@ class DefaultFleet:
         self.config.validate()
         self.bucket_seconds = bucket_seconds or None
         self.components: list[Component] = [COMPONENTS[c]() for c in self.config.components]
+        #: each component's state array names (its initial state is built once per fleet)
+        self.component_keys = [tuple(c.initial()) for c in self.components]
         self.calibrated = Calibrated()
         self.policy = AlertPolicy(
             self.config.threshold,
@@ -304,6 +306,8 @@ class DefaultFleet:
         #: rows in use; the arrays below hold ``capacity`` rows (those beyond ``size`` unset)
         self.size = 0
         self.arrays: dict[str, np.ndarray] = {}
+        #: one series' state before any bucket (known once the baseline is built)
+        self.initial: dict[str, np.ndarray] = {}
         if self.bucket_seconds is not None:
             self._build(float(self.bucket_seconds))
 
@@ -327,12 +331,12 @@ class DefaultFleet:
             Likelihood(alpha=_per_bucket(Likelihood.alpha, k), warmup=self.config.warmup)
             for _ in self.components
         ]
-        layout = self._layout()
+        self.initial = self._layout()
         self.arrays = {
             name: np.empty((self.size, *init.shape), dtype=init.dtype)
-            for name, init in layout.items()
+            for name, init in self.initial.items()
         }
-        for name, init in layout.items():
+        for name, init in self.initial.items():
             self.arrays[name][:] = init
 
     def _layout(self) -> dict[str, np.ndarray]:
@@ -364,9 +368,8 @@ class DefaultFleet:
 
     def reset(self, rows: int | slice) -> None:
         """Start a series (or a slice of rows) afresh."""
-        if self.arrays:
-            for name, init in self._layout().items():
-                self.arrays[name][rows] = init
+        for name, init in self.initial.items():
+            self.arrays[name][rows] = init
 
     def run(self, rows: np.ndarray, utc_ns: np.ndarray, values: np.ndarray) -> Detections:
         """Score then learn buckets: bucket ``i`` of series ``rows[i]`` starts at ``utc_ns[i]``
@@ -388,7 +391,7 @@ class DefaultFleet:
         settling = _ordinals(rows, a["policy"][:, 0]) < self.config.warmup
         surprise: dict[str, np.ndarray] = {}
         for i, (comp, lk) in enumerate(zip(self.components, self.likelihoods, strict=True)):
-            state = {k: a[f"comp{i}.{k}"] for k in comp.initial()}
+            state = {k: a[f"comp{i}.{k}"] for k in self.component_keys[i]}
             raw = comp.raw(x, base, rows, state)
             if getattr(comp, "from_baseline", False):
                 raw[settling] = np.nan
@@ -440,7 +443,7 @@ class DefaultFleet:
             "components": [
                 _plain(
                     {k: v for k, v in vars(c).items() if not k.endswith("_")}
-                    | {k: state[f"comp{i}.{k}"][r].tolist() for k in c.initial()}
+                    | {k: state[f"comp{i}.{k}"][r].tolist() for k in self.component_keys[i]}
                 )
                 for i, c in enumerate(self.components)
             ],
@@ -480,9 +483,10 @@ class DefaultFleet:
         a = self.arrays
         for k, v in restore_arrays(state["baseline"], self.baseline.shapes()).items():
             a[f"base.{k}"][row] = v
-        for i, (comp, saved) in enumerate(zip(self.components, state["components"], strict=True)):
-            for k, init in comp.initial().items():
+        for i, (_, saved) in enumerate(zip(self.components, state["components"], strict=True)):
+            for k in self.component_keys[i]:
                 if saved.get(k) is not None:
+                    init = self.initial[f"comp{i}.{k}"]
                     value = np.array(_unplain(saved[k]), dtype=init.dtype)
                     a[f"comp{i}.{k}"][row] = value.reshape(init.shape)
         for i, saved in enumerate(state["likelihoods"]):

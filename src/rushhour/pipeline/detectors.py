@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from rushhour.detect.base import Direction, Verdict
-from rushhour.detect.default import DefaultDetector, DefaultFleet, Detections, DetectorConfig
+from rushhour.detect.default import DefaultFleet, Detections, DetectorConfig
 from rushhour.detect.mean_band import MeanBandDetector
 from rushhour.detect.rcf.detector import RCFDetector
 from rushhour.detect.rcf.forest import RCFConfig
@@ -93,12 +93,6 @@ class DetectorBank:
             if self.default_config is None
             else DefaultFleet(self.default_config, bucket_seconds=self.s.bucket_width())
         )
-
-    def default_detector(self, key: str) -> DefaultDetector | None:
-        """The series' default detector (created on first use), or None when it is off."""
-        if self.fleet is None:
-            return None
-        return DefaultDetector.of(self.fleet, int(self.default_rows([key])[0]))
 
     def restore_default(self, key: str, state: dict[str, Any]) -> None:
         """The series' default detector from a snapshot (:meth:`DefaultDetector.snapshot`)."""
