@@ -11,7 +11,10 @@ import random
 import signal
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -19,7 +22,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from rushhour.errors import StoreError
 from rushhour.notify.alert import Alert
-from rushhour.store import open_store
+from rushhour.pipeline.clock import SystemClock
+from rushhour.pipeline.detectors import DetectorBank
+from rushhour.pipeline.points import PointBatch
+from rushhour.pipeline.processor import Batch, Processor
+from rushhour.settings import load_settings
+from rushhour.store import Store, open_store
 from rushhour.store import schema as t
 from tests.pipeline_helpers import points_file, rushhour, spawn, write_config
 
@@ -233,3 +241,62 @@ def test_sigkill_nats_exactly_once(tmp_path: Path, nats_url: str) -> None:
         _same_as_without_crash(url, b"".join(messages), tmp_path / "reference")
     finally:
         asyncio.run(_drop_stream(nats_url, stream))
+
+
+class _CommitFailsOnce(Store):
+    """The real store, but one chosen transaction is rolled back at its end instead of committed,
+    as a commit that fails (a locked or lost database) would leave it."""
+
+    fail_next = False
+
+    @contextmanager
+    def begin(self) -> Iterator[Any]:
+        if not self.fail_next:
+            with super().begin() as conn:
+                yield conn
+            return
+        self.fail_next = False
+        with self.engine.connect() as conn:
+            tx = conn.begin()
+            yield conn
+            tx.rollback()
+        raise StoreError("store write failed: database is locked (at commit)")
+
+
+def test_a_batch_whose_commit_fails_is_not_learned_twice(tmp_path: Path, store_url: str) -> None:
+    def batches(n: int) -> list[Batch]:
+        out = []
+        for i in range(n):
+            rows = [
+                ("api", {}, float(START + (i * 120 + m) * 60), float(5 + (i * 120 + m) % 7))
+                for m in range(120)
+            ]
+            out.append(Batch("test", PointBatch.from_rows(rows), label=f"b{i}"))
+        return out
+
+    def scores(processor: Processor) -> dict[int, float]:
+        s = t.scores.c
+        with processor.store.engine.connect() as conn:
+            q = select(s.start, s.score).where(s.detector == "default")
+            return {int(a): float(b) for a, b in conn.execute(q)}
+
+    runs = []
+    for failing in (False, True):
+        url = store_url if failing else f"sqlite:///{tmp_path / 'ref.db'}"
+        settings = load_settings(
+            environ={}, overrides={"data_dir": str(tmp_path), "detect": BY_DEFAULT}
+        )
+        st = _CommitFailsOnce(open_store(url).engine)
+        processor = Processor(settings, st, DetectorBank(settings), SystemClock())
+        processor.restore()
+        for i, batch in enumerate(batches(6)):
+            if failing and i == 3:
+                st.fail_next = True
+                with pytest.raises(StoreError):
+                    processor.process(batch)
+            processor.process(batch)  # the retry (or the only try)
+        runs.append(scores(processor))
+        st.close()
+    reference, retried = runs
+    assert len(reference) > 600
+    assert retried == pytest.approx(reference, rel=1e-12, abs=1e-12)

@@ -134,25 +134,32 @@ class Processor:
     # -- processing -----------------------------------------------------------------------------
     def process(self, batch: Batch) -> Outcome:
         outcome = Outcome(points=len(batch.points), rejected=dict(batch.points.rejected))
-        with self.store.begin() as tx:
-            if batch.dedupe is not None and self.store.checkpoint_in(tx, f"seen:{batch.dedupe}"):
-                outcome.duplicate = True
-                if batch.position is not None:
-                    self.store.set_checkpoint(tx, f"source:{batch.source}", batch.position)
-                return outcome
-            if batch.reconcile is not None:
-                stored = self.store.checkpoint_in(tx, f"source:{batch.source}")
-                points, position = batch.reconcile(stored)
-                batch.points, batch.position = points, position
-                outcome.points = len(points)
-            try:
+        applied = False
+        try:
+            with self.store.begin() as tx:
+                if batch.dedupe is not None and self.store.checkpoint_in(
+                    tx, f"seen:{batch.dedupe}"
+                ):
+                    outcome.duplicate = True
+                    if batch.position is not None:
+                        self.store.set_checkpoint(tx, f"source:{batch.source}", batch.position)
+                    return outcome
+                if batch.reconcile is not None:
+                    stored = self.store.checkpoint_in(tx, f"source:{batch.source}")
+                    points, position = batch.reconcile(stored)
+                    batch.points, batch.position = points, position
+                    outcome.points = len(points)
+                applied = True
                 self._apply(tx, batch, outcome)
-            except BaseException:
-                # the transaction rolls back: put the in-memory state back the way the store has it
+        except BaseException:
+            if applied:
+                # the transaction rolled back (in _apply, or at the commit itself: a locked or lost
+                # database): put the in-memory state (bucketizer, detectors learned from the batch)
+                # back the way the store has it, so a retried batch is not learned twice
                 notifier, self.notifier = self.notifier, None
                 self.restore()
                 self.notifier = notifier
-                raise
+            raise
         if self.notifier is not None:
             # after the commit: the checkpoint holds the alerts still pending, and outbox rows carry
             # stable dedupe keys, so a crash on either side of this neither loses nor repeats one
