@@ -222,3 +222,30 @@ def test_a_model_version_is_loaded_once(env: tuple[TestClient, Seeded, Any]) -> 
         assert r.json() == {"scores": [{"score": 21.0}]} and family.loads == [b"5", b"7"]
     finally:
         ENDPOINTS.pop("test_cached")
+
+
+def test_concurrent_first_calls_load_a_version_once(env: tuple[TestClient, Seeded, Any]) -> None:
+    import threading
+    import time
+
+    from rushhour.api.endpoints import LoadedModels
+
+    class Slow(SumScorer):
+        def load(self, artifact: bytes, row: Mapping[str, Any]) -> float:
+            time.sleep(0.2)  # long enough for every thread to arrive while it loads
+            return super().load(artifact, row)
+
+    _, _, store = env
+    family = Slow()
+    store.save_model("test/slow", "test_slow", b"3")
+    row = store.load_model("test/slow", artifact=False)
+    cache = LoadedModels(store)
+    got: list[float] = []
+    threads = [
+        threading.Thread(target=lambda: got.append(cache.get(row, family))) for _ in range(6)
+    ]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert got == [3.0] * 6 and family.loads == [b"3"]

@@ -90,6 +90,8 @@ class LoadedModels:
         self.size = size
         self._loaded: OrderedDict[tuple[str, int], Any] = OrderedDict()
         self._lock = threading.Lock()
+        #: one lock per version being loaded: concurrent first calls load it once
+        self._loading: dict[tuple[str, int], threading.Lock] = {}
 
     def get(self, row: Mapping[str, Any], endpoint: ModelEndpoint) -> Any:
         key = (str(row["name"]), int(row["version"]))
@@ -97,11 +99,20 @@ class LoadedModels:
             if key in self._loaded:
                 self._loaded.move_to_end(key)
                 return self._loaded[key]
-        model = endpoint.load(self.store.model_artifact(*key), row)
-        with self._lock:
-            self._loaded[key] = model
-            while len(self._loaded) > self.size:
-                self._loaded.popitem(last=False)
+            loading = self._loading.setdefault(key, threading.Lock())
+        with loading:
+            with self._lock:
+                if key in self._loaded:  # another call loaded it meanwhile
+                    return self._loaded[key]
+            try:
+                model = endpoint.load(self.store.model_artifact(*key), row)
+                with self._lock:
+                    self._loaded[key] = model
+                    while len(self._loaded) > self.size:
+                        self._loaded.popitem(last=False)
+            finally:
+                with self._lock:
+                    self._loading.pop(key, None)
         return model
 
     def __len__(self) -> int:

@@ -405,7 +405,7 @@ class Store:
     ) -> dict[str, Any] | None:
         """The newest (or the given) version of model ``name``, with its artifact bytes unless
         ``artifact`` is False (then :meth:`model_artifact` reads them when they are needed)."""
-        cols = t.models.c if artifact else [c for c in t.models.c if c.name != "artifact"]
+        cols = t.models.c if artifact else t.MODEL_HEAD
         q = select(*cols).where(t.models.c.name == name)
         q = (
             q.where(t.models.c.version == version)
@@ -442,7 +442,7 @@ class Store:
             return [dict(r) for r in conn.execute(q).mappings()]
 
     def list_models(self) -> list[dict[str, Any]]:
-        cols = [c for c in t.models.c if c.name != "artifact"]
+        cols = t.MODEL_HEAD
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(*cols).order_by(t.models.c.name, t.models.c.version)

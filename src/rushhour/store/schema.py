@@ -95,6 +95,8 @@ models = Table(
     Column("artifact_uri", String(1024)),
     UniqueConstraint("name", "version", name="uq_model_version"),
 )
+#: every column of ``models`` but the artifact bytes (listings and lookups that do not load it)
+MODEL_HEAD = [c for c in models.c if c.name != "artifact"]
 # migration 0003: a series' newest model of a kind is one index probe
 Index("ix_models_series", models.c.series_id, models.c.kind, models.c.trained_at)
 

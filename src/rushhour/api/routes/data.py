@@ -410,7 +410,7 @@ def forecast_model(store: Store, series_id: int | None, kind: str) -> dict[str, 
     """The newest model of ``kind`` trained for ``series_id`` (or the only one, when None)."""
     m = t.models
     q = (
-        select(*[c for c in m.c if c.name != "artifact"])
+        select(*t.MODEL_HEAD)
         .where(m.c.kind == kind)
         .order_by(m.c.trained_at.desc(), m.c.version.desc())
     )
