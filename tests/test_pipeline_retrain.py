@@ -178,13 +178,11 @@ def test_cold_start_uses_the_fleet_baseline(tmp_path: Path, store: Store) -> Non
     assert found, "the default detector missed the outage"
 
 
-def _spiked_history(store: Store, flagged_by: str) -> tuple[float, float]:
-    """Two weeks stored, one hour of day 8 at 5x, flagged by ``flagged_by``; the trained model's
-    expected value at that hour on a later weekday, and the history's own value there unspiked."""
+def _spiked_history(store: Store, flagged_by: str, at: datetime) -> float:
+    """Two weeks stored, the hour from ``at`` at 5x, flagged by ``flagged_by``; the hour's clean
+    mean value."""
     times, values = _traffic(14, 5)
-    hour = (times >= datetime(2026, 3, 10, 10, tzinfo=UTC).timestamp()) & (
-        times < datetime(2026, 3, 10, 11, tzinfo=UTC).timestamp()
-    )
+    hour = (times >= at.timestamp()) & (times < at.timestamp() + 3600)
     clean = float(values[hour].mean())
     spiked = np.where(hour, values * 5, values)
     starts = times.astype(np.int64)
@@ -210,22 +208,34 @@ def _spiked_history(store: Store, flagged_by: str) -> tuple[float, float]:
                 for s, v in zip(starts[hour], spiked[hour], strict=True)
             ],
         )
-    return clean, float(spiked[hour].mean())
+    return clean
 
 
-@pytest.mark.parametrize("deciding", [True, False])
-def test_training_leaves_out_only_the_deciding_detectors_anomalies(
-    tmp_path: Path, store: Store, deciding: bool
+@pytest.mark.parametrize(
+    ("flagged_by", "at", "left_out"),
+    [
+        # the deciding detector's anomalies are the incidents that paged
+        ("default", datetime(2026, 3, 10, 10, tzinfo=UTC), True),
+        # another detector's verdict confirms nothing
+        ("rcf", datetime(2026, 3, 10, 10, tzinfo=UTC), False),
+        ("mean_band", datetime(2026, 3, 10, 10, tzinfo=UTC), False),
+        # ... but the band decides while a new series' default detector warms up (its first
+        # 150 buckets): what it stored then paged
+        ("mean_band", datetime(2026, 3, 2, 0, 30, tzinfo=UTC), True),
+    ],
+)
+def test_training_leaves_out_the_buckets_that_paged(
+    tmp_path: Path, store: Store, flagged_by: str, at: datetime, left_out: bool
 ) -> None:
     settings = load_settings(environ={}, overrides={"data_dir": str(tmp_path)})
-    decider = DetectorBank(settings).decider
-    clean, _ = _spiked_history(store, decider if deciding else "rcf")
+    assert DetectorBank(settings).decider == "default"
+    clean = _spiked_history(store, flagged_by, at)
     report = train(settings, store, datetime(2026, 3, 16, tzinfo=UTC))
     band = report.models.bands["api{region=eu}"]
-    # Thursday 2026-03-12 10:00-11:00: the same weekday slots as the spiked Tuesday's hour
-    index = pd.date_range(datetime(2026, 3, 12, 10, tzinfo=UTC), periods=60, freq="1min")
+    # two days later (a weekday too): the same time-of-day slots of the weekday profile
+    index = pd.date_range(at + pd.Timedelta(days=2), periods=60, freq="1min")
     expected = float(band.predictor.expected(index)[0].mean())
-    if deciding:  # a confirmed incident is left out: the weekday profile is the clean one
+    if left_out:  # the weekday profile is the clean one
         assert expected == pytest.approx(clean, rel=0.15)
-    else:  # another detector's verdict confirms nothing: the spike is learned
+    else:  # learned: a fifth weekday's hour at 5x lifts the profile
         assert expected > clean * 1.3

@@ -2,9 +2,9 @@
 
 For each series with at least ``pipeline.min_history`` of stored buckets in the last
 ``pipeline.train_weeks`` weeks: fit the Mean Predictor, leaving out public holidays and the buckets
-the *deciding* detector (``detect.alert_by``, the one whose decisions alert) stored as anomalies: those
-are the confirmed incidents. A bucket only another detector flagged (an RCF or band verdict that raised
-no alert) stays in the training data; save it as a new model version; score
+that paged: those the *deciding* detector (``detect.alert_by``) stored as anomalies, and those the band
+stored while it decided for a series whose default detector was still warming up. A bucket only another
+detector flagged (an RCF or band verdict that raised no alert) stays in the training data; save it as a new model version; score
 the training window with it and record the cut-off ``mean + 3·std`` of those scores, with its update
 time, in the cut-off history (the seed's ``anomaly_cut_off`` table). The fleet baseline, used to score
 series that have no model yet, is fitted on the sum of all trained series, each scaled to mean 1.
@@ -28,7 +28,7 @@ from sqlalchemy import select
 
 from rushhour.detect.mean_band import MeanBandDetector
 from rushhour.forecast.mean_predictor import MeanPredictor
-from rushhour.pipeline.detectors import FLEET, DetectorBank, ModelSet, model_name
+from rushhour.pipeline.detectors import DEFAULT, FLEET, DetectorBank, ModelSet, model_name
 from rushhour.settings import Settings
 from rushhour.store import schema as t
 from rushhour.store.db import Store
@@ -76,15 +76,24 @@ def _predictor(settings: Settings) -> MeanPredictor:
 
 
 def _anomaly_windows(
-    store: Store, width: int, detector: str
+    store: Store, width: int, bank: DetectorBank
 ) -> dict[int, list[tuple[datetime, datetime]]]:
-    """The buckets ``detector`` stored as anomalous, of every series, as windows to leave out."""
+    """The buckets that paged, of every series, as windows to leave out: those the deciding detector
+    stored as anomalies and, with the default detector deciding, those the band stored during a
+    series' first ``detect.default_warmup`` buckets (the band decides while the default detector
+    warms up: a new series' incidents are the band's)."""
     a = t.anomalies.c
+    decider = bank.decider
+    cold: dict[int, int] = {}  # per series: the first bucket the default detector decides
+    if decider == DEFAULT:
+        warm = bank.s.detect.default_warmup * width
+        cold = {sid: first + warm for sid, first in store.first_buckets().items()}
     out: dict[int, list[tuple[datetime, datetime]]] = {}
-    query = select(a.series_id, a.start).where(a.detector == detector).distinct()
+    query = select(a.series_id, a.start, a.detector).where(a.detector.in_({decider, bank.name}))
     with store.engine.connect() as conn:
-        for sid, start in conn.execute(query):
-            out.setdefault(int(sid), []).append((_dt(start), _dt(start + width - 1)))
+        for sid, start, detector in conn.execute(query.distinct()):
+            if detector == decider or start < cold.get(int(sid), start):
+                out.setdefault(int(sid), []).append((_dt(start), _dt(start + width - 1)))
     return out
 
 
@@ -108,7 +117,7 @@ def train(
     series = store.all_series()
     normalised: list[pd.Series] = []
     bank = DetectorBank(settings)
-    stored_anomalies = _anomaly_windows(store, width, bank.decider)
+    stored_anomalies = _anomaly_windows(store, width, bank)
     for i, ref in enumerate(series):
         if progress:
             progress(i, len(series), f"training {ref.key}")
