@@ -108,6 +108,7 @@ def main() -> None:
         assert p.mean_ is not None and p.dev_ is not None
         p.mean_, p.dev_ = p.mean_ * scale, p.dev_ * np.sqrt(scale)
         models.bands[key] = bank._band(p)
+    models.bands.trim()
     bank.swap(models)
     gc.collect()
     models_mb = rss_mb() - base
@@ -219,6 +220,10 @@ def main() -> None:
         f"memory: band models {models_mb:.0f} MB, forests {forests_mb:.0f} MB, "
         f"default detectors {defaults_mb:.0f} MB, total {total_mb:.0f} MB"
         f" -> {total_mb * 1e6 / n / 1e3:.1f} kB per series"
+    )
+    print(
+        f"bands: {models.bands.nbytes() / n / 1e3:.1f} kB of arrays per series "
+        f"({models.bands.day_rows() / n:.1f} day rows of 1440 means and deviations each)"
     )
     if bank.fleet is not None:
         held = sum(a[: bank.fleet.size].nbytes for a in bank.fleet.arrays.values())

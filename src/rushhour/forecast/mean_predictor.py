@@ -34,6 +34,7 @@ from rushhour.timeutil import utc, zone
 KeyName = Literal["weekday_weekend", "day_of_week", "holiday"]
 _MINUTES = 1440
 _N_CLASSES = {"weekday_weekend": 2, "day_of_week": 7, "holiday": 3}
+DAY_CLASSES = _N_CLASSES  # day classes (rows of 1440 minutes) per key
 SNAPSHOT_VERSION = 1
 
 
@@ -153,6 +154,33 @@ class MeanPredictor:
         dev = np.where(np.isnan(dev), np.nan, np.maximum(dev, self.min_deviation))
         return mean, dev
 
+    def tables(self) -> tuple[np.ndarray, np.ndarray]:  # (may be views of the model's arrays)
+        """Mean and deviation tables as ``(day classes, 1440)`` float32 rows, the holiday fallback
+        of :meth:`lookup` already applied: ``tables()[i][code // 1440, code % 1440]`` is what
+        :meth:`lookup` reads for ``code`` before the ``min_deviation`` floor."""
+        if self.mean_ is None or self.dev_ is None:
+            raise NotFittedError("the Mean Predictor is not fitted")
+        mean = self.mean_.reshape(-1, _MINUTES)
+        dev = self.dev_.reshape(-1, _MINUTES)
+        if self.key == "holiday":
+            # a slot without data (a holiday's, mostly) uses the weekend profile (class 0)
+            mean = np.where(np.isnan(mean), mean[0], mean)
+            dev = np.where(np.isnan(dev), dev[0], dev)
+        return mean, dev
+
+    def params(self) -> dict[str, Any]:
+        """The constructor parameters (no tables): ``MeanPredictor(**params())`` is unfitted."""
+        return {
+            "key": self.key,
+            "deviation": self.deviation,
+            "timezone": self.timezone,
+            "freq": self.freq,
+            "smooth": self.smooth,
+            "min_deviation": self.min_deviation,
+            "holidays_country": self.holidays_country,
+            "holidays_subdiv": self.holidays_subdiv,
+        }
+
     def predict(self, start: datetime, end: datetime) -> Forecast:
         """Forecast for ``[start, end)`` at the model frequency: the seed's ``Timestamp,Value,Std``."""
         index = step_index(start, end, pd.Timedelta(self.freq))
@@ -167,16 +195,7 @@ class MeanPredictor:
         return {
             "kind": "mean_predictor",
             "version": SNAPSHOT_VERSION,
-            "params": {
-                "key": self.key,
-                "deviation": self.deviation,
-                "timezone": self.timezone,
-                "freq": self.freq,
-                "smooth": self.smooth,
-                "min_deviation": self.min_deviation,
-                "holidays_country": self.holidays_country,
-                "holidays_subdiv": self.holidays_subdiv,
-            },
+            "params": self.params(),
             "mean": _nan_list(self.mean_.astype(float)),
             "dev": _nan_list(self.dev_.astype(float)),
             "count": self.count_.astype(int).tolist(),

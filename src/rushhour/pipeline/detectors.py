@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rushhour.detect.band_set import BandSet
 from rushhour.detect.base import Direction, Verdict
 from rushhour.detect.default import DefaultFleet, Detections, DetectorConfig
 from rushhour.detect.mean_band import MeanBandDetector
@@ -54,7 +55,7 @@ def model_name(series_key: str) -> str:
 class ModelSet:
     """The trained models in force: one band per series, plus the fleet profile."""
 
-    bands: dict[str, MeanBandDetector] = field(default_factory=dict)
+    bands: BandSet = field(default_factory=BandSet)  # compact: shared arrays, not one object each
     fleet: MeanPredictor | None = None
     versions: dict[str, int] = field(default_factory=dict)
 
@@ -189,6 +190,7 @@ class DetectorBank:
                 models.fleet = predictor
             else:
                 models.bands[key] = self._band(predictor)
+        models.bands.trim()
         return models
 
     def swap(self, models: ModelSet) -> None:
@@ -228,32 +230,27 @@ class DetectorBank:
         series' band is a table lookup; the decision is one vectorised pass.
         """
         models = models or self.models
+        bands = models.bands
         n = len(keys)
         uniq, inv = np.unique(starts, return_inverse=True)
         index = pd.DatetimeIndex(pd.to_datetime(uniq, unit="s", utc=True))
-        mean = np.full(n, np.nan)
-        dev = np.full(n, np.nan)
-        banded: dict[str, list[int]] = {}
-        cold: dict[str, list[int]] = {}
-        for i, key in enumerate(keys):
-            (banded if key in models.bands else cold).setdefault(key, []).append(i)
-        codes: dict[tuple[object, ...], np.ndarray] = {}
-        rule: MeanBandDetector | None = None
-        for key, positions in banded.items():
-            band = models.bands[key]
-            rule = rule or band
-            sig = band.predictor.signature()
-            if sig not in codes:
-                codes[sig] = band.predictor.codes(index)
-            pos = np.asarray(positions)
-            mean[pos], dev[pos] = band.predictor.lookup(codes[sig][inv[pos]])
+        series = bands.rows(keys)
         out: list[Verdict] = [Verdict(score=0.0, anomalous=False)] * n
-        if rule is not None:
-            pos = np.asarray([i for p in banded.values() for i in p])
-            for i, v in zip(
-                pos.tolist(), rule.verdicts(values[pos], mean[pos], dev[pos]), strict=True
-            ):
+        banded = np.flatnonzero(series >= 0)
+        if len(banded):
+            x = np.asarray(values, dtype=float)[banded]
+            kinds = bands.kinds(series[banded])
+            mean, dev = np.empty(len(banded)), np.empty(len(banded))
+            for kind in np.unique(kinds).tolist():  # series sharing parameters share codes
+                at = np.flatnonzero(kinds == kind)
+                codes = bands.predictor_of(kind).codes(index)
+                mean[at], dev[at] = bands.lookup(series[banded[at]], codes[inv[banded[at]]])
+            rule = bands.rule_of(int(kinds[0]))  # one decision rule: the bank's settings
+            for i, v in zip(banded.tolist(), rule.verdicts(x, mean, dev), strict=True):
                 out[i] = v
+        cold: dict[str, list[int]] = {}
+        for i in np.flatnonzero(series < 0).tolist():
+            cold.setdefault(keys[i], []).append(i)
         for key, positions in cold.items():
             vs = self.score(
                 key,
