@@ -174,12 +174,13 @@ def test_the_bank_scores_a_shuffled_batch_as_each_series_alone(tmp_path) -> None
     for lo in range(0, 600, 150):
         batch = [(k, i) for k in keys[: 2 + lo // 150] for i in range(lo, lo + 150)]
         batch = [batch[j] for j in rng.permutation(len(batch))]
-        verdicts = bank.default_scores(
+        scored = bank.default_scores(
             [k for k, _ in batch],
             np.array([starts[i] for _, i in batch]),
             np.array([x[k][i] for k, i in batch]),
         )
-        assert verdicts is not None
+        assert scored is not None
+        verdicts, _ = scored
         for (k, i), v in zip(batch, verdicts, strict=True):
             got[k][i] = v
     for k in keys:

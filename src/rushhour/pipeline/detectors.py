@@ -123,8 +123,9 @@ class DetectorBank:
 
     def default_scores(
         self, keys: list[str], starts: np.ndarray, values: np.ndarray
-    ) -> list[Verdict] | None:
-        """Score then learn closed buckets with each series' default detector (None when off).
+    ) -> tuple[list[Verdict], np.ndarray] | None:
+        """Score then learn closed buckets with each series' default detector: the verdicts, and
+        whether each series' detector was past its warm-up (None when the detector is off).
 
         All series in one step of the fleet: a batch may hold several buckets of a series (taken
         in time order) and none of others."""
@@ -137,7 +138,9 @@ class DetectorBank:
         out: list[Verdict] = [_QUIET] * len(keys)
         for i, v in zip(order.tolist(), default_verdicts(res, x), strict=True):
             out[i] = v
-        return out
+        warm = np.empty(len(keys), dtype=bool)
+        warm[order] = res.warm
+        return out, warm
 
     def forest(self, key: str) -> RCFDetector | None:
         """The series' Random Cut Forest (created on first use), or None when ``detect.rcf`` is off."""

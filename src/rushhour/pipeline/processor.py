@@ -21,7 +21,7 @@ import numpy as np
 from rushhour.detect.base import Verdict
 from rushhour.pipeline.bucketizer import ClosedBucket, EventTimeBucketizer
 from rushhour.pipeline.clock import Clock
-from rushhour.pipeline.detectors import DEFAULT, WARMING_UP, DetectorBank
+from rushhour.pipeline.detectors import DEFAULT, DetectorBank
 from rushhour.pipeline.points import PointBatch
 from rushhour.pipeline.warmup import snapshot_due, snapshot_name, snapshot_of, warm_up
 from rushhour.settings import Settings
@@ -219,11 +219,11 @@ class Processor:
             rows.add(ref, b, self.bank.name, v, flagged=v.anomalous and v.expected is not None)
             decision, by = v, self.bank.name
             if defaults is not None:
-                d = defaults[i]
+                d = defaults[0][i]
                 rows.add(ref, b, DEFAULT, d)
                 # cold start: while the series' default detector warms up, the band decides (its own
                 # model, or the fleet baseline with confidence low)
-                if decider == DEFAULT and d.explanation.get("confidence") != WARMING_UP:
+                if decider == DEFAULT and defaults[1][i]:
                     # a band without a model of its own says so: its confidence rides along
                     decision = replace(d, explanation={**v.explanation, **d.explanation})
                     by = DEFAULT
