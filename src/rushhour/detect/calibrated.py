@@ -87,19 +87,13 @@ class Calibrated:
     ) -> np.ndarray:
         """:meth:`surprise` for many series at once: bucket ``i`` belongs to the series whose state
         is ``states[rows[i]]`` (rows of :func:`initial_state`); each series' buckets in time order."""
-        return self.surprise_gate_rows(values, z, rows, states)[0]
-
-    def surprise_gate_rows(
-        self, values: np.ndarray, z: np.ndarray, rows: np.ndarray, states: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`surprise_rows`, and whether the path was open at each bucket."""
         params = np.array(
             [self.alpha, self.max_rate, self.warmup, self.sustained, self.returns], dtype=float
         )
         zz = np.asarray(z, dtype=float)
         is_open = _gate(np.asarray(values, dtype=float), zz, rows, states, params)
         u = -(log_ndtr(-np.abs(np.nan_to_num(zz))) + np.log(2.0)) / LN10 - self.penalty
-        return np.where(is_open, np.maximum(u, 0.0), 0.0), is_open
+        return np.where(is_open, np.maximum(u, 0.0), 0.0)
 
     def snapshot(self) -> dict[str, Any]:
         return {"state": None if self.state_ is None else self.state_.tolist()}

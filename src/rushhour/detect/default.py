@@ -396,11 +396,6 @@ class DefaultFleet:
         # start-up noise it never sees again: signals derived from it are learned after the warm-up
         settling = _ordinals(rows, a["policy"][:, 0]) < self.config.warmup
         surprise: dict[str, np.ndarray] = {}
-        use_cal = self.config.calibrated and self.config.likelihood
-        if use_cal:
-            calibrated, cal_open = self.calibrated.surprise_gate_rows(
-                x, base.z, rows, a["calibrated"]
-            )
         for i, (comp, lk) in enumerate(zip(self.components, self.likelihoods, strict=True)):
             state = {k: a[f"comp{i}.{k}"] for k in self.component_keys[i]}
             raw = comp.raw(x, base, rows, state)
@@ -409,10 +404,7 @@ class DefaultFleet:
             if self.config.likelihood:
                 u = lk.surprise_rows(raw, rows, a[f"likelihood{i}"])
                 if self.config.novelty:
-                    capped = self.novelty.cap_rows(u, rows, a[f"novelty{i}"])
-                    # where the calibrated path is open the noise model's tails are known to be
-                    # right, and a recurring incident is still an incident
-                    u = np.where(cal_open, u, capped) if use_cal else capped
+                    u = self.novelty.cap_rows(u, rows, a[f"novelty{i}"])
                 surprise[comp.name] = u
             else:
                 # without normalisation the raw signal is read as a Gaussian z directly
@@ -423,7 +415,8 @@ class DefaultFleet:
         total = combine(list(surprise.values()), self.config.combine)
         undamped = np.nan_to_num(score_from_tail(total, scale), nan=0.0)
         score = refractory_rows(undamped, rows, a["history"], self.config.damp)
-        if use_cal:
+        if self.config.calibrated and self.config.likelihood:
+            calibrated = self.calibrated.surprise_rows(x, base.z, rows, a["calibrated"])
             surprise["calibrated"] = calibrated
             cal = score_from_tail(calibrated, scale)
             score, undamped = np.maximum(score, cal), np.maximum(undamped, cal)
