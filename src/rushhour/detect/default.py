@@ -59,6 +59,7 @@ from rushhour.detect.calibrated import initial_state as calibrated_initial
 from rushhour.detect.discord import Discord
 from rushhour.detect.likelihood import N_STATE as LIKELIHOOD_STATE
 from rushhour.detect.likelihood import Likelihood, score_from_tail
+from rushhour.detect.novelty import Novelty
 from rushhour.detect.seasonal_residual import (
     ResidualOutput,
     SeasonalResidual,
@@ -238,6 +239,9 @@ class DetectorConfig:
     #: also read ``|z|``'s Gaussian tail directly while the series is count-like and its noise model
     #: calibrated (:mod:`rushhour.detect.calibrated`); the score is the larger of the two paths
     calibrated: bool = True
+    #: bound each component's surprise by how often comparable surprises were seen in the last
+    #: ~2,000 buckets (:mod:`rushhour.detect.novelty`): recurring spikes stop scoring as new ones
+    novelty: bool = True
 
     def validate(self) -> None:
         unknown = [c for c in self.components if c not in COMPONENTS]
@@ -293,6 +297,7 @@ class DefaultFleet:
         #: each component's state array names (its initial state is built once per fleet)
         self.component_keys = [tuple(c.initial()) for c in self.components]
         self.calibrated = Calibrated()
+        self.novelty = Novelty()
         self.policy = AlertPolicy(
             self.config.threshold,
             self.config.critical,
@@ -347,6 +352,7 @@ class DefaultFleet:
         for i, comp in enumerate(self.components):
             out |= {f"comp{i}.{k}": v for k, v in comp.initial().items()}
             out[f"likelihood{i}"] = np.zeros(LIKELIHOOD_STATE)
+            out[f"novelty{i}"] = self.novelty.initial_state()
         out["calibrated"] = calibrated_initial()
         out["history"] = np.full(self.config.refractory, np.nan)
         out["policy"] = self.policy.initial_state()
@@ -396,7 +402,10 @@ class DefaultFleet:
             if getattr(comp, "from_baseline", False):
                 raw[settling] = np.nan
             if self.config.likelihood:
-                surprise[comp.name] = lk.surprise_rows(raw, rows, a[f"likelihood{i}"])
+                u = lk.surprise_rows(raw, rows, a[f"likelihood{i}"])
+                if self.config.novelty:
+                    u = self.novelty.cap_rows(u, rows, a[f"novelty{i}"])
+                surprise[comp.name] = u
             else:
                 # without normalisation the raw signal is read as a Gaussian z directly
                 u = -log_ndtr(-raw) / np.log(10.0)
@@ -450,6 +459,7 @@ class DefaultFleet:
             "likelihoods": [
                 {"state": state[f"likelihood{i}"][r].tolist()} for i in range(len(self.components))
             ],
+            "novelty": [state[f"novelty{i}"][r].tolist() for i in range(len(self.components))],
             "calibrated": _plain({"state": state["calibrated"][r]}),
             "history": _plain({"h": state["history"][r]})["h"],
             "policy": _plain(
@@ -492,6 +502,9 @@ class DefaultFleet:
         for i, saved in enumerate(state["likelihoods"]):
             if saved["state"] is not None:
                 a[f"likelihood{i}"][row] = saved["state"]
+        # a snapshot from before the novelty stage existed starts its histograms afresh
+        for i, saved_hist in enumerate(state.get("novelty") or []):
+            a[f"novelty{i}"][row] = saved_hist
         calibrated = _unplain(state.get("calibrated"))
         # a snapshot from before the calibrated path existed starts it afresh
         if calibrated is not None and calibrated["state"] is not None:
