@@ -59,6 +59,7 @@ from rushhour.detect.calibrated import initial_state as calibrated_initial
 from rushhour.detect.discord import Discord
 from rushhour.detect.likelihood import N_STATE as LIKELIHOOD_STATE
 from rushhour.detect.likelihood import Likelihood, score_from_tail
+from rushhour.detect.rhythm import Rhythm
 from rushhour.detect.seasonal_residual import (
     ResidualOutput,
     SeasonalResidual,
@@ -238,6 +239,9 @@ class DetectorConfig:
     #: also read ``|z|``'s Gaussian tail directly while the series is count-like and its noise model
     #: calibrated (:mod:`rushhour.detect.calibrated`); the score is the larger of the two paths
     calibrated: bool = True
+    #: also judge each bucket against the day-class profile, which absorbs nothing
+    #: (:mod:`rushhour.detect.rhythm`): ramps and missing rush hours the baseline follows
+    rhythm: bool = True
 
     def validate(self) -> None:
         unknown = [c for c in self.components if c not in COMPONENTS]
@@ -303,6 +307,7 @@ class DefaultFleet:
         #: built at the first bucket (the width is then known)
         self.baseline: SeasonalResidual | None = None
         self.likelihoods: list[Likelihood] = []
+        self.rhythm: Rhythm | None = None
         #: rows in use; the arrays below hold ``capacity`` rows (those beyond ``size`` unset)
         self.size = 0
         self.arrays: dict[str, np.ndarray] = {}
@@ -327,6 +332,7 @@ class DefaultFleet:
         base.offset_alpha = _per_bucket(base.offset_alpha, k)
         base.error_alpha = _per_bucket(base.error_alpha, k)
         self.baseline = base
+        self.rhythm = Rhythm(bucket_seconds=width)
         self.likelihoods = [
             Likelihood(alpha=_per_bucket(Likelihood.alpha, k), warmup=self.config.warmup)
             for _ in self.components
@@ -348,6 +354,8 @@ class DefaultFleet:
             out |= {f"comp{i}.{k}": v for k, v in comp.initial().items()}
             out[f"likelihood{i}"] = np.zeros(LIKELIHOOD_STATE)
         out["calibrated"] = calibrated_initial()
+        if self.rhythm is not None:
+            out |= {f"rhythm.{k}": v for k, v in self.rhythm.initial().items()}
         out["history"] = np.full(self.config.refractory, np.nan)
         out["policy"] = self.policy.initial_state()
         return out
@@ -404,6 +412,13 @@ class DefaultFleet:
                 surprise[comp.name] = u
         scale = Likelihood.scale
         total = combine(list(surprise.values()), self.config.combine)
+        if self.config.rhythm and self.config.likelihood:
+            assert self.rhythm is not None
+            rh = self.rhythm.run_rows(
+                secs, x, base.expected, base.sigma, rows, a["rhythm.state"], a["rhythm.profile"]
+            )
+            surprise["rhythm"] = rh.surprise
+            total = np.maximum(total, rh.surprise)
         undamped = np.nan_to_num(score_from_tail(total, scale), nan=0.0)
         score = refractory_rows(undamped, rows, a["history"], self.config.damp)
         if self.config.calibrated and self.config.likelihood:
