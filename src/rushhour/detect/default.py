@@ -423,6 +423,9 @@ class DefaultFleet:
         score = refractory_rows(undamped, rows, a["history"], self.config.damp)
         if self.config.calibrated and self.config.likelihood:
             calibrated = self.calibrated.surprise_rows(x, base.z, rows, a["calibrated"])
+            if self.config.rhythm and self.rhythm is not None and self.rhythm.veto > 0:
+                normal = rh.open & (np.abs(rh.z) < self.rhythm.veto)
+                calibrated = np.where(normal, 0.0, calibrated)
             surprise["calibrated"] = calibrated
             cal = score_from_tail(calibrated, scale)
             score, undamped = np.maximum(score, cal), np.maximum(undamped, cal)

@@ -89,6 +89,8 @@ class Rhythm:
     profile_alpha: float = 0.25
     clip: float = 2.0
     outlier_weight: float = 0.35
+    again_alpha: float = 0.25
+    veto: float = 3.0
     min_slot_seconds: float = 300.0
 
     @property
@@ -152,6 +154,7 @@ class Rhythm:
                 self.profile_alpha,
                 self.clip,
                 self.outlier_weight,
+                self.again_alpha,
             ]
         )
         z, sig, is_open = _kernel(
@@ -206,7 +209,7 @@ def _fold(
     profile: np.ndarray, st: np.ndarray, slots: int, p: np.ndarray
 ) -> None:  # pragma: no cover - compiled
     # the finished visit's mean takes the place of the oldest one remembered
-    a_prof, clip, w_out = p[6], p[7], p[8]
+    a_prof, clip, w_out, a_again = p[6], p[7], p[8], p[9]
     key = int(st[_VSLOT])
     table = profile[key // slots]
     s = key % slots
@@ -224,9 +227,10 @@ def _fold(
         # it on the same side too: then the rhythm changed (or the slot learned an incident)
         again = abs(prev - v) > lim and (prev - v) * dv > 0
         if again:
-            lim = np.inf
-        w = 1.0 if abs(dv) <= lim else w_out
-        table[VISITS + 1, s] = v + a_prof * w * min(max(dv, -lim), lim)
+            table[VISITS + 1, s] = v + a_again * dv
+        else:
+            w = 1.0 if abs(dv) <= lim else w_out
+            table[VISITS + 1, s] = v + a_prof * w * min(max(dv, -lim), lim)
     table[n % VISITS, s] = mean
     table[VISITS, s] = n + 1
     st[_VSUM] = 0.0
