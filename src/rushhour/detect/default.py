@@ -422,9 +422,18 @@ class DefaultFleet:
         undamped = np.nan_to_num(score_from_tail(total, scale), nan=0.0)
         score = refractory_rows(undamped, rows, a["history"], self.config.damp)
         if self.config.calibrated and self.config.likelihood:
-            calibrated = self.calibrated.surprise_rows(x, base.z, rows, a["calibrated"])
-            if self.config.rhythm and self.rhythm is not None and self.rhythm.veto > 0:
-                normal = rh.open & (np.abs(rh.z) < self.rhythm.veto)
+            judged = None
+            if self.config.rhythm and self.rhythm is not None:
+                # where the rhythm can judge a bucket, a value normal for the time of day is no
+                # incident whatever the baseline forecast, and an abnormal one is no return to
+                # normal either
+                judged = rh.open & np.isfinite(rh.z)
+            calibrated = self.calibrated.surprise_rows(
+                x, base.z, rows, a["calibrated"], judged
+            )
+            if judged is not None:
+                assert self.rhythm is not None
+                normal = judged & (np.abs(np.nan_to_num(rh.z)) < self.rhythm.veto)
                 calibrated = np.where(normal, 0.0, calibrated)
             surprise["calibrated"] = calibrated
             cal = score_from_tail(calibrated, scale)
