@@ -59,7 +59,7 @@ from rushhour.detect.calibrated import initial_state as calibrated_initial
 from rushhour.detect.discord import Discord
 from rushhour.detect.likelihood import N_STATE as LIKELIHOOD_STATE
 from rushhour.detect.likelihood import Likelihood, score_from_tail
-from rushhour.detect.rhythm import Rhythm
+from rushhour.detect.rhythm import Rhythm, RhythmOutput
 from rushhour.detect.seasonal_residual import (
     ResidualOutput,
     SeasonalResidual,
@@ -186,6 +186,9 @@ COMPONENTS: dict[str, Callable[[], Component]] = {
 
 
 REFERENCE_SECONDS = 300.0
+#: where the rhythm path judges a bucket and its residual against the day-class profile is within
+#: this many σ, the value is normal for the time of day: the calibrated path does not score it
+RHYTHM_NORMAL = 3.0
 COMBINERS = ("max", "fisher")
 
 
@@ -332,7 +335,7 @@ class DefaultFleet:
         base.offset_alpha = _per_bucket(base.offset_alpha, k)
         base.error_alpha = _per_bucket(base.error_alpha, k)
         self.baseline = base
-        self.rhythm = Rhythm(bucket_seconds=width)
+        self.rhythm = Rhythm(bucket_seconds=width) if self.config.rhythm else None
         self.likelihoods = [
             Likelihood(alpha=_per_bucket(Likelihood.alpha, k), warmup=self.config.warmup)
             for _ in self.components
@@ -412,28 +415,20 @@ class DefaultFleet:
                 surprise[comp.name] = u
         scale = Likelihood.scale
         total = combine(list(surprise.values()), self.config.combine)
-        if self.config.rhythm and self.config.likelihood:
-            assert self.rhythm is not None
-            rh = self.rhythm.run_rows(
-                secs, x, base.expected, base.sigma, rows, a["rhythm.state"], a["rhythm.profile"]
-            )
+        rh = self._rhythm(secs, x, base, rows)
+        if rh is not None:
             surprise["rhythm"] = rh.surprise
             total = np.maximum(total, rh.surprise)
         undamped = np.nan_to_num(score_from_tail(total, scale), nan=0.0)
         score = refractory_rows(undamped, rows, a["history"], self.config.damp)
         if self.config.calibrated and self.config.likelihood:
-            judged = None
-            if self.config.rhythm and self.rhythm is not None:
-                # where the rhythm can judge a bucket, a value normal for the time of day is no
-                # incident whatever the baseline forecast, and an abnormal one is no return to
-                # normal either
-                judged = rh.open & np.isfinite(rh.z)
-            calibrated = self.calibrated.surprise_rows(
-                x, base.z, rows, a["calibrated"], judged
-            )
-            if judged is not None:
-                assert self.rhythm is not None
-                normal = judged & (np.abs(np.nan_to_num(rh.z)) < self.rhythm.veto)
+            # where the rhythm judges a bucket, it replaces the calibrated path's return rule: a
+            # value normal for the time of day is no incident whatever the baseline forecast, and
+            # an abnormal one is no return to normal either
+            judged = None if rh is None else rh.open & np.isfinite(rh.z)
+            calibrated = self.calibrated.surprise_rows(x, base.z, rows, a["calibrated"], judged)
+            if rh is not None and judged is not None:
+                normal = judged & (np.abs(np.nan_to_num(rh.z)) < RHYTHM_NORMAL)
                 calibrated = np.where(normal, 0.0, calibrated)
             surprise["calibrated"] = calibrated
             cal = score_from_tail(calibrated, scale)
@@ -442,6 +437,17 @@ class DefaultFleet:
         d = self.policy.decide_rows(score, rows, a["policy"], undamped)
         return Detections(
             score, d.alert, d.severity, base.expected, base.z, scores, d.anomalous, undamped, d.warm
+        )
+
+    def _rhythm(
+        self, secs: np.ndarray, x: np.ndarray, base: ResidualOutput, rows: np.ndarray
+    ) -> RhythmOutput | None:
+        """The rhythm path's verdicts (None when it is off; it needs the likelihood stage's scale)."""
+        if not (self.config.rhythm and self.config.likelihood) or self.rhythm is None:
+            return None
+        a = self.arrays
+        return self.rhythm.run_rows(
+            secs, x, base.expected, base.sigma, rows, a["rhythm.state"], a["rhythm.profile"]
         )
 
     def copy_row(self, row: int, source: DefaultFleet, source_row: int) -> None:
@@ -478,6 +484,9 @@ class DefaultFleet:
                 {"state": state[f"likelihood{i}"][r].tolist()} for i in range(len(self.components))
             ],
             "calibrated": _plain({"state": state["calibrated"][r]}),
+            "rhythm": None
+            if "rhythm.state" not in state
+            else _plain({"state": state["rhythm.state"][r], "profile": state["rhythm.profile"][r]}),
             "history": _plain({"h": state["history"][r]})["h"],
             "policy": _plain(
                 {
@@ -523,6 +532,12 @@ class DefaultFleet:
         # a snapshot from before the calibrated path existed starts it afresh
         if calibrated is not None and calibrated["state"] is not None:
             a["calibrated"][row] = calibrated["state"]
+        rhythm = _unplain(state.get("rhythm"))
+        # a snapshot from before the rhythm path existed starts it afresh
+        if rhythm is not None and "rhythm.state" in a:
+            for k in ("state", "profile"):
+                init = self.initial[f"rhythm.{k}"]
+                a[f"rhythm.{k}"][row] = np.array(rhythm[k], dtype=init.dtype).reshape(init.shape)
         a["history"][row] = np.array(_unplain(state["history"]), dtype=float)
         policy = state["policy"]
         a["policy"][row] = [

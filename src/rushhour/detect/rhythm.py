@@ -90,7 +90,6 @@ class Rhythm:
     clip: float = 2.0
     outlier_weight: float = 0.35
     again_alpha: float = 0.25
-    veto: float = 3.0
     min_slot_seconds: float = 300.0
 
     @property
