@@ -17,6 +17,10 @@ learned):
    (its tail probability against its own history), and the score is the largest. For count series
    whose residuals look Gaussian, :class:`~rushhour.detect.calibrated.Calibrated` also reads ``|z|``'s
    own tail (no likelihood widening on traffic with frequent incidents); the larger of the two wins.
+   For count series with a repeating day-class rhythm, :class:`~rushhour.detect.rhythm.Rhythm`
+   judges each bucket against the weekday or weekend profile, which absorbs nothing (ramps and
+   missing rush hours the baseline follows); where it finds a value normal for the time of day, the
+   calibrated path does not score it.
 4. A refractory step damps the buckets that merely continue an incident (one incident, one peak).
 5. :class:`~rushhour.detect.thresholds.AlertPolicy` decides twice: ``anomalous`` flags every bucket
    whose undamped score reaches ``threshold`` after the warm-up (how long an incident lasts: what the

@@ -3,38 +3,45 @@
 The seasonal baseline (:mod:`rushhour.detect.seasonal_residual`) forecasts well bucket by bucket,
 but it *follows* whatever is gradual: its profiles carry an offset that absorbs a deviation within
 about 20 buckets, and its level forecaster (chosen for more than half of 1-minute buckets) trails any
-slope. A ramp, or a morning rush hour that never comes, therefore never stands out against it. This
-path judges each bucket against a slower, simpler reference that does not absorb anything: the
-profile of the day class (working weekday, Monday to Friday, or weekend day, local time), in
-5-minute slots read between neighbouring slots, learned once per visit (first visits averaged, then
-``profile_alpha`` per visit), from deviations winsorized at ``clip`` σ and learned only at
-``outlier_weight`` beyond that — unless such outliers are frequent over the last day
-(``outlier_rate``: the rhythm itself changed, and is then learned in full).
+slope. A ramp, or a morning rush hour that never comes, therefore hardly moves its residual. This
+path judges each bucket against a reference that absorbs nothing: the profile of the **day class**
+(working weekday, Monday to Friday, or weekend day, local time), in 5-minute slots read between
+neighbouring slots (as the baseline reads its profiles), learned once per visit of a slot.
+
+What keeps incidents out of the profile (generated traffic has an incident at the same time on
+consecutive days often):
+
+* a slot remembers the means of its last three visits; after three visits its value starts as
+  their median (with two, the median of the two and the baseline's forecast), so an incident on a
+  slot's first visit is not learned as the rhythm; a slot is judged once it has ``min_visits``;
+* then the value moves by ``profile_alpha`` of each visit's deviation, winsorized at ``clip`` σ and
+  learned at ``outlier_weight`` beyond — unless the previous visit was beyond ``clip`` σ on the same
+  side too (the rhythm changed, or the slot had learned an incident): then by ``profile_alpha`` of
+  the whole deviation.
 
 Per bucket, ``z_r = (x - P) / σ`` with ``P`` the profile and ``σ`` the baseline's noise scale, and
-the rhythm signal ``S`` is the EWMA of ``z_r`` (memory ``1/alpha`` buckets) scaled to unit null
-variance: for independent Gaussian noise ``S`` is standard normal, and a sustained deviation of
-``d`` σ grows to ``d / sqrt(alpha / (2 - alpha))``.
-
-Like :mod:`rushhour.detect.calibrated`, the path reads ``S``'s Gaussian tail directly and is open
-only where that reading is trustworthy, all learned causally from earlier buckets:
+the rhythm signal ``M`` is the EWMA of ``z_r`` (memory ``1/alpha`` buckets): the recent mean
+deviation, in σ. The path is open only where reading it is trustworthy, learned causally from
+earlier buckets:
 
 * every value so far is a non-negative integer (request counts);
-* at least ``warmup`` buckets have been seen, and this bucket's slot has been visited before;
-* the EWMA rate (memory ``1/rate_alpha`` buckets) of *episodes* of ``|S| > 3`` is below
-  ``max_rate`` — a rhythm that does not repeat (most real series other than request traffic) gives
-  far more of them, and closes the path.
+* at least ``warmup`` buckets have been seen;
+* the EWMA rate (memory ``1/rate_alpha`` buckets) of *episodes* of ``|M| > exceed`` is below
+  ``max_rate`` — a rhythm that does not repeat (most series other than request traffic) gives far
+  more of them, and closes the path.
 
-While open, the surprise is ``-log10(2·Q(|S|)) - penalty``, at most ``cap``: a deviation that lasts
-(a public holiday, a new level the profile has not learned yet) keeps the capped surprise, and the
-detector's refractory damping then pages it once. While closed it is 0.
+While open, the surprise is ``-log10(2·Q(|M|)) - penalty`` (``Q`` the Gaussian upper tail: 5 at
+``|M|`` ≈ 5.3), at most ``cap``: a deviation that lasts (a public holiday, a new level not learned
+yet) keeps the capped surprise, and the detector's refractory damping pages it once. While closed
+it is 0. ``z_r`` also tells the detector which buckets are normal for the time of day
+(:mod:`rushhour.detect.default`).
 
 >>> import numpy as np
 >>> day = np.arange(14 * 288) * 300.0 + 4 * 86400  # two weeks of 5-minute buckets from a Monday
 >>> rate = 200 + 150 * np.sin(2 * np.pi * day / 86400)
 >>> x = np.random.default_rng(0).poisson(rate).astype(float)
->>> x[3500:3530] *= 0.6  # a partial drop for 2.5 hours
->>> out = Rhythm(warmup=288).run(day, x, np.sqrt(rate))
+>>> x[3500:3530] = np.round(x[3500:3530] * 0.6)  # a partial drop for 2.5 hours
+>>> out = Rhythm(bucket_seconds=300, warmup=288).run(day, x, rate, np.sqrt(rate))
 >>> bool(out.surprise[3510] > 5), bool(np.all(out.surprise[2000:3400] < 5))
 (True, True)
 """
@@ -55,15 +62,15 @@ CLASSES = 2
 #: a slot remembers the means of its last ``VISITS`` visits; its value is their median
 VISITS = 3
 #: state layout: buckets seen, the current visit (sum, count, its slot as ``class * slots + slot``),
-#: EWMA of z_r, all values counts so far, episode rate of ``|S| > exceed``, sign of the previous
-#: bucket beyond it (0 if it was not)
+#: EWMA of z_r (``M``), all values counts so far, episode rate of ``|M| > exceed``, sign of the
+#: previous bucket beyond it (0 if it was not), sum of the visit's noise scales
 _N, _VSUM, _VCNT, _VSLOT, _ACC, _COUNTS, _RATE, _PREV, _VSD = range(9)
 N_STATE = 9
 
 
 @dataclass(frozen=True)
 class RhythmOutput:
-    """Per bucket: the residual against the day-class profile (``z_r``), the rhythm signal ``S``,
+    """Per bucket: the residual against the day-class profile (``z_r``), the rhythm signal ``M``,
     whether the path was open, and its surprise (``-log10`` tail, 0 while closed)."""
 
     z: np.ndarray
@@ -89,7 +96,6 @@ class Rhythm:
     profile_alpha: float = 0.25
     clip: float = 2.0
     outlier_weight: float = 0.35
-    again_alpha: float = 0.25
     min_slot_seconds: float = 300.0
 
     @property
@@ -153,7 +159,6 @@ class Rhythm:
                 self.profile_alpha,
                 self.clip,
                 self.outlier_weight,
-                self.again_alpha,
             ]
         )
         z, sig, is_open = _kernel(
@@ -208,7 +213,7 @@ def _fold(
     profile: np.ndarray, st: np.ndarray, slots: int, p: np.ndarray
 ) -> None:  # pragma: no cover - compiled
     # the finished visit's mean takes the place of the oldest one remembered
-    a_prof, clip, w_out, a_again = p[6], p[7], p[8], p[9]
+    a_prof, clip, w_out = p[6], p[7], p[8]
     key = int(st[_VSLOT])
     table = profile[key // slots]
     s = key % slots
@@ -226,7 +231,7 @@ def _fold(
         # it on the same side too: then the rhythm changed (or the slot learned an incident)
         again = abs(prev - v) > lim and (prev - v) * dv > 0
         if again:
-            table[VISITS + 1, s] = v + a_again * dv
+            table[VISITS + 1, s] = v + a_prof * dv
         else:
             w = 1.0 if abs(dv) <= lim else w_out
             table[VISITS + 1, s] = v + a_prof * w * min(max(dv, -lim), lim)
@@ -277,7 +282,7 @@ def _kernel(
             si = st[_ACC]
             sig[i] = si
             is_open[i] = st[_COUNTS] > 0 and st[_N] >= warmup and st[_RATE] < max_rate
-            # episodes of |S| > exceed (a run counts once)
+            # episodes of |M| > exceed (a run counts once)
             sign = 1.0 if si > 0 else -1.0
             beyond = abs(si) > exceed
             start = 1.0 if beyond and st[_PREV] != sign else 0.0
