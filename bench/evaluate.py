@@ -4,7 +4,8 @@ Usage: PYTHONPATH=src python bench/evaluate.py [--nab /work/shared/nab] [--seeds
        [--first-seed 0] [--start 2026-01-05] [--variants N]
 
 ``--first-seed 3 --start 2026-03-02`` measures generated data not used while developing;
-``--variants 2`` runs only the first two rows (the default and the default without the calibrated path).
+``--variants 3`` runs only the first three rows (the default, without the rhythm path, without the
+calibrated path).
 
 For each variant (the shipped default, then one component or stage removed at a time) it runs the
 NAB development subset causally (when present) and generated traffic (4 weeks per seed, 2 labelled
@@ -34,9 +35,15 @@ from rushhour.series.generate import generate_traffic
 
 DEFAULT = DetectorConfig()
 VARIANTS: dict[str, DetectorConfig] = {
-    "default (residual+shift+range, likelihood, novelty, calibrated path, refractory, holdoff)": DEFAULT,
-    "- calibrated path (likelihood only)": replace(DEFAULT, calibrated=False),
+    "default (residual+shift+range, likelihood, novelty, rhythm, calibrated path, refractory, holdoff)": (
+        DEFAULT
+    ),
+    "- rhythm path": replace(DEFAULT, rhythm=False),
+    "- calibrated path": replace(DEFAULT, calibrated=False),
     "- novelty (recurring surprises not bounded)": replace(DEFAULT, novelty=False),
+    "- rhythm and calibrated paths (likelihood only)": replace(
+        DEFAULT, rhythm=False, calibrated=False
+    ),
     "outlier weight 1 (incidents widen the baseline's noise)": replace(DEFAULT, outlier_weight=1.0),
     "no median vote (level_vote 0)": replace(DEFAULT, level_vote=0.0),
     "- shift": replace(DEFAULT, components=("residual", "range")),

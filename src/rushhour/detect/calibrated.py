@@ -83,15 +83,26 @@ class Calibrated:
         return self.surprise_rows(x, z, np.zeros(x.shape[0], dtype=np.int64), self.state_[None])
 
     def surprise_rows(
-        self, values: np.ndarray, z: np.ndarray, rows: np.ndarray, states: np.ndarray
+        self,
+        values: np.ndarray,
+        z: np.ndarray,
+        rows: np.ndarray,
+        states: np.ndarray,
+        judged: np.ndarray | None = None,
     ) -> np.ndarray:
         """:meth:`surprise` for many series at once: bucket ``i`` belongs to the series whose state
-        is ``states[rows[i]]`` (rows of :func:`initial_state`); each series' buckets in time order."""
+        is ``states[rows[i]]`` (rows of :func:`initial_state`); each series' buckets in time order.
+
+        ``judged`` (optional, per bucket): another reference (:mod:`rushhour.detect.rhythm`) judged
+        whether the bucket is normal; there the return rule does not apply (the caller has already
+        set aside the buckets that reference found normal)."""
         params = np.array(
             [self.alpha, self.max_rate, self.warmup, self.sustained, self.returns], dtype=float
         )
         zz = np.asarray(z, dtype=float)
-        is_open = _gate(np.asarray(values, dtype=float), zz, rows, states, params)
+        x = np.asarray(values, dtype=float)
+        skip = np.zeros(x.shape[0], dtype=np.bool_) if judged is None else judged
+        is_open = _gate(x, zz, rows, states, params, np.asarray(skip, dtype=np.bool_))
         u = -(log_ndtr(-np.abs(np.nan_to_num(zz))) + np.log(2.0)) / LN10 - self.penalty
         return np.where(is_open, np.maximum(u, 0.0), 0.0)
 
@@ -106,7 +117,12 @@ class Calibrated:
 
 @nb.njit(cache=True)
 def _gate(
-    x: np.ndarray, z: np.ndarray, rows: np.ndarray, states: np.ndarray, p: np.ndarray
+    x: np.ndarray,
+    z: np.ndarray,
+    rows: np.ndarray,
+    states: np.ndarray,
+    p: np.ndarray,
+    judged: np.ndarray,
 ) -> np.ndarray:  # pragma: no cover - compiled
     alpha, max_rate, warmup, sustained, returns = p[0], p[1], p[2], p[3], p[4]
     n = x.shape[0]
@@ -119,7 +135,7 @@ def _gate(
         if xi < 0 or xi != np.floor(xi):
             st[_COUNTS] = 0.0
         sign = 1.0 if z[i] > 0 else -1.0
-        back = sign == -st[_SIGN] and st[_SINCE] < returns
+        back = sign == -st[_SIGN] and st[_SINCE] < returns and not judged[i]
         out[i] = st[_COUNTS] > 0 and st[_N] >= warmup and st[_RATE] < max_rate and not back
         beyond = abs(z[i]) > EXCEED
         start = 1.0 if beyond and st[_PREV] != sign else 0.0

@@ -17,6 +17,10 @@ learned):
    (its tail probability against its own history), and the score is the largest. For count series
    whose residuals look Gaussian, :class:`~rushhour.detect.calibrated.Calibrated` also reads ``|z|``'s
    own tail (no likelihood widening on traffic with frequent incidents); the larger of the two wins.
+   For count series with a repeating day-class rhythm, :class:`~rushhour.detect.rhythm.Rhythm`
+   judges each bucket against the weekday or weekend profile, which absorbs nothing (ramps and
+   missing rush hours the baseline follows); where it finds a value normal for the time of day, the
+   calibrated path does not score it.
 4. A refractory step damps the buckets that merely continue an incident (one incident, one peak).
 5. :class:`~rushhour.detect.thresholds.AlertPolicy` decides twice: ``anomalous`` flags every bucket
    whose undamped score reaches ``threshold`` after the warm-up (how long an incident lasts: what the
@@ -60,6 +64,7 @@ from rushhour.detect.discord import Discord
 from rushhour.detect.likelihood import N_STATE as LIKELIHOOD_STATE
 from rushhour.detect.likelihood import Likelihood, score_from_tail
 from rushhour.detect.novelty import Novelty
+from rushhour.detect.rhythm import Rhythm, RhythmOutput
 from rushhour.detect.seasonal_residual import (
     ResidualOutput,
     SeasonalResidual,
@@ -186,6 +191,9 @@ COMPONENTS: dict[str, Callable[[], Component]] = {
 
 
 REFERENCE_SECONDS = 300.0
+#: where the rhythm path judges a bucket and its residual against the day-class profile is within
+#: this many σ, the value is normal for the time of day: the calibrated path does not score it
+RHYTHM_NORMAL = 3.0
 COMBINERS = ("max", "fisher")
 
 
@@ -242,6 +250,9 @@ class DetectorConfig:
     #: bound each component's surprise by how often comparable surprises were seen in the last
     #: ~2,000 buckets (:mod:`rushhour.detect.novelty`): recurring spikes stop scoring as new ones
     novelty: bool = True
+    #: also judge each bucket against the day-class profile, which absorbs nothing
+    #: (:mod:`rushhour.detect.rhythm`): ramps and missing rush hours the baseline follows
+    rhythm: bool = True
 
     def validate(self) -> None:
         unknown = [c for c in self.components if c not in COMPONENTS]
@@ -308,6 +319,7 @@ class DefaultFleet:
         #: built at the first bucket (the width is then known)
         self.baseline: SeasonalResidual | None = None
         self.likelihoods: list[Likelihood] = []
+        self.rhythm: Rhythm | None = None
         #: rows in use; the arrays below hold ``capacity`` rows (those beyond ``size`` unset)
         self.size = 0
         self.arrays: dict[str, np.ndarray] = {}
@@ -332,6 +344,7 @@ class DefaultFleet:
         base.offset_alpha = _per_bucket(base.offset_alpha, k)
         base.error_alpha = _per_bucket(base.error_alpha, k)
         self.baseline = base
+        self.rhythm = Rhythm(bucket_seconds=width) if self.config.rhythm else None
         self.likelihoods = [
             Likelihood(alpha=_per_bucket(Likelihood.alpha, k), warmup=self.config.warmup)
             for _ in self.components
@@ -354,6 +367,8 @@ class DefaultFleet:
             out[f"likelihood{i}"] = np.zeros(LIKELIHOOD_STATE)
             out[f"novelty{i}"] = self.novelty.initial_state()
         out["calibrated"] = calibrated_initial()
+        if self.rhythm is not None:
+            out |= {f"rhythm.{k}": v for k, v in self.rhythm.initial().items()}
         out["history"] = np.full(self.config.refractory, np.nan)
         out["policy"] = self.policy.initial_state()
         return out
@@ -413,10 +428,21 @@ class DefaultFleet:
                 surprise[comp.name] = u
         scale = Likelihood.scale
         total = combine(list(surprise.values()), self.config.combine)
+        rh = self._rhythm(secs, x, base, rows)
+        if rh is not None:
+            surprise["rhythm"] = rh.surprise
+            total = np.maximum(total, rh.surprise)
         undamped = np.nan_to_num(score_from_tail(total, scale), nan=0.0)
         score = refractory_rows(undamped, rows, a["history"], self.config.damp)
         if self.config.calibrated and self.config.likelihood:
-            calibrated = self.calibrated.surprise_rows(x, base.z, rows, a["calibrated"])
+            # where the rhythm judges a bucket, it replaces the calibrated path's return rule: a
+            # value normal for the time of day is no incident whatever the baseline forecast, and
+            # an abnormal one is no return to normal either
+            judged = None if rh is None else rh.open & np.isfinite(rh.z)
+            calibrated = self.calibrated.surprise_rows(x, base.z, rows, a["calibrated"], judged)
+            if rh is not None and judged is not None:
+                normal = judged & (np.abs(np.nan_to_num(rh.z)) < RHYTHM_NORMAL)
+                calibrated = np.where(normal, 0.0, calibrated)
             surprise["calibrated"] = calibrated
             cal = score_from_tail(calibrated, scale)
             score, undamped = np.maximum(score, cal), np.maximum(undamped, cal)
@@ -424,6 +450,17 @@ class DefaultFleet:
         d = self.policy.decide_rows(score, rows, a["policy"], undamped)
         return Detections(
             score, d.alert, d.severity, base.expected, base.z, scores, d.anomalous, undamped, d.warm
+        )
+
+    def _rhythm(
+        self, secs: np.ndarray, x: np.ndarray, base: ResidualOutput, rows: np.ndarray
+    ) -> RhythmOutput | None:
+        """The rhythm path's verdicts (None when it is off; it needs the likelihood stage's scale)."""
+        if not (self.config.rhythm and self.config.likelihood) or self.rhythm is None:
+            return None
+        a = self.arrays
+        return self.rhythm.run_rows(
+            secs, x, base.expected, base.sigma, rows, a["rhythm.state"], a["rhythm.profile"]
         )
 
     def copy_row(self, row: int, source: DefaultFleet, source_row: int) -> None:
@@ -461,6 +498,9 @@ class DefaultFleet:
             ],
             "novelty": [state[f"novelty{i}"][r].tolist() for i in range(len(self.components))],
             "calibrated": _plain({"state": state["calibrated"][r]}),
+            "rhythm": None
+            if "rhythm.state" not in state
+            else _plain({"state": state["rhythm.state"][r], "profile": state["rhythm.profile"][r]}),
             "history": _plain({"h": state["history"][r]})["h"],
             "policy": _plain(
                 {
@@ -509,6 +549,12 @@ class DefaultFleet:
         # a snapshot from before the calibrated path existed starts it afresh
         if calibrated is not None and calibrated["state"] is not None:
             a["calibrated"][row] = calibrated["state"]
+        rhythm = _unplain(state.get("rhythm"))
+        # a snapshot from before the rhythm path existed starts it afresh
+        if rhythm is not None and "rhythm.state" in a:
+            for k in ("state", "profile"):
+                init = self.initial[f"rhythm.{k}"]
+                a[f"rhythm.{k}"][row] = np.array(rhythm[k], dtype=init.dtype).reshape(init.shape)
         a["history"][row] = np.array(_unplain(state["history"]), dtype=float)
         policy = state["policy"]
         a["policy"][row] = [

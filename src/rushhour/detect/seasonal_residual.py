@@ -58,6 +58,8 @@ class ResidualOutput:
     chosen: np.ndarray
     #: the residual against a slowly adapting baseline (offset memory ``1/slow_alpha`` buckets)
     z_slow: np.ndarray
+    #: the noise scale ``z`` was standardized with (NaN before the noise model has two residuals)
+    sigma: np.ndarray
 
     @property
     def forecaster(self) -> list[str]:
@@ -171,7 +173,7 @@ class SeasonalResidual:
                 self.level_vote,
             ]
         )
-        exp, z, chosen, z_slow = _kernel(
+        exp, z, chosen, z_slow, sigma = _kernel(
             np.asarray(values, dtype=float),
             day_slot,
             week_slot,
@@ -182,7 +184,7 @@ class SeasonalResidual:
             week,
             params,
         )
-        return ResidualOutput(exp, z, chosen, z_slow)
+        return ResidualOutput(exp, z, chosen, z_slow, sigma)
 
     def snapshot(self) -> dict[str, Any]:
         return snapshot_arrays(self.state_, self.day_, self.week_)
@@ -254,12 +256,15 @@ def _kernel(
     days: np.ndarray,
     weeks: np.ndarray,
     p: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+) -> tuple[
+    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray
+]:  # pragma: no cover - compiled
     a_lvl, a_off, a_prof, a_err, clip = p[0], p[1], p[2], p[3], p[4]
     n = x.shape[0]
     exp = np.full(n, np.nan)
     z = np.zeros(n)
     zs = np.zeros(n)
+    sg = np.full(n, np.nan)
     a_slow = p[5]
     w_cfg, rate_max, vote = p[6], p[7], p[8]
     chosen = np.zeros(n, dtype=np.int64)
@@ -307,6 +312,7 @@ def _kernel(
         if st[_NERR + best] >= 2 and st[_NMAE] > 0:
             sigma = max(1.25 * st[_NMAE + nb_] * mag ** (0.5 * nb_), floor)
             z[i] = e_best / sigma
+            sg[i] = sigma
             slow_pred = st[_SLOW] if best == 0 else preds[best] - st[_OFF + best] + st[_SLOW + best]
             zs[i] = (xi - slow_pred) / sigma
         if st[_NERR + best] >= 2:
@@ -361,7 +367,7 @@ def _kernel(
             st[v] += wv * dv
             st[v + 1] += 1
             st[v + 2] = s
-    return exp, z, chosen, zs
+    return exp, z, chosen, zs, sg
 
 
 @nb.njit(cache=True)

@@ -1,0 +1,112 @@
+"""The rhythm path: slow incidents the seasonal baseline follows are judged against the day class."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+
+from rushhour.detect.default import DefaultDetector, DetectorConfig
+from rushhour.detect.rhythm import Rhythm
+from rushhour.series.generate import generate_traffic
+
+# a Monday; no US public holiday in the three weeks after it
+START = datetime(2026, 3, 2, tzinfo=UTC)
+DAY = 60 * 24
+
+
+def _traffic_with_slow_incidents(seed: int) -> tuple[pd.DatetimeIndex, np.ndarray, int, int]:
+    """Three weeks of 1-minute traffic; in week 3 a morning rush hour that never comes (Wednesday
+    06:30-09:30, down to 30%) and a ramp to 2.5x over an hour (Thursday 14:00)."""
+    tr = generate_traffic(START, weeks=3, seed=seed, anomalies_per_day=0)
+    x = tr.frame["value"].to_numpy(dtype=float)
+    rush = 16 * DAY + 6 * 60 + 30
+    f = np.concatenate([np.linspace(1, 0.3, 60), np.full(60, 0.3), np.linspace(0.3, 1, 60)])
+    x[rush : rush + 180] = np.round(x[rush : rush + 180] * f)
+    ramp = 17 * DAY + 14 * 60
+    x[ramp : ramp + 60] = np.round(x[ramp : ramp + 60] * np.linspace(1.04, 2.5, 60))
+    return tr.frame.index, x, rush, ramp
+
+
+def test_a_missing_rush_hour_the_baseline_follows_is_paged_by_the_rhythm() -> None:
+    missed_without = 0
+    for seed in range(3):
+        idx, x, rush, ramp = _traffic_with_slow_incidents(seed)
+        on = DefaultDetector().run(idx, x)
+        off = DefaultDetector(DetectorConfig(rhythm=False)).run(idx, x)
+        assert on.alert[rush : rush + 180].any(), seed
+        assert on.components["rhythm"][rush : rush + 180].max() >= 0.5
+        assert on.alert[ramp : ramp + 60].any(), seed
+        missed_without += not off.alert[rush : rush + 180].any()
+        # no page of its own elsewhere: outside the incidents it pages no more than without it
+        outside = np.ones(len(x), dtype=bool)
+        outside[rush : rush + 240] = outside[ramp : ramp + 120] = False
+        assert on.alert[outside].sum() <= off.alert[outside].sum(), seed
+    # the baseline alone follows the fading rush hour (its offset and level forecaster absorb it)
+    assert missed_without >= 2
+
+
+def test_series_that_are_not_counts_score_as_without_the_rhythm() -> None:
+    idx, x, _, _ = _traffic_with_slow_incidents(0)
+    x = x + 0.5
+    on = DefaultDetector().run(idx, x)
+    off = DefaultDetector(DetectorConfig(rhythm=False)).run(idx, x)
+    np.testing.assert_array_equal(on.score, off.score)
+    np.testing.assert_array_equal(on.alert, off.alert)
+    assert not on.components["rhythm"].any()
+
+
+def test_weekends_are_judged_against_weekends_only() -> None:
+    # 5-minute buckets: weekdays busy (x3), weekends quiet; the first weekend has no profile of
+    # its own yet, so it is not judged against the weekdays' (it would be a huge drop)
+    secs = START.timestamp() + np.arange(21 * 288) * 300.0
+    weekday = (np.floor(secs / 86400) + 3) % 7 < 5
+    hours = np.mod(secs, 86400) / 3600
+    rate = (1 + 2 * np.exp(-0.5 * ((hours - 12) / 3) ** 2)) * np.where(weekday, 600, 200)
+    x = np.random.default_rng(1).poisson(rate).astype(float)
+    out = Rhythm(bucket_seconds=300, warmup=288).run(secs, x, rate, np.sqrt(rate))
+    first_weekend = slice(5 * 288, 7 * 288)
+    assert np.all(out.surprise[first_weekend] == 0)
+    assert np.isnan(out.z[5 * 288 : 6 * 288]).all()  # Saturday: no weekend visit yet
+    later = slice(8 * 288, 21 * 288)
+    assert out.open[later].mean() > 0.9
+    assert np.all(out.surprise[later] < 5)
+
+
+def test_an_incident_on_a_slots_first_visits_is_not_learned_as_the_rhythm() -> None:
+    # an outage on the first two Mondays at 10:00: the slot's value is the median of its first
+    # visits (with the baseline's forecast voting), and two normal visits in a row re-learn it
+    secs = START.timestamp() + np.arange(21 * DAY) * 60.0
+    hours = np.mod(secs, 86400) / 3600
+    rate = 500 + 400 * np.exp(-0.5 * ((hours - 10) / 2) ** 2)
+    x = np.random.default_rng(2).poisson(rate).astype(float)
+    for day in (0, 7):
+        lo = day * DAY + 600
+        x[lo : lo + 20] = 0
+    out = Rhythm(bucket_seconds=60, warmup=DAY).run(secs, x, rate, np.sqrt(rate))
+    for day in (1, 2, 3, 4, 8, 9, 10, 14):
+        lo = day * DAY + 600
+        assert np.all(out.surprise[lo : lo + 20] < 5), day
+    lo = 15 * DAY + 600
+    x2 = x.copy()
+    x2[lo : lo + 20] = 0
+    out2 = Rhythm(bucket_seconds=60, warmup=DAY).run(secs, x2, rate, np.sqrt(rate))
+    assert out2.surprise[lo : lo + 20].max() >= 10
+
+
+def test_the_rhythm_survives_a_snapshot_and_an_old_snapshot_starts_it_afresh() -> None:
+    idx, x, rush, _ = _traffic_with_slow_incidents(1)
+    cut = rush - 60
+    whole = DefaultDetector().run(idx, x)
+    det = DefaultDetector()
+    det.run(idx[:cut], x[:cut])
+    state = json.loads(json.dumps(det.snapshot()))
+    rest = DefaultDetector.restore(state).run(idx[cut:], x[cut:])
+    np.testing.assert_allclose(rest.score, whole.score[cut:], rtol=1e-12, atol=0)
+    del state["rhythm"]
+    old = DefaultDetector.restore(state).run(idx[cut:], x[cut:])
+    # a fresh rhythm has no profile and a warm-up of a day: closed during the missing rush hour
+    assert not old.components["rhythm"][:DAY].any()
+    assert whole.components["rhythm"][rush : rush + 180].max() >= 0.5
