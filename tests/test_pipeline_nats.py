@@ -168,3 +168,61 @@ def test_held_back_messages_come_first_in_order_without_waiting_for_ack_wait(
     finally:
         store.close()
         asyncio.run(_drop_stream(nats_url, stream))
+
+
+def test_held_back_range_across_other_subjects_advances_the_committed_floor(
+    tmp_path: Path, nats_url: str
+) -> None:
+    """A stream shared with another subject: the consumer's messages are every other sequence. The
+    held-back ones are found across the others, and the committed floor passes the others (the
+    consumer's ack floor and the skipped sequences), so the position stays small."""
+    import nats
+
+    stream = f"RH_MULTI_{uuid.uuid4().hex[:8].upper()}"
+    ours, other = f"rh.multi.{stream.lower()}.points", f"rh.multi.{stream.lower()}.other"
+
+    async def publish() -> None:
+        nc = await nats.connect(nats_url)
+        js = nc.jetstream()
+        await js.add_stream(name=stream, subjects=[f"rh.multi.{stream.lower()}.>"])
+        for i in range(8):  # ours at odd sequences 1, 3, ..., 15
+            await js.publish(ours, _point(i))
+            await js.publish(other, b"not for this source")
+        await nc.drain()
+
+    asyncio.run(publish())
+    settings = load_settings(environ={}, overrides={"data_dir": str(tmp_path)})
+    store = open_store(settings.store_url())
+    processor = Processor(settings, store, DetectorBank(settings), SystemClock())
+    processor.restore()
+    spec = NatsSpec(
+        type="nats", url=nats_url, stream=stream, subject=ours, durable="d", fetch=4, ack_wait=600.0
+    )
+
+    async def killed_run() -> None:
+        src = NatsSource(spec)
+        await src.open(None)
+        done, lost = await src.next_batch(), await src.next_batch()  # 1-7 committed, 9-15 not
+        assert done is not None and lost is not None and done.after_commit is not None
+        processor.process(done)
+        await done.after_commit()
+        await src._nc.close()
+
+    async def next_run() -> list[list[float]]:
+        src = NatsSource(spec)
+        await src.open(processor.source_position(src.name))
+        out = []
+        while (batch := await src.next_batch()) is not None:
+            processor.process(batch)
+            out.append(batch.points.values.tolist())
+        await src.close()
+        return out
+
+    try:
+        asyncio.run(killed_run())
+        assert asyncio.run(next_run()) == [[5.0, 6.0, 7.0, 8.0]]
+        assert processor.source_position(f"nats:{ours}") == {"floor": 15, "above": []}
+        assert store.read_buckets(store.all_series()[0].id).sum() == sum(range(1, 9))
+    finally:
+        store.close()
+        asyncio.run(_drop_stream(nats_url, stream))

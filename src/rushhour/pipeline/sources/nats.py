@@ -146,16 +146,11 @@ class NatsSource:
         self._note_ack_floor(info)
         if not info.num_ack_pending or info.delivered is None:
             return None
-        first = committed.with_floor(self._acked).next_missing(1)
-        last = int(info.delivered.stream_seq)
+        committed = committed.with_floor(self._acked)
+        first, last = committed.next_missing(1), int(info.delivered.stream_seq)
         if first > last:
             return None
-        return HeldBack(
-            first,
-            last,
-            info.config.filter_subject or self.spec.subject,
-            committed.with_floor(self._acked),
-        )
+        return HeldBack(first, last, info.config.filter_subject or self.spec.subject, committed)
 
     def _note_ack_floor(self, info: Any) -> None:
         if info.ack_floor is not None:
@@ -194,9 +189,14 @@ class NatsSource:
                 msg = await self._js.get_msg(
                     self.spec.stream, seq=held.next, subject=held.subject, next=True
                 )
-                seq = max(int(msg.seq or 0), held.next)
+                seq = int(msg.seq or 0)
             except NotFoundError:  # nothing left on the subject (deleted, limits)
                 seq = held.last + 1
+            if seq < held.next:
+                raise ServiceUnavailable(
+                    f"NATS answered sequence {seq} for the next message from {held.next} "
+                    f"in stream {self.spec.stream}"
+                )
             gaps += [
                 g for g in range(held.next, min(seq, held.last + 1)) if g not in held.committed
             ]
@@ -216,8 +216,9 @@ class NatsSource:
         try:
             msgs = await self._sub.fetch(self.spec.fetch, timeout=0.5)
         except (TimeoutError, nats.errors.TimeoutError):
-            # idle only when nothing waits either: messages a crashed run fetched come back after
-            # ack_wait (committed, above, they are only acknowledged then), and a drain waits for them
+            # idle only when nothing waits either: messages a stopped run fetched are redelivered
+            # after ack_wait (read back and committed at start, they are only acknowledged then),
+            # and a drain waits for them
             info = await self._js.consumer_info(self.spec.stream, self.spec.durable)
             self._note_ack_floor(info)
             self.waiting = bool(info.num_pending or info.num_ack_pending)
