@@ -38,6 +38,11 @@ class _PipelineCollector(Collector):
                 "records that arrived after their bucket closed",
             ),
             ("rushhour_duplicate_batches", s.duplicates, "redelivered batches skipped"),
+            (
+                "rushhour_recovered_messages",
+                s.recovered,
+                "messages a stopped run left uncommitted, read back at start ahead of newer ones",
+            ),
             ("rushhour_retrains", s.retrains, "scheduled retrainings"),
         ):
             yield CounterMetricFamily(name, doc, value=value)

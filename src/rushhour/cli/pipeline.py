@@ -175,6 +175,7 @@ def run_pipeline(
         anomalies=stats.anomalies,
         anomalies_stored=stored,
         duplicates=stats.duplicates,
+        recovered=stats.recovered,
         rejected=stats.rejected,
     )
     if stats.errors:

@@ -48,6 +48,9 @@ class Batch:
     # For sources that must dedupe per message: given the source position stored in the store (read
     # inside the commit transaction), return the points not yet committed and the new position.
     reconcile: Callable[[dict[str, Any] | None], tuple[PointBatch, dict[str, Any]]] | None = None
+    #: messages in this batch that a stopped run had received but not committed, read back at
+    #: start ahead of newer ones (set by ``reconcile``, counted once the batch commits)
+    recovered: int = 0
 
 
 @dataclass
@@ -62,6 +65,8 @@ class Outcome:
     #: closed buckets the deciding detector flagged (what alerts are made of)
     flagged: int = 0
     duplicate: bool = False
+    #: messages a stopped run had left uncommitted, committed by this batch
+    recovered: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
     close_latency: list[float] = field(default_factory=list)
 
@@ -160,6 +165,7 @@ class Processor:
                 self.restore()
                 self.notifier = notifier
             raise
+        outcome.recovered = batch.recovered
         if self.notifier is not None:
             # after the commit: the checkpoint holds the alerts still pending, and outbox rows carry
             # stable dedupe keys, so a crash on either side of this neither loses nor repeats one

@@ -31,6 +31,8 @@ class Stats:
     batches: int = 0
     points: int = 0
     duplicates: int = 0
+    #: messages a stopped run had left uncommitted, read back at start (NATS)
+    recovered: int = 0
     closed: int = 0
     late_records: int = 0
     anomalies: int = 0
@@ -45,6 +47,7 @@ class Stats:
         self.batches += 1
         self.points += o.points
         self.duplicates += int(o.duplicate)
+        self.recovered += o.recovered
         self.closed += o.closed
         self.late_records += o.late_records
         self.anomalies += o.anomalies
