@@ -34,9 +34,10 @@ from rushhour.series.generate import generate_traffic
 
 DEFAULT = DetectorConfig()
 VARIANTS: dict[str, DetectorConfig] = {
-    "default (residual+shift+range, likelihood, novelty, calibrated path, refractory, holdoff)": DEFAULT,
+    "default (residual+shift+range, likelihood, novelty, daily recurrence, calibrated path, refractory, holdoff)": DEFAULT,
     "- calibrated path (likelihood only)": replace(DEFAULT, calibrated=False),
     "- novelty (recurring surprises not bounded)": replace(DEFAULT, novelty=False),
+    "- daily recurrence (same time of day not discounted)": replace(DEFAULT, recurrence=False),
     "outlier weight 1 (incidents widen the baseline's noise)": replace(DEFAULT, outlier_weight=1.0),
     "no median vote (level_vote 0)": replace(DEFAULT, level_vote=0.0),
     "- shift": replace(DEFAULT, components=("residual", "range")),

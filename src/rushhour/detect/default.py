@@ -60,6 +60,7 @@ from rushhour.detect.discord import Discord
 from rushhour.detect.likelihood import N_STATE as LIKELIHOOD_STATE
 from rushhour.detect.likelihood import Likelihood, score_from_tail
 from rushhour.detect.novelty import Novelty
+from rushhour.detect.recurrence import Recurrence
 from rushhour.detect.seasonal_residual import (
     ResidualOutput,
     SeasonalResidual,
@@ -242,6 +243,9 @@ class DetectorConfig:
     #: bound each component's surprise by how often comparable surprises were seen in the last
     #: ~2,000 buckets (:mod:`rushhour.detect.novelty`): recurring spikes stop scoring as new ones
     novelty: bool = True
+    #: bound a surprise that recent days showed at the same time of day (±30 minutes) to
+    #: ``Q = 1e-3`` (:mod:`rushhour.detect.recurrence`): a daily job's spike stops paging
+    recurrence: bool = True
 
     def validate(self) -> None:
         unknown = [c for c in self.components if c not in COMPONENTS]
@@ -298,6 +302,7 @@ class DefaultFleet:
         self.component_keys = [tuple(c.initial()) for c in self.components]
         self.calibrated = Calibrated()
         self.novelty = Novelty()
+        self.recurrence = Recurrence()
         self.policy = AlertPolicy(
             self.config.threshold,
             self.config.critical,
@@ -353,6 +358,7 @@ class DefaultFleet:
             out |= {f"comp{i}.{k}": v for k, v in comp.initial().items()}
             out[f"likelihood{i}"] = np.zeros(LIKELIHOOD_STATE)
             out[f"novelty{i}"] = self.novelty.initial_state()
+            out[f"recurrence{i}"] = self.recurrence.initial_state()
         out["calibrated"] = calibrated_initial()
         out["history"] = np.full(self.config.refractory, np.nan)
         out["policy"] = self.policy.initial_state()
@@ -402,9 +408,13 @@ class DefaultFleet:
             if getattr(comp, "from_baseline", False):
                 raw[settling] = np.nan
             if self.config.likelihood:
-                u = lk.surprise_rows(raw, rows, a[f"likelihood{i}"])
+                seen = lk.surprise_rows(raw, rows, a[f"likelihood{i}"])
+                u = seen
                 if self.config.novelty:
-                    u = self.novelty.cap_rows(u, rows, a[f"novelty{i}"])
+                    u = self.novelty.cap_rows(seen, rows, a[f"novelty{i}"])
+                if self.config.recurrence:
+                    daily = self.recurrence.cap_rows(secs, seen, rows, a[f"recurrence{i}"])
+                    u = np.fmin(u, daily)
                 surprise[comp.name] = u
             else:
                 # without normalisation the raw signal is read as a Gaussian z directly
@@ -460,6 +470,9 @@ class DefaultFleet:
                 {"state": state[f"likelihood{i}"][r].tolist()} for i in range(len(self.components))
             ],
             "novelty": [state[f"novelty{i}"][r].tolist() for i in range(len(self.components))],
+            "recurrence": [
+                state[f"recurrence{i}"][r].tolist() for i in range(len(self.components))
+            ],
             "calibrated": _plain({"state": state["calibrated"][r]}),
             "history": _plain({"h": state["history"][r]})["h"],
             "policy": _plain(
@@ -505,6 +518,9 @@ class DefaultFleet:
         # a snapshot from before the novelty stage existed starts its histograms afresh
         for i, saved_hist in enumerate(state.get("novelty") or []):
             a[f"novelty{i}"][row] = saved_hist
+        # and one from before the daily recurrence stage starts its phases afresh
+        for i, saved_phases in enumerate(state.get("recurrence") or []):
+            a[f"recurrence{i}"][row] = saved_phases
         calibrated = _unplain(state.get("calibrated"))
         # a snapshot from before the calibrated path existed starts it afresh
         if calibrated is not None and calibrated["state"] is not None:

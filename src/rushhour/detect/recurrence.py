@@ -1,0 +1,143 @@
+"""Daily recurrence: a surprise that recent days showed at the same time of day is not news.
+
+The baseline's daily profile learns a series' rhythm, but not a narrow spike that comes back every
+day a few buckets early or late (a nightly job, a backup, a cron burst): averaged over a 5-minute
+slot with a jitter of a few buckets, and learned at a reduced weight as an outlier, it never
+becomes "expected". The temporal novelty stage (:mod:`rushhour.detect.novelty`) then holds such a
+spike to its frequency over all buckets (about ``Q = 1e-3/288`` for a daily one at 5 minutes), a
+score just above the alert level, so each recurrence still pages.
+
+This stage reads the same surprise against the time of day. The day is cut into ``slot``-second
+phases (local time); each phase keeps the largest surprise of its visits on earlier days, decayed
+by ``keep`` per day. When the phase or a neighbouring one (``reach`` slots either side) has been
+visited on at least ``min_days`` earlier days and holds a comparable surprise (``>= rel·u -
+delta``, the novelty stage's comparison), the surprise is bounded by ``allowance`` (``-log10 Q``:
+3 means ``Q = 1e-3``, a score of 0.375, under the alert level). A surprise larger than anything the
+phase saw, or at a time of day that has been quiet, keeps its score.
+
+The state of a series is a fixed array (four values per phase), so chunks join up exactly.
+
+>>> import numpy as np
+>>> rec = Recurrence()
+>>> secs = np.arange(0, 6 * 86400, 300.0)          # six days of 5-minute buckets
+>>> u = np.zeros(secs.size); u[(secs % 86400) == 3600 * 3] = 15.0   # 03:00 every day
+>>> u[int(5 * 288 + 200)] = 15.0                   # and once at 16:40 on the last day
+>>> out = rec.cap(secs, u)
+>>> float(out[36]), float(out[4 * 288 + 36]), float(out[5 * 288 + 200])
+(15.0, 3.0, 15.0)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numba as nb
+import numpy as np
+
+from rushhour.errors import UsageError
+
+#: values per phase in a state row: decayed maximum of earlier days, days seen, the day of the
+#: current visit, the largest surprise of the current visit
+PER_SLOT = 4
+
+
+@dataclass
+class Recurrence:
+    """Config (``slot``, ``reach``, ``keep``, ``min_days``, ``rel``, ``delta``, ``allowance``);
+    state ``state_`` (see :meth:`initial_state`)."""
+
+    #: seconds per phase of the day (30 minutes: a daily job's jitter of a few buckets stays inside)
+    slot: float = 1800.0
+    #: neighbouring phases read on either side
+    reach: int = 1
+    #: per day, the factor by which a phase's remembered surprise fades
+    keep: float = 0.9
+    #: a phase must have been visited on at least this many earlier days
+    min_days: int = 2
+    #: comparable, as in the novelty stage: ``u' >= rel·u - delta``
+    rel: float = 0.8
+    delta: float = 2.0
+    #: the bound (``-log10 Q``) of a surprise that recurs at this time of day
+    allowance: float = 3.0
+    state_: np.ndarray | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if (
+            self.slot <= 0
+            or 86400 % self.slot
+            or self.reach < 0
+            or not 0 < self.keep <= 1
+            or self.min_days < 1
+            or not 0 < self.rel <= 1
+        ):
+            raise UsageError(
+                "recurrence needs a slot dividing the day, reach >= 0, 0 < keep <= 1, "
+                f"min_days >= 1, 0 < rel <= 1; got {self.slot}, {self.reach}, {self.keep}, "
+                f"{self.min_days}, {self.rel}"
+            )
+
+    @property
+    def slots(self) -> int:
+        return int(86400 // self.slot)
+
+    def initial_state(self) -> np.ndarray:
+        """One series' state: per phase, remembered surprise 0, no day seen, no visit yet."""
+        st = np.zeros((self.slots, PER_SLOT))
+        st[:, 2] = -1.0
+        return st.ravel()
+
+    def cap(self, local_seconds: np.ndarray, surprise: np.ndarray) -> np.ndarray:
+        """Bounded surprises of one series' next buckets (local wall-clock epoch seconds)."""
+        if self.state_ is None:
+            self.state_ = self.initial_state()
+        u = np.asarray(surprise, dtype=float)
+        rows = np.zeros(u.shape[0], dtype=np.int64)
+        return self.cap_rows(np.asarray(local_seconds, dtype=float), u, rows, self.state_[None])
+
+    def cap_rows(
+        self, local_seconds: np.ndarray, surprise: np.ndarray, rows: np.ndarray, states: np.ndarray
+    ) -> np.ndarray:
+        """:meth:`cap` for many series: bucket ``i`` belongs to the series whose state is
+        ``states[rows[i]]`` (rows of :meth:`initial_state`, moved on in place); each series'
+        buckets in time order. NaN surprises pass through and are not learned."""
+        p = np.array(
+            [self.slot, self.reach, self.keep, self.min_days, self.rel, self.delta, self.allowance]
+        )
+        return _cap(
+            np.asarray(local_seconds, dtype=float), np.asarray(surprise, dtype=float), rows, states, p
+        )
+
+
+@nb.njit(cache=True)
+def _cap(
+    secs: np.ndarray, u: np.ndarray, rows: np.ndarray, states: np.ndarray, p: np.ndarray
+) -> np.ndarray:  # pragma: no cover - compiled
+    slot, reach, keep, min_days, rel, delta, allowance = p[0], int(p[1]), p[2], p[3], p[4], p[5], p[6]
+    nslots = states.shape[1] // 4
+    out = np.empty(u.shape[0])
+    for i in range(u.shape[0]):
+        ui = u[i]
+        out[i] = ui
+        if np.isnan(ui):
+            continue
+        st = states[rows[i]]
+        day = np.floor(secs[i] / 86400.0)
+        s = int((secs[i] - day * 86400.0) // slot) % nslots
+        if ui > allowance:
+            # the largest remembered surprise of this phase and its neighbours on earlier days
+            best = 0.0
+            for d in range(-reach, reach + 1):
+                j = (s + d) % nslots
+                if st[4 * j + 1] >= min_days and st[4 * j] > best:
+                    best = st[4 * j]
+            if best > 0.0 and best >= ui * rel - delta:
+                out[i] = allowance
+        # a new day in this phase: the previous visit joins the remembered days
+        if st[4 * s + 2] != day:
+            if st[4 * s + 2] >= 0.0:
+                st[4 * s] = max(st[4 * s] * keep, st[4 * s + 3])
+                st[4 * s + 1] += 1.0
+            st[4 * s + 2] = day
+            st[4 * s + 3] = 0.0
+        st[4 * s + 3] = max(st[4 * s + 3], ui)
+    return out
