@@ -8,14 +8,17 @@ spike to its frequency over all buckets (about ``Q = 1e-3/288`` for a daily one 
 score just above the alert level, so each recurrence still pages.
 
 This stage reads the same surprise against the time of day. The day is cut into ``slot``-second
-phases (local time); each phase keeps the largest surprise of its visits on earlier days, decayed
-by ``keep`` per day. When the phase or a neighbouring one (``reach`` slots either side) has been
-visited on at least ``min_days`` earlier days and holds a comparable surprise (``>= rel·u -
-delta``, the novelty stage's comparison), the surprise is bounded by ``allowance`` (``-log10 Q``:
-3 means ``Q = 1e-3``, a score of 0.375, under the alert level). A surprise larger than anything the
-phase saw, or at a time of day that has been quiet, keeps its score.
+phases (local time); each phase remembers the two largest daily maxima of its visits on earlier
+days, decayed by ``keep`` per day. When the phase or a neighbouring one (``reach`` slots either
+side) has been visited on at least ``min_days`` earlier days and ``times`` (2) of those days showed
+a comparable surprise (``>= rel·u - delta``, the novelty stage's comparison, and at least
+``floor`` = 5, the alert level: only a recurring *alert* counts, not the largest of a slot's
+ordinary buckets), the surprise is bounded by ``allowance`` (``-log10 Q``: 3 means ``Q = 1e-3``,
+a score of 0.375, under the alert level). A surprise larger than what the phase showed, at a
+time of day that has been quiet, or seen there on one earlier day only (yesterday's incident at
+the same hour), keeps its score.
 
-The state of a series is a fixed array (four values per phase), so chunks join up exactly.
+The state of a series is a fixed array (five values per phase), so chunks join up exactly.
 
 >>> import numpy as np
 >>> rec = Recurrence()
@@ -23,8 +26,10 @@ The state of a series is a fixed array (four values per phase), so chunks join u
 >>> u = np.zeros(secs.size); u[(secs % 86400) == 3600 * 3] = 15.0   # 03:00 every day
 >>> u[int(5 * 288 + 200)] = 15.0                   # and once at 16:40 on the last day
 >>> out = rec.cap(secs, u)
->>> float(out[36]), float(out[4 * 288 + 36]), float(out[5 * 288 + 200])
-(15.0, 3.0, 15.0)
+>>> [float(out[d * 288 + 36]) for d in range(4)]  # new, seen once before, then daily
+[15.0, 15.0, 3.0, 3.0]
+>>> float(out[5 * 288 + 200])                      # the same size at another time: news
+15.0
 """
 
 from __future__ import annotations
@@ -36,9 +41,9 @@ import numpy as np
 
 from rushhour.errors import UsageError
 
-#: values per phase in a state row: decayed maximum of earlier days, days seen, the day of the
-#: current visit, the largest surprise of the current visit
-PER_SLOT = 4
+#: values per phase in a state row: the two largest daily maxima of earlier days (decayed), days
+#: seen, the day of the current visit, the largest surprise of the current visit
+PER_SLOT = 5
 
 
 @dataclass
@@ -59,6 +64,10 @@ class Recurrence:
     delta: float = 2.0
     #: the bound (``-log10 Q``) of a surprise that recurs at this time of day
     allowance: float = 3.0
+    #: earlier days that must have shown a comparable surprise at this phase (1 or 2)
+    times: int = 2
+    #: a remembered surprise counts only from this level on (``-log10 Q``; 5 = the alert level)
+    floor: float = 5.0
     state_: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -69,6 +78,7 @@ class Recurrence:
             or not 0 < self.keep <= 1
             or self.min_days < 1
             or not 0 < self.rel <= 1
+            or self.times not in (1, 2)
         ):
             raise UsageError(
                 "recurrence needs a slot dividing the day, reach >= 0, 0 < keep <= 1, "
@@ -83,7 +93,7 @@ class Recurrence:
     def initial_state(self) -> np.ndarray:
         """One series' state: per phase, remembered surprise 0, no day seen, no visit yet."""
         st = np.zeros((self.slots, PER_SLOT))
-        st[:, 2] = -1.0
+        st[:, 3] = -1.0
         return st.ravel()
 
     def cap(self, local_seconds: np.ndarray, surprise: np.ndarray) -> np.ndarray:
@@ -101,7 +111,17 @@ class Recurrence:
         ``states[rows[i]]`` (rows of :meth:`initial_state`, moved on in place); each series'
         buckets in time order. NaN surprises pass through and are not learned."""
         p = np.array(
-            [self.slot, self.reach, self.keep, self.min_days, self.rel, self.delta, self.allowance]
+            [
+                self.slot,
+                self.reach,
+                self.keep,
+                self.min_days,
+                self.rel,
+                self.delta,
+                self.allowance,
+                self.times,
+                self.floor,
+            ]
         )
         return _cap(
             np.asarray(local_seconds, dtype=float), np.asarray(surprise, dtype=float), rows, states, p
@@ -112,8 +132,9 @@ class Recurrence:
 def _cap(
     secs: np.ndarray, u: np.ndarray, rows: np.ndarray, states: np.ndarray, p: np.ndarray
 ) -> np.ndarray:  # pragma: no cover - compiled
-    slot, reach, keep, min_days, rel, delta, allowance = p[0], int(p[1]), p[2], p[3], p[4], p[5], p[6]
-    nslots = states.shape[1] // 4
+    slot, reach, keep, min_days, rel, delta = p[0], int(p[1]), p[2], p[3], p[4], p[5]
+    allowance, times, floor = p[6], int(p[7]), p[8]
+    nslots = states.shape[1] // 5
     out = np.empty(u.shape[0])
     for i in range(u.shape[0]):
         ui = u[i]
@@ -123,21 +144,34 @@ def _cap(
         st = states[rows[i]]
         day = np.floor(secs[i] / 86400.0)
         s = int((secs[i] - day * 86400.0) // slot) % nslots
+        # visits of earlier days (this phase and its neighbours) join the remembered days
+        for d in range(-reach, reach + 1):
+            _roll(st, 5 * ((s + d) % nslots), day, keep)
         if ui > allowance:
-            # the largest remembered surprise of this phase and its neighbours on earlier days
+            # the remembered surprise (the largest, or the second largest day's) of this phase
+            # and its neighbours on earlier days
             best = 0.0
             for d in range(-reach, reach + 1):
-                j = (s + d) % nslots
-                if st[4 * j + 1] >= min_days and st[4 * j] > best:
-                    best = st[4 * j]
-            if best > 0.0 and best >= ui * rel - delta:
+                j = 5 * ((s + d) % nslots)
+                if st[j + 2] >= min_days and st[j + times - 1] > best:
+                    best = st[j + times - 1]
+            if best > 0.0 and best >= max(ui * rel - delta, floor):
                 out[i] = allowance
-        # a new day in this phase: the previous visit joins the remembered days
-        if st[4 * s + 2] != day:
-            if st[4 * s + 2] >= 0.0:
-                st[4 * s] = max(st[4 * s] * keep, st[4 * s + 3])
-                st[4 * s + 1] += 1.0
-            st[4 * s + 2] = day
-            st[4 * s + 3] = 0.0
-        st[4 * s + 3] = max(st[4 * s + 3], ui)
+        j = 5 * s
+        if st[j + 3] != day:
+            st[j + 3] = day
+            st[j + 4] = 0.0
+        st[j + 4] = max(st[j + 4], ui)
     return out
+
+
+@nb.njit(cache=True)
+def _roll(st: np.ndarray, j: int, day: float, keep: float) -> None:  # pragma: no cover - compiled
+    # a phase's visit of an earlier day becomes one of its remembered days (once)
+    if st[j + 3] >= 0.0 and st[j + 3] != day:
+        top, second, visit = st[j] * keep, st[j + 1] * keep, st[j + 4]
+        st[j] = max(top, visit)
+        st[j + 1] = max(second, min(top, visit))
+        st[j + 2] += 1.0
+        st[j + 3] = -1.0
+        st[j + 4] = 0.0
