@@ -124,7 +124,11 @@ class Recurrence:
             ]
         )
         return _cap(
-            np.asarray(local_seconds, dtype=float), np.asarray(surprise, dtype=float), rows, states, p
+            np.asarray(local_seconds, dtype=float),
+            np.asarray(surprise, dtype=float),
+            rows,
+            states,
+            p,
         )
 
 
