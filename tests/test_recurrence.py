@@ -62,10 +62,27 @@ def test_only_alert_level_recurrences_count() -> None:
     assert Recurrence(floor=0.0).cap(SECS, u)[15 * DAY + 100] == 3.0
 
 
-def test_a_recurrence_that_stopped_fades() -> None:
+def test_a_recurrence_that_stopped_is_forgotten_after_the_window() -> None:
     u = _daily(12.0, days=4)
-    u[19 * DAY + 100] = 12.0  # 15 days later: 12 * 0.9^15 = 2.5 < 0.8 * 12 - 2
-    assert Recurrence().cap(SECS, u)[19 * DAY + 100] == 12.0
+    u[9 * DAY + 100] = 12.0  # days 2 and 3 are 7 and 6 days back: in the 8-day window
+    u[19 * DAY + 100] = 12.0  # 10 days after day 9: the window holds no earlier day
+    out = Recurrence().cap(SECS, u)
+    assert out[9 * DAY + 100] == 3.0
+    assert out[19 * DAY + 100] == 12.0
+
+
+def test_a_jitter_across_a_phase_boundary_still_matches() -> None:
+    u = np.zeros(SECS.size)
+    for d, at in enumerate([101, 103, 100, 104, 102]):  # 08:25-08:40, either side of 08:30
+        u[d * DAY + at] = 15.0
+    out = Recurrence().cap(SECS, u)
+    assert [float(out[d * DAY + at]) for d, at in enumerate([101, 103, 100, 104, 102])] == [
+        15.0,
+        15.0,
+        3.0,
+        3.0,
+        3.0,
+    ]
 
 
 def test_chunks_join_up_exactly() -> None:
@@ -82,9 +99,9 @@ def test_bad_settings_are_refused() -> None:
     with pytest.raises(UsageError):
         Recurrence(slot=7 * 60.0)  # does not divide the day
     with pytest.raises(UsageError):
-        Recurrence(times=3)
+        Recurrence(rel=0.0)
     with pytest.raises(UsageError):
-        Recurrence(keep=0.0)
+        Recurrence(times=8, days=8)
 
 
 def _cpu_with_backup(n_days: int = 14) -> tuple[pd.DatetimeIndex, np.ndarray]:

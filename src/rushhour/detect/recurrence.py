@@ -8,17 +8,18 @@ spike to its frequency over all buckets (about ``Q = 1e-3/288`` for a daily one 
 score just above the alert level, so each recurrence still pages.
 
 This stage reads the same surprise against the time of day. The day is cut into ``slot``-second
-phases (local time); each phase remembers the two largest daily maxima of its visits on earlier
-days, decayed by ``keep`` per day. When the phase or a neighbouring one (``reach`` slots either
-side) has been visited on at least ``min_days`` earlier days and ``times`` (2) of those days showed
-a comparable surprise (``>= rel·u - delta``, the novelty stage's comparison, and at least
-``floor`` = 5, the alert level: only a recurring *alert* counts, not the largest of a slot's
-ordinary buckets), the surprise is bounded by ``allowance`` (``-log10 Q``: 3 means ``Q = 1e-3``,
-a score of 0.375, under the alert level). A surprise larger than what the phase showed, at a
-time of day that has been quiet, or seen there on one earlier day only (yesterday's incident at
-the same hour), keeps its score.
+phases (local time), and each phase keeps the largest surprise of each of the last ``days`` days.
+When at least ``times`` (2) earlier days of that window showed, at this phase or a neighbouring
+one (``reach`` phases either side, so a jitter across a phase boundary still matches), a
+comparable surprise (``>= rel·u - delta``, the novelty stage's comparison, and at least ``floor``
+= 5, the alert level: only a recurring *alert* counts, not the largest of a phase's ordinary
+buckets), the surprise is bounded by ``allowance`` (``-log10 Q``: 3 means ``Q = 1e-3``, a score of
+0.375, under the alert level). A surprise much larger than the recurring one, at a time of day
+that has been quiet, or seen there on one earlier day only (yesterday's incident at the same
+hour), keeps its score.
 
-The state of a series is a fixed array (five values per phase), so chunks join up exactly.
+The state of a series is a fixed array (``days`` values per phase and the current day), so chunks
+join up exactly.
 
 >>> import numpy as np
 >>> rec = Recurrence()
@@ -41,33 +42,27 @@ import numpy as np
 
 from rushhour.errors import UsageError
 
-#: values per phase in a state row: the two largest daily maxima of earlier days (decayed), days
-#: seen, the day of the current visit, the largest surprise of the current visit
-PER_SLOT = 5
-
 
 @dataclass
 class Recurrence:
-    """Config (``slot``, ``reach``, ``keep``, ``min_days``, ``rel``, ``delta``, ``allowance``);
-    state ``state_`` (see :meth:`initial_state`)."""
+    """Config (``slot``, ``reach``, ``days``, ``times``, ``rel``, ``delta``, ``floor``,
+    ``allowance``); state ``state_`` (see :meth:`initial_state`)."""
 
-    #: seconds per phase of the day (30 minutes: a daily job's jitter of a few buckets stays inside)
+    #: seconds per phase of the day
     slot: float = 1800.0
-    #: neighbouring phases read on either side
+    #: neighbouring phases read on either side (±30 minutes and more: a daily job's jitter)
     reach: int = 1
-    #: per day, the factor by which a phase's remembered surprise fades
-    keep: float = 0.9
-    #: a phase must have been visited on at least this many earlier days
-    min_days: int = 2
-    #: comparable, as in the novelty stage: ``u' >= rel·u - delta``
+    #: days remembered (the window the recurrence is looked for in), today included
+    days: int = 8
+    #: earlier days that must have shown a comparable surprise near this phase
+    times: int = 2
+    #: comparable, as in the novelty stage: ``u' >= rel·u - delta`` ...
     rel: float = 0.8
     delta: float = 2.0
+    #: ... and at least this (``-log10 Q``; 5 = the alert level)
+    floor: float = 5.0
     #: the bound (``-log10 Q``) of a surprise that recurs at this time of day
     allowance: float = 3.0
-    #: earlier days that must have shown a comparable surprise at this phase (1 or 2)
-    times: int = 2
-    #: a remembered surprise counts only from this level on (``-log10 Q``; 5 = the alert level)
-    floor: float = 5.0
     state_: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -75,15 +70,12 @@ class Recurrence:
             self.slot <= 0
             or 86400 % self.slot
             or self.reach < 0
-            or not 0 < self.keep <= 1
-            or self.min_days < 1
+            or not 1 <= self.times < self.days
             or not 0 < self.rel <= 1
-            or self.times not in (1, 2)
         ):
             raise UsageError(
-                "recurrence needs a slot dividing the day, reach >= 0, 0 < keep <= 1, "
-                f"min_days >= 1, 0 < rel <= 1; got {self.slot}, {self.reach}, {self.keep}, "
-                f"{self.min_days}, {self.rel}"
+                "recurrence needs a slot dividing the day, reach >= 0, 1 <= times < days, "
+                f"0 < rel <= 1; got {self.slot}, {self.reach}, {self.times}, {self.days}, {self.rel}"
             )
 
     @property
@@ -91,10 +83,11 @@ class Recurrence:
         return int(86400 // self.slot)
 
     def initial_state(self) -> np.ndarray:
-        """One series' state: per phase, remembered surprise 0, no day seen, no visit yet."""
-        st = np.zeros((self.slots, PER_SLOT))
-        st[:, 3] = -1.0
-        return st.ravel()
+        """One series' state: the current day (none yet), then per remembered day (a ring indexed
+        by day number) the largest surprise of each phase."""
+        st = np.zeros(1 + self.days * self.slots)
+        st[0] = -1.0
+        return st
 
     def cap(self, local_seconds: np.ndarray, surprise: np.ndarray) -> np.ndarray:
         """Bounded surprises of one series' next buckets (local wall-clock epoch seconds)."""
@@ -114,31 +107,25 @@ class Recurrence:
             [
                 self.slot,
                 self.reach,
-                self.keep,
-                self.min_days,
+                self.days,
+                self.times,
                 self.rel,
                 self.delta,
-                self.allowance,
-                self.times,
                 self.floor,
+                self.allowance,
             ]
         )
-        return _cap(
-            np.asarray(local_seconds, dtype=float),
-            np.asarray(surprise, dtype=float),
-            rows,
-            states,
-            p,
-        )
+        secs = np.asarray(local_seconds, dtype=float)
+        return _cap(secs, np.asarray(surprise, dtype=float), rows, states, p)
 
 
 @nb.njit(cache=True)
 def _cap(
     secs: np.ndarray, u: np.ndarray, rows: np.ndarray, states: np.ndarray, p: np.ndarray
 ) -> np.ndarray:  # pragma: no cover - compiled
-    slot, reach, keep, min_days, rel, delta = p[0], int(p[1]), p[2], p[3], p[4], p[5]
-    allowance, times, floor = p[6], int(p[7]), p[8]
-    nslots = states.shape[1] // 5
+    slot, reach, ndays, times = p[0], int(p[1]), int(p[2]), p[3]
+    rel, delta, floor, allowance = p[4], p[5], p[6], p[7]
+    nslots = (states.shape[1] - 1) // ndays
     out = np.empty(u.shape[0])
     for i in range(u.shape[0]):
         ui = u[i]
@@ -148,34 +135,26 @@ def _cap(
         st = states[rows[i]]
         day = np.floor(secs[i] / 86400.0)
         s = int((secs[i] - day * 86400.0) // slot) % nslots
-        # visits of earlier days (this phase and its neighbours) join the remembered days
-        for d in range(-reach, reach + 1):
-            _roll(st, 5 * ((s + d) % nslots), day, keep)
+        # a new day: the ring slots of the days skipped since the last one are emptied
+        if st[0] < day:
+            first = day - ndays + 1 if st[0] < 0 or day - st[0] > ndays else st[0] + 1
+            d = first
+            while d <= day:
+                base = 1 + int(d % ndays) * nslots
+                st[base : base + nslots] = 0.0
+                d += 1.0
+            st[0] = day
         if ui > allowance:
-            # the remembered surprise (the largest, or the second largest day's) of this phase
-            # and its neighbours on earlier days
-            best = 0.0
-            for d in range(-reach, reach + 1):
-                j = 5 * ((s + d) % nslots)
-                if st[j + 2] >= min_days and st[j + times - 1] > best:
-                    best = st[j + times - 1]
-            if best > 0.0 and best >= max(ui * rel - delta, floor):
+            level = max(ui * rel - delta, floor)
+            count = 0
+            for age in range(1, ndays):
+                base = 1 + int((day - age) % ndays) * nslots
+                for k in range(-reach, reach + 1):
+                    if st[base + (s + k) % nslots] >= level:
+                        count += 1
+                        break
+            if count >= times:
                 out[i] = allowance
-        j = 5 * s
-        if st[j + 3] != day:
-            st[j + 3] = day
-            st[j + 4] = 0.0
-        st[j + 4] = max(st[j + 4], ui)
+        j = 1 + int(day % ndays) * nslots + s
+        st[j] = max(st[j], ui)
     return out
-
-
-@nb.njit(cache=True)
-def _roll(st: np.ndarray, j: int, day: float, keep: float) -> None:  # pragma: no cover - compiled
-    # a phase's visit of an earlier day becomes one of its remembered days (once)
-    if st[j + 3] >= 0.0 and st[j + 3] != day:
-        top, second, visit = st[j] * keep, st[j + 1] * keep, st[j + 4]
-        st[j] = max(top, visit)
-        st[j + 1] = max(second, min(top, visit))
-        st[j + 2] += 1.0
-        st[j + 3] = -1.0
-        st[j + 4] = 0.0
