@@ -53,12 +53,12 @@ def test_a_surprise_much_larger_than_the_recurring_one_is_news() -> None:
     assert out[15 * DAY + 100] == 30.0
 
 
-def test_only_alert_level_recurrences_count() -> None:
-    # a slot whose ordinary buckets reach u = 4 every day (under the alert level, 5) does not
-    # discount a surprise of 6 there, although 4 >= 0.8 * 6 - 2
-    u = _daily(4.0)
-    u[15 * DAY + 100] = 6.0
-    assert Recurrence().cap(SECS, u)[15 * DAY + 100] == 6.0
+def test_only_recurrences_well_beyond_the_alert_level_count() -> None:
+    # a phase that pages marginally every day (u = 6: a daily ramp timed a few minutes off) does
+    # not discount a surprise of 8 there, although 6 >= 0.8 * 8 - 2: recurrences count from 7 on
+    u = _daily(6.0)
+    u[15 * DAY + 100] = 8.0
+    assert Recurrence().cap(SECS, u)[15 * DAY + 100] == 8.0
     assert Recurrence(floor=0.0).cap(SECS, u)[15 * DAY + 100] == 3.0
 
 

@@ -12,8 +12,9 @@ phases (local time), and each phase keeps the largest surprise of each of the la
 When at least ``times`` (2) earlier days of that window showed, at this phase or a neighbouring
 one (``reach`` phases either side, so a jitter across a phase boundary still matches), a
 comparable surprise (``>= rel·u - delta``, the novelty stage's comparison, and at least ``floor``
-= 5, the alert level: only a recurring *alert* counts, not the largest of a phase's ordinary
-buckets), the surprise is bounded by ``allowance`` (``-log10 Q``: 3 means ``Q = 1e-3``, a score of
+= 7, ``Q = 1e-7``, beyond the alert level's 1e-5: a distinct recurring spike counts, not the
+largest of a phase's ordinary buckets nor a marginal page such as a daily ramp timed a few minutes
+off, which would discount the real incidents of that hour), the surprise is bounded by ``allowance`` (``-log10 Q``: 3 means ``Q = 1e-3``, a score of
 0.375, under the alert level). A surprise much larger than the recurring one, at a time of day
 that has been quiet, or seen there on one earlier day only (yesterday's incident at the same
 hour), keeps its score.
@@ -59,8 +60,8 @@ class Recurrence:
     #: comparable, as in the novelty stage: ``u' >= rel·u - delta`` ...
     rel: float = 0.8
     delta: float = 2.0
-    #: ... and at least this (``-log10 Q``; 5 = the alert level)
-    floor: float = 5.0
+    #: ... and at least this (``-log10 Q``; 7 is a little beyond the alert level, 5)
+    floor: float = 7.0
     #: the bound (``-log10 Q``) of a surprise that recurs at this time of day
     allowance: float = 3.0
     state_: np.ndarray | None = field(default=None, repr=False)
