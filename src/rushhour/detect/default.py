@@ -14,7 +14,9 @@ learned):
    * ``range``: how far a value lies beyond everything seen so far, in units of the range seen.
 
 3. Each raw signal is normalised by its own :class:`~rushhour.detect.likelihood.Likelihood`
-   (its tail probability against its own history), and the score is the largest. For count series
+   (its tail probability against its own history), bounded by how often comparable surprises
+   recurred (:mod:`~rushhour.detect.novelty`) and whether recent days showed them at this time of
+   day (:mod:`~rushhour.detect.recurrence`), and the score is the largest. For count series
    whose residuals look Gaussian, :class:`~rushhour.detect.calibrated.Calibrated` also reads ``|z|``'s
    own tail (no likelihood widening on traffic with frequent incidents); the larger of the two wins.
 4. A refractory step damps the buckets that merely continue an incident (one incident, one peak).
