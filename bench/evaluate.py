@@ -35,12 +35,13 @@ from rushhour.series.generate import generate_traffic
 
 DEFAULT = DetectorConfig()
 VARIANTS: dict[str, DetectorConfig] = {
-    "default (residual+shift+range, likelihood, novelty, rhythm, calibrated path, refractory, holdoff)": (
+    "default (residual+shift+range, likelihood, novelty, daily recurrence, rhythm, calibrated path, refractory, holdoff)": (
         DEFAULT
     ),
     "- rhythm path": replace(DEFAULT, rhythm=False),
     "- calibrated path": replace(DEFAULT, calibrated=False),
     "- novelty (recurring surprises not bounded)": replace(DEFAULT, novelty=False),
+    "- daily recurrence (same time of day not discounted)": replace(DEFAULT, recurrence=False),
     "- rhythm and calibrated paths (likelihood only)": replace(
         DEFAULT, rhythm=False, calibrated=False
     ),

@@ -14,7 +14,9 @@ learned):
    * ``range``: how far a value lies beyond everything seen so far, in units of the range seen.
 
 3. Each raw signal is normalised by its own :class:`~rushhour.detect.likelihood.Likelihood`
-   (its tail probability against its own history), and the score is the largest. For count series
+   (its tail probability against its own history), bounded by how often comparable surprises
+   recurred (:mod:`~rushhour.detect.novelty`) and whether recent days showed them at this time of
+   day (:mod:`~rushhour.detect.recurrence`), and the score is the largest. For count series
    whose residuals look Gaussian, :class:`~rushhour.detect.calibrated.Calibrated` also reads ``|z|``'s
    own tail (no likelihood widening on traffic with frequent incidents); the larger of the two wins.
    For count series with a repeating day-class rhythm, :class:`~rushhour.detect.rhythm.Rhythm`
@@ -64,6 +66,7 @@ from rushhour.detect.discord import Discord
 from rushhour.detect.likelihood import N_STATE as LIKELIHOOD_STATE
 from rushhour.detect.likelihood import Likelihood, score_from_tail
 from rushhour.detect.novelty import Novelty
+from rushhour.detect.recurrence import Recurrence
 from rushhour.detect.rhythm import Rhythm, RhythmOutput
 from rushhour.detect.seasonal_residual import (
     ResidualOutput,
@@ -253,6 +256,9 @@ class DetectorConfig:
     #: also judge each bucket against the day-class profile, which absorbs nothing
     #: (:mod:`rushhour.detect.rhythm`): ramps and missing rush hours the baseline follows
     rhythm: bool = True
+    #: bound a surprise that recent days showed at the same time of day (±30 minutes) to
+    #: ``Q = 1e-3`` (:mod:`rushhour.detect.recurrence`): a daily job's spike stops paging
+    recurrence: bool = True
 
     def validate(self) -> None:
         unknown = [c for c in self.components if c not in COMPONENTS]
@@ -309,6 +315,7 @@ class DefaultFleet:
         self.component_keys = [tuple(c.initial()) for c in self.components]
         self.calibrated = Calibrated()
         self.novelty = Novelty()
+        self.recurrence = Recurrence()
         self.policy = AlertPolicy(
             self.config.threshold,
             self.config.critical,
@@ -366,6 +373,7 @@ class DefaultFleet:
             out |= {f"comp{i}.{k}": v for k, v in comp.initial().items()}
             out[f"likelihood{i}"] = np.zeros(LIKELIHOOD_STATE)
             out[f"novelty{i}"] = self.novelty.initial_state()
+            out[f"recurrence{i}"] = self.recurrence.initial_state()
         out["calibrated"] = calibrated_initial()
         if self.rhythm is not None:
             out |= {f"rhythm.{k}": v for k, v in self.rhythm.initial().items()}
@@ -417,9 +425,13 @@ class DefaultFleet:
             if getattr(comp, "from_baseline", False):
                 raw[settling] = np.nan
             if self.config.likelihood:
-                u = lk.surprise_rows(raw, rows, a[f"likelihood{i}"])
+                seen = lk.surprise_rows(raw, rows, a[f"likelihood{i}"])
+                u = seen
                 if self.config.novelty:
-                    u = self.novelty.cap_rows(u, rows, a[f"novelty{i}"])
+                    u = self.novelty.cap_rows(seen, rows, a[f"novelty{i}"])
+                if self.config.recurrence:
+                    daily = self.recurrence.cap_rows(secs, seen, rows, a[f"recurrence{i}"])
+                    u = np.fmin(u, daily)
                 surprise[comp.name] = u
             else:
                 # without normalisation the raw signal is read as a Gaussian z directly
@@ -497,6 +509,9 @@ class DefaultFleet:
                 {"state": state[f"likelihood{i}"][r].tolist()} for i in range(len(self.components))
             ],
             "novelty": [state[f"novelty{i}"][r].tolist() for i in range(len(self.components))],
+            "recurrence": [
+                state[f"recurrence{i}"][r].tolist() for i in range(len(self.components))
+            ],
             "calibrated": _plain({"state": state["calibrated"][r]}),
             "rhythm": None
             if "rhythm.state" not in state
@@ -545,6 +560,9 @@ class DefaultFleet:
         # a snapshot from before the novelty stage existed starts its histograms afresh
         for i, saved_hist in enumerate(state.get("novelty") or []):
             a[f"novelty{i}"][row] = saved_hist
+        # and one from before the daily recurrence stage starts its phases afresh
+        for i, saved_phases in enumerate(state.get("recurrence") or []):
+            a[f"recurrence{i}"][row] = saved_phases
         calibrated = _unplain(state.get("calibrated"))
         # a snapshot from before the calibrated path existed starts it afresh
         if calibrated is not None and calibrated["state"] is not None:
