@@ -11,6 +11,7 @@ Mean Predictor band and the rest of the pipeline's per-series state, and the def
 (``--rest-kb`` and ``--default-kb``, measured by bench/pipeline.py, see docs/benchmarks.md).
 
     python bench/rcf_memory.py [--forests 3] [--buckets 300,10080,20000] [--peer-src DIR]
+                               [--time-decay RECORDS]
 """
 
 from __future__ import annotations
@@ -32,13 +33,19 @@ SERIES = 10_000
 BUDGET_GB = 4.0
 
 
-def measure(forests: int, checkpoints: list[int]) -> dict[str, object]:
-    """Feed ``forests`` pipeline forests up to each checkpoint; their mean bytes there."""
+def measure(
+    forests: int, checkpoints: list[int], time_decay: int | None = None
+) -> dict[str, object]:
+    """Feed ``forests`` pipeline forests up to each checkpoint; their mean bytes there (with
+    ``detect.rcf_time_decay`` set to ``time_decay`` when given, the setting's default otherwise)."""
     from rushhour.pipeline.detectors import DetectorBank
     from rushhour.series.generate import generate_traffic
     from rushhour.settings import load_settings
 
-    settings = load_settings(environ={}, overrides={"detect": {"rcf": True}})
+    detect: dict[str, object] = {"rcf": True}
+    if time_decay is not None:
+        detect["rcf_time_decay"] = time_decay
+    settings = load_settings(environ={}, overrides={"detect": detect})
     bank = DetectorBank(settings)
     days = -(-max(checkpoints) // 1440)
     rows: dict[int, dict[str, list[float]]] = {
@@ -88,6 +95,11 @@ def main() -> None:
     ap.add_argument("--peer-src", default="/work/main/src", help="the peer's src folder ('' none)")
     ap.add_argument("--rest-kb", type=float, default=90.0, help="band and the rest, per series")
     ap.add_argument("--default-kb", type=float, default=36.6, help="default detector per series")
+    ap.add_argument(
+        "--time-decay",
+        type=int,
+        help="detect.rcf_time_decay of the measured forests (the peer keeps its own default)",
+    )
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     checkpoints = sorted(int(b) for b in args.buckets.split(","))
@@ -96,10 +108,11 @@ def main() -> None:
     if args.child:
         print(json.dumps(measure(args.forests, checkpoints)))
         return
-    ours = measure(args.forests, checkpoints)
+    ours = measure(args.forests, checkpoints, args.time_decay)
     peer = run_peer(args.peer_src, args.forests, checkpoints) if args.peer_src else None
     print(
-        f"pipeline forests (50 trees x 256 samples, shingle 4), mean of {args.forests} series; "
+        f"pipeline forests (50 trees x 256 samples, shingle 4, time decay "
+        f"{args.time_decay or 'default'}), mean of {args.forests} series; "
         f"kB = 1000 bytes; peer: {args.peer_src or 'none'}"
     )
     head = f"{'buckets':>8} {'allocated':>10} {'in use':>8} {'points':>7} {'us/bucket':>9}"
@@ -112,9 +125,11 @@ def main() -> None:
             b = peer["checkpoints"][str(n)]["allocated"]  # type: ignore[index]
             line += " | " + _row(peer, n, with_buckets=False) + f" | {a / b:.2f}x"
         print(line)
-    if peer:
+    if peer and args.time_decay is None:
         same = ours["scores_sha256"] == peer["scores_sha256"]
         print(f"scores identical to the peer's: {'yes' if same else 'NO'}")
+    elif peer:
+        print("scores not compared: the peer runs its own default time decay")
     last = str(checkpoints[-1])
     for name, result in (("rushhour", ours), ("peer", peer)):
         if result is None:

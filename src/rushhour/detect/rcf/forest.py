@@ -74,7 +74,7 @@ class ForestArrays:
     ihead: np.ndarray  # (F, 2) int32: first free internal slot, cached (< K) and not
     lhead: np.ndarray  # (F,) int32: first free leaf slot
     sw: np.ndarray  # (F, S) float32: sampler weights, a max-heap
-    spt: np.ndarray  # (F, S) int16: leaf slot of each sampled point
+    spt: np.ndarray  # (F, S) uint8 up to 256 samples, int16 above: leaf slot of each sampled point
     sn: np.ndarray  # (F,) int32: sampler size (= tree mass)
     rng: np.ndarray  # (F,) uint64: splitmix64 state of each tree
     # (P, D) float32, P = R - shingle + 1: the points, a strided view of ``vals`` (not stored)
@@ -129,7 +129,7 @@ class ForestArrays:
             ),
             lhead=np.zeros(trees, dtype=np.int32),
             sw=np.zeros((trees, samples), dtype=np.float32),
-            spt=np.zeros((trees, samples), dtype=np.int16),
+            spt=np.zeros((trees, samples), dtype=slot_type(samples)),
             sn=np.zeros(trees, dtype=np.int32),
             rng=kernels.seed_states(seed, trees),
         )
@@ -208,7 +208,10 @@ class ForestArrays:
 
     @classmethod
     def from_dict(cls, data: dict[str, np.ndarray]) -> ForestArrays:
-        return cls._packed(**{name: data[name] for name in cls.names()})
+        arrays = {name: data[name] for name in cls.names()}
+        # files written before the samplers' slots were narrowed hold them as int16
+        arrays["spt"] = arrays["spt"].astype(slot_type(arrays["spt"].shape[1]), copy=False)
+        return cls._packed(**arrays)
 
     def nbytes(self, *, in_use: bool = True) -> int:
         """Memory of the arrays; with ``in_use`` the point store counts only the records that
@@ -245,6 +248,11 @@ def store_bound(trees: int, samples: int, shingle: int) -> int:
     """The most records a store can need: every tree's sample a distinct point with no record
     shared, plus the point being added (it is not stored before the store has room for it)."""
     return trees * samples * shingle + shingle
+
+
+def slot_type(samples: int) -> type[np.integer[Any]]:
+    """The narrowest type for leaf slots ``0 .. samples - 1`` (the samplers' entries)."""
+    return np.uint8 if samples <= 1 << 8 else np.int16
 
 
 def index_type(bound: int) -> type[np.integer[Any]]:
