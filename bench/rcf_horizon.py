@@ -63,7 +63,9 @@ def auc(scores: np.ndarray, positive: np.ndarray) -> float:
 
 
 def run(decay: int, seeds: list[int], weeks: int) -> dict[str, float]:
-    settings = load_settings(environ={}, overrides={"detect": {"rcf": True, "rcf_time_decay": decay}})
+    settings = load_settings(
+        environ={}, overrides={"detect": {"rcf": True, "rcf_time_decay": decay}}
+    )
     bank = DetectorBank(settings)
     parts: list[EventMetrics] = []
     aucs, kbs = [], []
@@ -114,7 +116,9 @@ def main() -> None:
         f"pipeline forest (50 trees x 256 samples, shingle 4), {args.weeks} weeks of 1-minute "
         f"traffic per seed, seeds {args.seeds}; the first week not counted"
     )
-    print("| time decay | ROC AUC | episodes: precision | recall | F1 | tp / fp / fn | forest kB | µs/bucket |")
+    print(
+        "| time decay | ROC AUC | episodes: precision | recall | F1 | tp / fp / fn | forest kB | µs/bucket |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for decay in [int(d) for d in args.time_decay.split(",")]:
         r = run(decay, seeds, args.weeks)

@@ -66,10 +66,11 @@ class DetectSettings(_Section):
         0.0, ge=0, le=1, description="fraction of each forest's nodes with a cached bounding box"
     )
     rcf_time_decay: int = Field(
-        100_000,
+        5_040,
         ge=11,
         description="records over which each forest's sample decays (Kinesis's time decay, the "
-        "sampler's 1/lambda); must exceed rcf_samples. The forest's memory grows with it",
+        "sampler's 1/lambda; 5,040 = half a week of 1-minute buckets); must exceed rcf_samples. "
+        "A forest's memory at steady state grows with it (docs/benchmarks.md)",
     )
     default: bool = Field(
         True, description="run the default detector (rushhour.detect.default) per series"

@@ -52,8 +52,8 @@ class ForestArrays:
     overlapping shingles of a one-column series share their values, and a new record adds one row.
     Trees refer to a point by its first record. Records no sampled point covers any more are
     squeezed out when the store fills (:func:`kernels.store_compact`, which finds the points in use
-    from the samplers, so there are no reference counts to keep), and the store grows or shrinks by
-    a quarter at a time (:meth:`resize_store`). Free node and leaf slots are lists threaded through
+    from the samplers, so there are no reference counts to keep), and the store grows or shrinks to
+    an eighth above the records in use (:meth:`resize_store`). Free node and leaf slots are lists threaded through
     the arrays themselves (see :mod:`kernels`), and bounding boxes are cached for the first ``K``
     internal slots only, which hold the heaviest nodes.
     """
@@ -156,12 +156,14 @@ class ForestArrays:
         return store_bound(self.root.shape[0], self.sw.shape[1], self.shingle)
 
     def resize_store(self) -> None:
-        """After a compaction: grow the store when under an eighth of it is free, shrink it when
-        under half is used; either way to the records in use plus a quarter (at least 64)."""
+        """After a compaction: grow the store when under a sixteenth of it is free, shrink it
+        when under half is used; either way to the records in use plus an eighth (at least 64).
+        The slack is the records the next compaction has to wait for: a compaction costs a pass
+        over the samplers and the store, so compacting every ``live / 8`` records costs little."""
         cap, live = self.vals.shape[0], int(self.meta[META_END])
-        if cap - live >= max(cap // 8, self.shingle) and 2 * live >= cap:
+        if cap - live >= max(cap // 16, self.shingle) and 2 * live >= cap:
             return
-        target = min(self.bound, live + max(live // 4, 64))
+        target = min(self.bound, live + max(live // 8, 64))
         if target != cap:
             self.replace_store(self.vals[:live], target)
 
