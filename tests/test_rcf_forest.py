@@ -425,7 +425,9 @@ def test_index_types_widen_for_big_forests_and_many_dimensions() -> None:
 def test_files_with_wide_sampler_slots_load_narrowed_and_continue_the_same() -> None:
     # version 3 files written before the samplers' leaf slots were narrowed hold them as int16
     rng = np.random.default_rng(4)
-    forest = RandomCutForest(RCFConfig(number_of_trees=8, sub_sample_size=64, shingle_size=2, seed=6))
+    forest = RandomCutForest(
+        RCFConfig(number_of_trees=8, sub_sample_size=64, shingle_size=2, seed=6)
+    )
     forest.process(rng.normal(size=(500, 1)))
     buf = io.BytesIO()
     save(forest, buf)
