@@ -16,6 +16,13 @@ nothing is delivered), as ``rushhour run`` does, and commits its state with each
 
     python bench/pipeline.py --series 10000 --minutes 30
     python bench/pipeline.py --series 10000 --minutes 30 --default --notify
+    python bench/pipeline.py --series 10000 --minutes 3 --rcf --default --rcf-history 100000
+
+``--rcf-history N`` measures the forests' memory at their steady state: their point store grows with
+the history they sample (``detect.rcf_time_decay``) until it settles after several decays, and
+learning that many buckets for every series would take hours, so every series' forest is a copy of
+one of a few forests aged that long (scores are then alike across series; the memory is each
+forest's own).
 """
 
 from __future__ import annotations
@@ -27,11 +34,14 @@ import resource
 import sqlite3
 import tempfile
 import time
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from rushhour.detect.rcf.detector import RCFDetector
 from rushhour.forecast.mean_predictor import MeanPredictor
 from rushhour.notify.notifier import Notifier
 from rushhour.pipeline.bucketizer import EventTimeBucketizer
@@ -44,6 +54,7 @@ from rushhour.store import open_store
 from rushhour.testing import FakeClock
 
 START = 1_772_409_600 + 7 * 86400 + 8 * 3600  # Monday 2026-03-09 08:00 UTC
+TEMPLATES = 8  # aged forests copied into every series with --rcf-history
 
 
 def rss_mb() -> float:
@@ -54,6 +65,19 @@ def rss_mb() -> float:
     return float("nan")
 
 
+def aged_forests(bank: DetectorBank, buckets: int) -> list[RCFDetector]:
+    """``TEMPLATES`` pipeline forests (with their running thresholds), each after ``buckets``
+    one-minute buckets of generated traffic (another seed each)."""
+    out = []
+    for j in range(TEMPLATES):
+        start = datetime.fromtimestamp(START - buckets * 60, tz=UTC)
+        values = generate_traffic(start, days=-(-buckets // 1440), seed=100 + j).series
+        key = f"__aged{j}"
+        bank.warm_forest(key, values.to_numpy(dtype=float)[:buckets])
+        out.append(bank.forests.pop(key))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--series", type=int, default=10_000)
@@ -62,6 +86,17 @@ def main() -> None:
         "--records-per-bucket", type=int, default=1, help="points per series per minute"
     )
     ap.add_argument("--rcf", action="store_true", help="run each series' forest too (50 trees)")
+    ap.add_argument(
+        "--rcf-history",
+        type=int,
+        default=0,
+        help="with --rcf: start every forest at its steady state after this many buckets: "
+        f"{TEMPLATES} forests learn that many buckets of generated traffic, and each series' "
+        "forest is a copy of one of them (arrays of its own); 0: each forest learns 300 buckets",
+    )
+    ap.add_argument(
+        "--rcf-time-decay", type=int, help="detect.rcf_time_decay (default: the setting's)"
+    )
     ap.add_argument(
         "--default",
         action="store_true",
@@ -82,7 +117,8 @@ def main() -> None:
         overrides={
             "data_dir": str(tmp),
             "pipeline": {"retrain_cron": ""},
-            "detect": {"rcf": args.rcf, "default": args.default},
+            "detect": {"rcf": args.rcf, "default": args.default}
+            | ({"rcf_time_decay": args.rcf_time_decay} if args.rcf_time_decay else {}),
         },
     )
     store = open_store(settings.store_url())
@@ -90,9 +126,7 @@ def main() -> None:
 
     base = rss_mb()
     history = generate_traffic(
-        __import__("datetime").datetime.fromtimestamp(
-            START - 7 * 86400 - 8 * 3600, tz=__import__("datetime").UTC
-        ),
+        datetime.fromtimestamp(START - 7 * 86400 - 8 * 3600, tz=UTC),
         weeks=1,
         seed=1,
         anomalies_per_day=0,
@@ -118,7 +152,18 @@ def main() -> None:
     processor.restore()
     forests_mb = 0.0
     forest_arrays_kb = 0.0
-    if args.rcf:  # steady state: every forest warm (300 buckets learned), as after a restart
+    if args.rcf and args.rcf_history:  # every forest as after --rcf-history buckets
+        before = rss_mb()
+        aged = aged_forests(bank, args.rcf_history)
+        for i, key in enumerate(keys):
+            src = aged[i % len(aged)]
+            bank.forests[key] = replace(src, forest_=src.forest.copy())
+        del aged, src
+        gc.collect()
+        forests_mb = rss_mb() - before
+        arrays = [det.forest.memory_bytes(in_use=False) for det in bank.forests.values()]
+        forest_arrays_kb = float(np.mean(arrays)) / 1e3
+    elif args.rcf:  # every forest warm (300 buckets learned), as after a restart
         before = rss_mb()
         warm = np.random.default_rng(1).poisson(1000, size=300).astype(float)
         for key in keys:
@@ -229,8 +274,10 @@ def main() -> None:
         held = sum(a[: bank.fleet.size].nbytes for a in bank.fleet.arrays.values())
         print(f"default detectors: {held / n / 1e3:.1f} kB of state arrays per series")
     if args.rcf:
+        aged = f"after {args.rcf_history:,} buckets" if args.rcf_history else "after 300 buckets"
         print(
-            f"forests: {forests_mb * 1e3 / n:.0f} kB resident each, "
+            f"forests ({aged}, time decay {settings.detect.rcf_time_decay:,} records): "
+            f"{forests_mb * 1e3 / n:.0f} kB resident each, "
             f"{forest_arrays_kb:.0f} kB of it the forest's arrays"
         )
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")

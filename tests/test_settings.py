@@ -50,6 +50,7 @@ def test_missing_config_file(in_tmp: Path) -> None:
         ('timezone = "Mars/Base"', "timezone"),
         ('bucket = "1.5s"', "bucket"),
         ("[detect]\nk = -1", "detect.k"),
+        ("[detect]\nrcf_time_decay = 200", "rcf_time_decay"),
         ('colour = "blue"', "colour"),
         ("[detect\nk = 1", "cannot read config"),
     ],

@@ -18,7 +18,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -56,6 +64,13 @@ class DetectSettings(_Section):
     rcf_shingle: int = Field(4, ge=1, le=30, description="buckets per shingle (the forest's input)")
     rcf_box_cache: float = Field(
         0.0, ge=0, le=1, description="fraction of each forest's nodes with a cached bounding box"
+    )
+    rcf_time_decay: int = Field(
+        5_040,
+        ge=11,
+        description="records over which each forest's sample decays (Kinesis's time decay, the "
+        "sampler's 1/lambda; 5,040 = half a week of 1-minute buckets); must exceed rcf_samples. "
+        "A forest's memory at steady state grows with it (docs/benchmarks.md)",
     )
     default: bool = Field(
         True, description="run the default detector (rushhour.detect.default) per series"
@@ -102,6 +117,15 @@ class DetectSettings(_Section):
         description="Mean Predictor key: holiday (weekday, weekend, holiday), weekday_weekend "
         "(the seed's) or day_of_week",
     )
+
+    @model_validator(mode="after")
+    def _decay_above_samples(self) -> DetectSettings:
+        if self.rcf_time_decay <= self.rcf_samples:
+            raise ValueError(
+                f"rcf_time_decay ({self.rcf_time_decay}) must be greater than rcf_samples "
+                f"({self.rcf_samples})"
+            )
+        return self
 
 
 class DemoSettings(_Section):

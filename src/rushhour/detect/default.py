@@ -414,7 +414,16 @@ class DefaultFleet:
             self._build(max(width, 1.0))
         assert self.baseline is not None
         a = self.arrays
-        base = self.baseline.run_rows(secs, x, rows, a["base.state"], a["base.day"], a["base.week"])
+        base = self.baseline.run_rows(
+            secs,
+            x,
+            rows,
+            a["base.state"],
+            a["base.day"],
+            a["base.day_n"],
+            a["base.week"],
+            a["base.week_n"],
+        )
         # the baseline's first buckets (before any rhythm is learned) would teach the likelihood a
         # start-up noise it never sees again: signals derived from it are learned after the warm-up
         settling = _ordinals(rows, a["policy"][:, 0]) < self.config.warmup
@@ -496,7 +505,7 @@ class DefaultFleet:
             "baseline": None
             if base is None
             else snapshot_arrays(
-                state["base.state"][r], state["base.day"][r], state["base.week"][r]
+                *(state[f"base.{k}"][r] for k in ("state", "day", "day_n", "week", "week_n"))
             ),
             "components": [
                 _plain(

@@ -90,13 +90,21 @@ class SeasonalResidual:
     min_slot_seconds: float = 300.0
     state_: np.ndarray | None = field(default=None, repr=False)
     day_: np.ndarray | None = field(default=None, repr=False)
+    day_n_: np.ndarray | None = field(default=None, repr=False)
     week_: np.ndarray | None = field(default=None, repr=False)
+    week_n_: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         for name in ("level_alpha", "offset_alpha", "slow_alpha", "profile_alpha", "error_alpha"):
             v = getattr(self, name)
             if not 0 < v <= 1:
                 raise UsageError(f"{name} must be in (0, 1], got {v}")
+        if self.profile_alpha < 1.0 / (VISITS_MAX + 1):
+            # a slot's visits are counted up to VISITS_MAX: they only matter while the plain
+            # average's weight 1 / (visits + 1) is above profile_alpha
+            raise UsageError(
+                f"profile_alpha must be at least 1/{VISITS_MAX + 1}, got {self.profile_alpha}"
+            )
         if not 0 <= self.outlier_weight <= 1:
             raise UsageError(f"outlier_weight must be in [0, 1], got {self.outlier_weight}")
         if self.level_vote < 0:
@@ -111,12 +119,11 @@ class SeasonalResidual:
         return max(self.bucket_seconds, self.min_slot_seconds)
 
     def shapes(self) -> dict[str, tuple[int, ...]]:
-        """The state arrays of one series: scalars, daily and weekly profile (value, visits)."""
-        return {
-            "state": (N_STATE,),
-            "day": (2, int(np.ceil(DAY / self.slot_seconds))),
-            "week": (2, int(np.ceil(WEEK / self.slot_seconds))),
-        }
+        """The state arrays of one series: scalars, daily and weekly profile (values, and the
+        visits of each slot in ``day_n`` and ``week_n``)."""
+        day = (int(np.ceil(DAY / self.slot_seconds)),)
+        week = (int(np.ceil(WEEK / self.slot_seconds)),)
+        return {"state": (N_STATE,), "day": day, "day_n": day, "week": week, "week_n": week}
 
     def initial(self) -> dict[str, np.ndarray]:
         """The state of a series that has seen nothing yet (zeros, profiles unknown)."""
@@ -124,21 +131,34 @@ class SeasonalResidual:
         return {
             "state": np.zeros(shapes["state"]),
             "day": np.full(shapes["day"], np.nan),
+            "day_n": np.zeros(shapes["day_n"], dtype=VISITS),
             "week": np.full(shapes["week"], np.nan),
+            "week_n": np.zeros(shapes["week_n"], dtype=VISITS),
         }
 
     def _init(self) -> None:
         init = self.initial()
         self.state_, self.day_, self.week_ = init["state"], init["day"], init["week"]
+        self.day_n_, self.week_n_ = init["day_n"], init["week_n"]
 
     def run(self, seconds: np.ndarray, values: np.ndarray) -> ResidualOutput:
         """Score then learn each bucket in order. ``seconds``: local wall-clock epoch seconds."""
         if self.state_ is None:
             self._init()
         assert self.state_ is not None and self.day_ is not None and self.week_ is not None
+        assert self.day_n_ is not None and self.week_n_ is not None
         x = np.asarray(values, dtype=float)
         rows = np.zeros(x.shape[0], dtype=np.int64)
-        return self.run_rows(seconds, x, rows, self.state_[None], self.day_[None], self.week_[None])
+        return self.run_rows(
+            seconds,
+            x,
+            rows,
+            self.state_[None],
+            self.day_[None],
+            self.day_n_[None],
+            self.week_[None],
+            self.week_n_[None],
+        )
 
     def run_rows(
         self,
@@ -147,11 +167,13 @@ class SeasonalResidual:
         rows: np.ndarray,
         state: np.ndarray,
         day: np.ndarray,
+        day_n: np.ndarray,
         week: np.ndarray,
+        week_n: np.ndarray,
     ) -> ResidualOutput:
         """:meth:`run` for many series at once: bucket ``i`` belongs to the series whose state is
-        ``state[rows[i]]``, ``day[rows[i]]``, ``week[rows[i]]`` (stacked :meth:`initial` states,
-        moved on in place); each series' buckets in time order."""
+        row ``rows[i]`` of ``state``, ``day``, ``day_n``, ``week`` and ``week_n`` (stacked
+        :meth:`initial` states, moved on in place); each series' buckets in time order."""
         slot = self.slot_seconds
         secs = np.asarray(seconds, dtype=float)
         day_slot = (np.mod(secs, DAY) // slot).astype(np.int64)
@@ -181,17 +203,20 @@ class SeasonalResidual:
             rows,
             state,
             day,
+            day_n,
             week,
+            week_n,
             params,
         )
         return ResidualOutput(exp, z, chosen, z_slow, sigma)
 
     def snapshot(self) -> dict[str, Any]:
-        return snapshot_arrays(self.state_, self.day_, self.week_)
+        return snapshot_arrays(self.state_, self.day_, self.day_n_, self.week_, self.week_n_)
 
     def restore_state(self, data: dict[str, Any]) -> None:
         arrays = restore_arrays(data, self.shapes())
         self.day_, self.week_ = arrays["day"], arrays["week"]
+        self.day_n_, self.week_n_ = arrays["day_n"], arrays["week_n"]
         self.state_ = arrays["state"] if data["state"] is not None else None
 
 
@@ -201,10 +226,22 @@ def _listed(a: np.ndarray | None) -> list[Any] | None:
 
 
 def snapshot_arrays(
-    state: np.ndarray | None, day: np.ndarray | None, week: np.ndarray | None
+    state: np.ndarray | None,
+    day: np.ndarray | None,
+    day_n: np.ndarray | None,
+    week: np.ndarray | None,
+    week_n: np.ndarray | None,
 ) -> dict[str, Any]:
-    """One series' baseline state as plain, JSON-safe data."""
-    return {"state": _listed(state), "day": _listed(day), "week": _listed(week)}
+    """One series' baseline state as plain, JSON-safe data. A profile is its values, then its
+    visits (unknown, ``None``, for a slot without a value)."""
+    return {"state": _listed(state), "day": _profile(day, day_n), "week": _profile(week, week_n)}
+
+
+def _profile(values: np.ndarray | None, visits: np.ndarray | None) -> list[Any] | None:
+    if values is None or visits is None:
+        return None
+    counts = np.where(np.isnan(values), np.nan, visits.astype(float))
+    return _listed(np.concatenate([values, counts]))
 
 
 def restore_arrays(
@@ -220,11 +257,13 @@ def restore_arrays(
         saved = arr(data["state"])
         # snapshots from before a state field was added continue with it at zero
         state[: saved.size] = saved[: state.size]
-    return {
-        "state": state,
-        "day": np.reshape(arr(data["day"]), shapes["day"]),
-        "week": np.reshape(arr(data["week"]), shapes["week"]),
-    }
+    out = {"state": state}
+    for name in ("day", "week"):
+        values, visits = np.reshape(arr(data[name]), (2, *shapes[name]))
+        out[name] = values
+        # snapshots count visits beyond VISITS_MAX too: the kernels read no more
+        out[f"{name}_n"] = np.minimum(np.nan_to_num(visits, nan=0.0), VISITS_MAX).astype(VISITS)
+    return out
 
 
 # state layout: level value and count; per forecaster offset, mae, count; per noise model (scale
@@ -243,6 +282,11 @@ N_STATE = 27
 BETAS = (0.0, 0.5, 1.0)
 #: a profile slot averages its first visits plainly (winsorized) before forgetting exponentially
 FIRST_VISITS = 3
+#: the visits of a profile slot are counted up to VISITS_MAX (one byte each): the count is only read
+#: against FIRST_VISITS and in the plain average's weight ``max(profile_alpha, 1 / (visits + 1))``,
+#: which ``profile_alpha >= 1 / (VISITS_MAX + 1)`` (validated) makes the same beyond it
+VISITS = np.uint8
+VISITS_MAX = 255
 
 
 @nb.njit(cache=True)
@@ -254,7 +298,9 @@ def _kernel(
     rows: np.ndarray,
     states: np.ndarray,
     days: np.ndarray,
+    days_n: np.ndarray,
     weeks: np.ndarray,
+    weeks_n: np.ndarray,
     p: np.ndarray,
 ) -> tuple[
     np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray
@@ -276,6 +322,7 @@ def _kernel(
             continue
         r = rows[i]
         st, day, week = states[r], days[r], weeks[r]
+        day_n, week_n = days_n[r], weeks_n[r]
         if st[_LEVEL_N] == 0:
             st[_LEVEL] = xi
             st[_LEVEL_N] = 1
@@ -284,7 +331,14 @@ def _kernel(
         d = dslot[i]
         w = wslot[i]
         for k in range(1, 3):
-            _fold(day if k == 1 else week, st, _VISIT + 3 * (k - 1), d if k == 1 else w, a_prof)
+            _fold(
+                day if k == 1 else week,
+                day_n if k == 1 else week_n,
+                st,
+                _VISIT + 3 * (k - 1),
+                d if k == 1 else w,
+                a_prof,
+            )
         preds[1] = _read(day, d, phase[i]) + st[_OFF + 1]
         preds[2] = _read(week, w, phase[i]) + st[_OFF + 2]
         if not np.isnan(preds[1]) and not np.isnan(preds[2]) and st[_MAE] < vote * st[_MAE + 2]:
@@ -352,18 +406,19 @@ def _kernel(
         # profiles learn the value net of their offset, once per visit (see _fold)
         for k in range(1, 3):
             table = day if k == 1 else week
+            visits = day_n if k == 1 else week_n
             s = d if k == 1 else w
             v = _VISIT + 3 * (k - 1)
             target = xi - st[_OFF + k]
             lim = np.inf
-            if np.isnan(table[0, s]):
+            if np.isnan(table[s]):
                 dv = target
             else:
                 lim = clip * max(1.25 * st[_MAE + k], floor)
-                dv = min(max(target - table[0, s], -lim), lim)
+                dv = min(max(target - table[s], -lim), lim)
             # an incident is learned as part of the rhythm only at the outliers' weight (once the
             # slot has a value to judge by)
-            wv = w_out if abs(dv) >= lim and table[1, s] >= FIRST_VISITS else 1.0
+            wv = w_out if abs(dv) >= lim and visits[s] >= FIRST_VISITS else 1.0
             st[v] += wv * dv
             st[v + 1] += 1
             st[v + 2] = s
@@ -372,28 +427,30 @@ def _kernel(
 
 @nb.njit(cache=True)
 def _read(table: np.ndarray, s: int, phase: float) -> float:  # pragma: no cover - compiled
-    v = table[0, s]
+    v = table[s]
     if phase == 0.0 or np.isnan(v):
         return float(v)
-    m = table.shape[1]
+    m = table.shape[0]
     nb_ = (s + 1) % m if phase > 0 else (s - 1) % m
-    u = table[0, nb_]
+    u = table[nb_]
     return float(v) if np.isnan(u) else float(v + abs(phase) * (u - v))
 
 
 @nb.njit(cache=True)
-def _fold(table: np.ndarray, st: np.ndarray, v: int, slot: int, a_prof: float) -> None:
+def _fold(
+    table: np.ndarray, visits: np.ndarray, st: np.ndarray, v: int, slot: int, a_prof: float
+) -> None:
     # pragma: no cover - compiled
     if st[v + 1] == 0 or int(st[v + 2]) == slot:
         return
     s = int(st[v + 2])
     mean = st[v] / st[v + 1]
-    n = 0.0 if np.isnan(table[0, s]) else table[1, s]
+    n = 0.0 if np.isnan(table[s]) else float(visits[s])
     if n == 0:
-        table[0, s] = mean
+        table[s] = mean
     else:
         # plain averages over the first visits, then exponential forgetting
-        table[0, s] += max(a_prof, 1.0 / (n + 1.0)) * mean
-    table[1, s] = n + 1.0
+        table[s] += max(a_prof, 1.0 / (n + 1.0)) * mean
+    visits[s] = min(n + 1.0, VISITS_MAX)
     st[v] = 0.0
     st[v + 1] = 0.0

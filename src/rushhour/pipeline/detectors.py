@@ -154,6 +154,7 @@ class DetectorBank:
                 number_of_trees=d.rcf_trees,
                 sub_sample_size=d.rcf_samples,
                 shingle_size=d.rcf_shingle,
+                time_decay=d.rcf_time_decay,
                 seed=seed,
                 bounding_box_cache_fraction=d.rcf_box_cache,
             )

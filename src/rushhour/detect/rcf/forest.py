@@ -52,8 +52,8 @@ class ForestArrays:
     overlapping shingles of a one-column series share their values, and a new record adds one row.
     Trees refer to a point by its first record. Records no sampled point covers any more are
     squeezed out when the store fills (:func:`kernels.store_compact`, which finds the points in use
-    from the samplers, so there are no reference counts to keep), and the store grows or shrinks by
-    a quarter at a time (:meth:`resize_store`). Free node and leaf slots are lists threaded through
+    from the samplers, so there are no reference counts to keep), and the store grows or shrinks to
+    an eighth above the records in use (:meth:`resize_store`). Free node and leaf slots are lists threaded through
     the arrays themselves (see :mod:`kernels`), and bounding boxes are cached for the first ``K``
     internal slots only, which hold the heaviest nodes.
     """
@@ -74,7 +74,7 @@ class ForestArrays:
     ihead: np.ndarray  # (F, 2) int32: first free internal slot, cached (< K) and not
     lhead: np.ndarray  # (F,) int32: first free leaf slot
     sw: np.ndarray  # (F, S) float32: sampler weights, a max-heap
-    spt: np.ndarray  # (F, S) int16: leaf slot of each sampled point
+    spt: np.ndarray  # (F, S) uint8 up to 256 samples, int16 above: leaf slot of each sampled point
     sn: np.ndarray  # (F,) int32: sampler size (= tree mass)
     rng: np.ndarray  # (F,) uint64: splitmix64 state of each tree
     # (P, D) float32, P = R - shingle + 1: the points, a strided view of ``vals`` (not stored)
@@ -129,7 +129,7 @@ class ForestArrays:
             ),
             lhead=np.zeros(trees, dtype=np.int32),
             sw=np.zeros((trees, samples), dtype=np.float32),
-            spt=np.zeros((trees, samples), dtype=np.int16),
+            spt=np.zeros((trees, samples), dtype=slot_type(samples)),
             sn=np.zeros(trees, dtype=np.int32),
             rng=kernels.seed_states(seed, trees),
         )
@@ -156,12 +156,14 @@ class ForestArrays:
         return store_bound(self.root.shape[0], self.sw.shape[1], self.shingle)
 
     def resize_store(self) -> None:
-        """After a compaction: grow the store when under an eighth of it is free, shrink it when
-        under half is used; either way to the records in use plus a quarter (at least 64)."""
+        """After a compaction: grow the store when under a sixteenth of it is free, shrink it
+        when under half is used; either way to the records in use plus an eighth (at least 64).
+        The slack is the records the next compaction has to wait for: a compaction costs a pass
+        over the samplers and the store, so compacting every ``live / 8`` records costs little."""
         cap, live = self.vals.shape[0], int(self.meta[META_END])
-        if cap - live >= max(cap // 8, self.shingle) and 2 * live >= cap:
+        if cap - live >= max(cap // 16, self.shingle) and 2 * live >= cap:
             return
-        target = min(self.bound, live + max(live // 4, 64))
+        target = min(self.bound, live + max(live // 8, 64))
         if target != cap:
             self.replace_store(self.vals[:live], target)
 
@@ -208,7 +210,10 @@ class ForestArrays:
 
     @classmethod
     def from_dict(cls, data: dict[str, np.ndarray]) -> ForestArrays:
-        return cls._packed(**{name: data[name] for name in cls.names()})
+        arrays = {name: data[name] for name in cls.names()}
+        # files written before the samplers' slots were narrowed hold them as int16
+        arrays["spt"] = arrays["spt"].astype(slot_type(arrays["spt"].shape[1]), copy=False)
+        return cls._packed(**arrays)
 
     def nbytes(self, *, in_use: bool = True) -> int:
         """Memory of the arrays; with ``in_use`` the point store counts only the records that
@@ -245,6 +250,11 @@ def store_bound(trees: int, samples: int, shingle: int) -> int:
     """The most records a store can need: every tree's sample a distinct point with no record
     shared, plus the point being added (it is not stored before the store has room for it)."""
     return trees * samples * shingle + shingle
+
+
+def slot_type(samples: int) -> type[np.integer[Any]]:
+    """The narrowest type for leaf slots ``0 .. samples - 1`` (the samplers' entries)."""
+    return np.uint8 if samples <= 1 << 8 else np.int16
 
 
 def index_type(bound: int) -> type[np.integer[Any]]:
