@@ -47,7 +47,7 @@ the most unusual component for this series: 0.5 means ``Q = 1e-5``, 0.75 means `
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
@@ -61,6 +61,7 @@ from rushhour.detect.base import Direction, Severity, Verdict
 from rushhour.detect.calibrated import Calibrated
 from rushhour.detect.calibrated import initial_state as calibrated_initial
 from rushhour.detect.discord import Discord
+from rushhour.detect.holiday_calendar import HolidayCalendar
 from rushhour.detect.likelihood import N_STATE as LIKELIHOOD_STATE
 from rushhour.detect.likelihood import Likelihood, score_from_tail
 from rushhour.detect.novelty import Novelty
@@ -253,6 +254,10 @@ class DetectorConfig:
     #: also judge each bucket against the day-class profile, which absorbs nothing
     #: (:mod:`rushhour.detect.rhythm`): ramps and missing rush hours the baseline follows
     rhythm: bool = True
+    #: public holidays (``holidays`` library country code, and subdivision): the rhythm path reads
+    #: a holiday as a weekend day; None: no holidays (every Monday-Friday is a working day)
+    holidays_country: str | None = None
+    holidays_subdiv: str | None = None
 
     def validate(self) -> None:
         unknown = [c for c in self.components if c not in COMPONENTS]
@@ -267,6 +272,7 @@ class DetectorConfig:
         SeasonalResidual(
             bucket_seconds=60.0, outlier_weight=self.outlier_weight, level_vote=self.level_vote
         )
+        HolidayCalendar(self.holidays_country, self.holidays_subdiv)
 
 
 @dataclass(frozen=True)
@@ -309,6 +315,7 @@ class DefaultFleet:
         self.component_keys = [tuple(c.initial()) for c in self.components]
         self.calibrated = Calibrated()
         self.novelty = Novelty()
+        self.holidays = HolidayCalendar(self.config.holidays_country, self.config.holidays_subdiv)
         self.policy = AlertPolicy(
             self.config.threshold,
             self.config.critical,
@@ -459,8 +466,16 @@ class DefaultFleet:
         if not (self.config.rhythm and self.config.likelihood) or self.rhythm is None:
             return None
         a = self.arrays
+        holiday = self.holidays.mask(secs) if self.holidays.country else None
         return self.rhythm.run_rows(
-            secs, x, base.expected, base.sigma, rows, a["rhythm.state"], a["rhythm.profile"]
+            secs,
+            x,
+            base.expected,
+            base.sigma,
+            rows,
+            a["rhythm.state"],
+            a["rhythm.profile"],
+            holiday,
         )
 
     def copy_row(self, row: int, source: DefaultFleet, source_row: int) -> None:
@@ -513,10 +528,18 @@ class DefaultFleet:
 
     def restore(self, row: int, state: dict[str, Any]) -> None:
         """Make series ``row`` continue exactly where the snapshotted one stopped."""
-        if snapshot_config(state) != self.config:
+        saved = snapshot_config(state)
+        if "holidays_country" not in state["config"]:
+            # a snapshot from before the holiday calendar existed: it takes this one's
+            saved = replace(
+                saved,
+                holidays_country=self.config.holidays_country,
+                holidays_subdiv=self.config.holidays_subdiv,
+            )
+        if saved != self.config:
             raise UsageError(
                 "the snapshot was taken with another detector configuration: "
-                f"{snapshot_config(state)} here {self.config}"
+                f"{saved} here {self.config}"
             )
         self.reset(row)
         if state["baseline"] is None:
@@ -554,7 +577,11 @@ class DefaultFleet:
         if rhythm is not None and "rhythm.state" in a:
             for k in ("state", "profile"):
                 init = self.initial[f"rhythm.{k}"]
-                a[f"rhythm.{k}"][row] = np.array(rhythm[k], dtype=init.dtype).reshape(init.shape)
+                saved = np.array(rhythm[k], dtype=init.dtype)
+                if k == "state" and saved.shape[0] < init.shape[0]:
+                    # a snapshot from before the gate's later fields: they start from zero
+                    saved = np.concatenate([saved, np.zeros(init.shape[0] - saved.shape[0])])
+                a[f"rhythm.{k}"][row] = saved.reshape(init.shape)
         a["history"][row] = np.array(_unplain(state["history"]), dtype=float)
         policy = state["policy"]
         a["policy"][row] = [
