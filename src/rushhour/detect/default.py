@@ -528,18 +528,18 @@ class DefaultFleet:
 
     def restore(self, row: int, state: dict[str, Any]) -> None:
         """Make series ``row`` continue exactly where the snapshotted one stopped."""
-        saved = snapshot_config(state)
+        taken = snapshot_config(state)
         if "holidays_country" not in state["config"]:
             # a snapshot from before the holiday calendar existed: it takes this one's
-            saved = replace(
-                saved,
+            taken = replace(
+                taken,
                 holidays_country=self.config.holidays_country,
                 holidays_subdiv=self.config.holidays_subdiv,
             )
-        if saved != self.config:
+        if taken != self.config:
             raise UsageError(
                 "the snapshot was taken with another detector configuration: "
-                f"{saved} here {self.config}"
+                f"{taken} here {self.config}"
             )
         self.reset(row)
         if state["baseline"] is None:
@@ -578,9 +578,8 @@ class DefaultFleet:
             for k in ("state", "profile"):
                 init = self.initial[f"rhythm.{k}"]
                 saved = np.array(rhythm[k], dtype=init.dtype)
-                if k == "state" and saved.shape[0] < init.shape[0]:
-                    # a snapshot from before the gate's later fields: they start from zero
-                    saved = np.concatenate([saved, np.zeros(init.shape[0] - saved.shape[0])])
+                if k == "state":  # a snapshot from before the share gate has fewer fields
+                    saved = Rhythm.upgrade_state(saved)
                 a[f"rhythm.{k}"][row] = saved.reshape(init.shape)
         a["history"][row] = np.array(_unplain(state["history"]), dtype=float)
         policy = state["policy"]

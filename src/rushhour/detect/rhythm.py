@@ -120,6 +120,18 @@ class Rhythm:
         profile[:, VISITS] = 0.0
         return {"state": st, "profile": profile}
 
+    @staticmethod
+    def upgrade_state(saved: np.ndarray) -> np.ndarray:
+        """A series' scalar state from a snapshot of an older layout, in this one: the share of
+        time beyond ``exceed`` starts at 0 as if learned over every bucket seen (a snapshot does
+        not know it, and a share learned afresh would read its first bucket as all of history)."""
+        old = np.asarray(saved, dtype=float)
+        if old.shape[0] >= N_STATE:
+            return old
+        st = np.concatenate([old, np.zeros(N_STATE - old.shape[0])])
+        st[_JUDGED] = st[_N]
+        return st
+
     def run(
         self,
         seconds: np.ndarray,
