@@ -19,7 +19,13 @@ consecutive days often):
   side too (the rhythm changed, or the slot had learned an incident): then by ``profile_alpha`` of
   the whole deviation.
 
-Per bucket, ``z_r = (x - P) / σ`` with ``P`` the profile and ``σ`` the baseline's noise scale, and
+A public holiday (``holiday`` flags from the detector's calendar,
+:class:`~rushhour.detect.holiday_calendar.HolidayCalendar`) is of the weekend day class: judged
+against the weekend profile, and learned into it.
+
+Per bucket, ``z_r = (x - P) / σ`` with ``P`` the profile and ``σ`` the baseline's noise scale (for
+count series at least ``min_sigma``, half a count: counts resolve nothing finer, and a forecast of
+~0 on a sparse series gives a noise scale of 1e-9 that read every count as 1e10 σ), and
 the rhythm signal ``M`` is the EWMA of ``z_r`` (memory ``1/alpha`` buckets): the recent mean
 deviation, in σ. The path is open only where reading it is trustworthy, learned causally from
 earlier buckets:
@@ -28,7 +34,10 @@ earlier buckets:
 * at least ``warmup`` buckets have been seen;
 * the EWMA rate (memory ``1/rate_alpha`` buckets) of *episodes* of ``|M| > exceed`` is below
   ``max_rate`` — a rhythm that does not repeat (most series other than request traffic) gives far
-  more of them, and closes the path.
+  more of them, and closes the path;
+* the share of judged time with ``|M| > exceed`` (the same memory; the plain mean over the first
+  ``1/rate_alpha`` judged buckets) is below ``max_share`` — a deviation that lasts is one episode,
+  so the rate alone would keep a profile that never fits open with its capped surprise.
 
 While open, the surprise is ``-log10(2·Q(|M|)) - penalty`` (``Q`` the Gaussian upper tail: 5 at
 ``|M|`` ≈ 5.3), at most ``cap``: a deviation that lasts (a public holiday, a new level not learned
