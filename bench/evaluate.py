@@ -3,9 +3,15 @@
 Usage: PYTHONPATH=src python bench/evaluate.py [--nab /work/shared/nab] [--seeds 3]
        [--first-seed 0] [--start 2026-01-05] [--variants N]
 
+Generated traffic is made with the US public holidays (``generate_traffic``'s default, as ``rushhour
+generate`` with default settings), and the detector is given the same calendar
+(``DetectorConfig.holidays_country``: configuration a user sets, as ``rushhour run`` passes the
+``holidays_country`` setting), except in the row "- holiday calendar". The NAB corpus is run without
+a calendar (``rushhour evaluate``'s default: NAB's series are not request traffic).
+
 ``--first-seed 3 --start 2026-03-02`` measures generated data not used while developing;
 ``--variants 3`` runs only the first three rows (the default, without the rhythm path, without the
-calibrated path).
+holiday calendar).
 
 For each variant (the shipped default, then one component or stage removed at a time) it runs the
 NAB development subset causally (when present) and generated traffic (4 weeks per seed, 2 labelled
@@ -33,12 +39,16 @@ from rushhour.evaluate.events import EventMetrics, episode_starts, event_metrics
 from rushhour.evaluate.runner import evaluate_corpus, load_labels
 from rushhour.series.generate import generate_traffic
 
+#: the public holidays the generated traffic follows (and the detector is told of)
+GENERATOR_HOLIDAYS = "US"
+NO_CALENDAR = "- holiday calendar (generated traffic judged without it)"
 DEFAULT = DetectorConfig()
 VARIANTS: dict[str, DetectorConfig] = {
     "default (residual+shift+range, likelihood, novelty, daily recurrence, rhythm, calibrated path, refractory, holdoff)": (
         DEFAULT
     ),
     "- rhythm path": replace(DEFAULT, rhythm=False),
+    NO_CALENDAR: DEFAULT,
     "- calibrated path": replace(DEFAULT, calibrated=False),
     "- novelty (recurring surprises not bounded)": replace(DEFAULT, novelty=False),
     "- daily recurrence (same time of day not discounted)": replace(DEFAULT, recurrence=False),
@@ -69,10 +79,14 @@ def generated(
     first: int = 0,
     start: datetime = datetime(2026, 1, 5, tzinfo=UTC),
     live: bool = False,
+    calendar: bool = True,
 ) -> EventMetrics:
     parts = []
+    config = with_calendar(config, calendar)
     for seed in range(first, first + seeds):
-        tr = generate_traffic(start, weeks=4, seed=seed, freq=freq)
+        tr = generate_traffic(
+            start, weeks=4, seed=seed, freq=freq, holidays_country=GENERATOR_HOLIDAYS
+        )
         idx = tr.frame.index
         rows = nab.window_indices(
             idx.asi8,
@@ -84,11 +98,19 @@ def generated(
     return total(parts)
 
 
-def by_kind(config: DetectorConfig, seeds: int, first: int, start: datetime) -> dict[str, str]:
+def with_calendar(config: DetectorConfig, calendar: bool) -> DetectorConfig:
+    """The configuration with the generator's holiday calendar (or with none)."""
+    return replace(config, holidays_country=GENERATOR_HOLIDAYS if calendar else None)
+
+
+def by_kind(
+    config: DetectorConfig, seeds: int, first: int, start: datetime, calendar: bool = True
+) -> dict[str, str]:
     """Caught / labelled windows and median delay per anomaly kind (1-minute buckets)."""
     parts: dict[str, list[EventMetrics]] = {}
+    config = with_calendar(config, calendar)
     for seed in range(first, first + seeds):
-        tr = generate_traffic(start, weeks=4, seed=seed)
+        tr = generate_traffic(start, weeks=4, seed=seed, holidays_country=GENERATOR_HOLIDAYS)
         idx = tr.frame.index
         res = DefaultDetector(config).run(idx, tr.frame["value"].to_numpy(dtype=float))
         for kind in sorted({w.kind for w in tr.anomalies}):
@@ -119,7 +141,7 @@ def main() -> None:
     start = datetime.fromisoformat(args.start).replace(tzinfo=UTC)
     if args.by_kind:
         for name, cfg in list(VARIANTS.items())[: args.variants]:
-            print(name, by_kind(cfg, args.seeds, args.first_seed, start))
+            print(name, by_kind(cfg, args.seeds, args.first_seed, start, name != NO_CALENDAR))
         return
     have_nab = (args.nab / "data").is_dir()
     labels = load_labels(args.nab / "labels" / "combined_windows.json") if have_nab else {}
@@ -144,12 +166,13 @@ def main() -> None:
         else:
             secs = float("nan")
             cells += ["n/a"] * 7
-        g = generated(cfg, args.seeds, "1min", args.first_seed, start)
+        cal = name != NO_CALENDAR
+        g = generated(cfg, args.seeds, "1min", args.first_seed, start, calendar=cal)
         cells.append(f"{g.f1:.3f} ({g.precision:.2f}/{g.recall:.2f})")
         cells.append(f"{g.median_delay}")
-        g5 = generated(cfg, args.seeds, "5min", args.first_seed, start)
+        g5 = generated(cfg, args.seeds, "5min", args.first_seed, start, calendar=cal)
         cells.append(f"{g5.f1:.3f} ({g5.precision:.2f}/{g5.recall:.2f})")
-        ep = generated(cfg, args.seeds, "1min", args.first_seed, start, live=True)
+        ep = generated(cfg, args.seeds, "1min", args.first_seed, start, live=True, calendar=cal)
         cells.append(f"{ep.f1:.3f} ({ep.precision:.2f}/{ep.recall:.2f})")
         cells.append(f"{secs:.1f} ({secs / base_time:.2f}x)" if base_time else "n/a")
         print(f"| {name} | " + " | ".join(cells) + " |", flush=True)

@@ -190,3 +190,16 @@ def test_the_bank_scores_a_shuffled_batch_as_each_series_alone(tmp_path) -> None
         assert got[k][seen[0] : seen[-1] + 1] == default_verdicts(alone, x[k][seen])
         # the series' detector in the bank is a view of its row, in the same state
         assert bank.default_snapshot(k) == det.snapshot()
+
+
+def test_the_live_pipeline_passes_its_holiday_calendar(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    env = {"data_dir": str(tmp_path), "holidays_country": "DE", "holidays_subdiv": "BY"}
+    bank = DetectorBank(load_settings(environ={}, overrides=env))
+    assert bank.default_config is not None
+    assert (bank.default_config.holidays_country, bank.default_config.holidays_subdiv) == (
+        "DE",
+        "BY",
+    )
+    plain = DetectorBank(load_settings(environ={}, overrides={"data_dir": str(tmp_path)}))
+    assert plain.default_config is not None
+    assert plain.default_config.holidays_country == "US"  # the settings' default

@@ -133,3 +133,21 @@ def test_event_metrics_count_each_window_once() -> None:
     m = event_metrics(alerts, [(10, 15), (20, 25)])
     assert (m.tp, m.fn, m.fp, m.delays) == (1, 1, 1, [1])
     assert m.precision == 0.5 and m.recall == 0.5 and m.median_delay == 1.0
+
+
+def test_cli_takes_a_holiday_calendar(
+    corpus: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data, labels = corpus
+    cfg = tmp_path / "detectors.toml"
+    runs = {}
+    for name, text in (("us", 'holidays_country = "US"\n'), ("none", 'holidays_country = ""\n')):
+        cfg.write_text("[detector]\n" + text)
+        args = ["evaluate", str(data), "--labels", str(labels), "--out", str(tmp_path / name)]
+        assert main([*args, "--config", str(cfg), "--json"]) == 0
+        runs[name] = json.loads(capsys.readouterr().out)["config"]
+    assert runs["us"]["holidays_country"] == "US"
+    assert runs["none"]["holidays_country"] is None  # TOML's empty string: no calendar
+    cfg.write_text('[detector]\nholidays_country = "XX"\n')
+    assert main(["evaluate", str(data), "--labels", str(labels), "--config", str(cfg)]) == 2
+    assert "no holiday calendar for country 'XX'" in capsys.readouterr().err

@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from rushhour.detect.default import DefaultDetector, DetectorConfig
+from rushhour.detect.default import DefaultDetector, DefaultFleet, DetectorConfig
 from rushhour.detect.rhythm import Rhythm
+from rushhour.errors import UsageError
 from rushhour.series.generate import generate_traffic
 
 # a Monday; no US public holiday in the three weeks after it
@@ -110,3 +112,102 @@ def test_the_rhythm_survives_a_snapshot_and_an_old_snapshot_starts_it_afresh() -
     # a fresh rhythm has no profile and a warm-up of a day: closed during the missing rush hour
     assert not old.components["rhythm"][:DAY].any()
     assert whole.components["rhythm"][rush : rush + 180].max() >= 0.5
+
+
+def _sparse_spikes() -> tuple[pd.DatetimeIndex, np.ndarray, int]:
+    """Two weeks of 5-minute buckets of zeros with a pair of 20s every 100 buckets (as NAB's
+    art_increase_spike_density), and from day 10 a burst of denser spikes."""
+    n = 14 * 288
+    idx = pd.date_range("2026-03-03", periods=n, freq="5min", tz="UTC")
+    x = np.zeros(n)
+    x[::100] = x[6::100] = 20
+    dense = 10 * 288
+    x[dense : dense + 300 : 15] = 20
+    return idx, x, dense
+
+
+def test_a_sparse_spiky_count_series_does_not_hold_the_rhythm_path_open() -> None:
+    # the baseline forecasts ~0 with a noise scale of ~1e-9 there: every spike was a deviation
+    # of 1e10 σ, |M| never came back under 1, and one endless episode kept the episode-rate gate
+    # open with the capped surprise, whose refractory damping halved the burst's scores
+    idx, x, dense = _sparse_spikes()
+    on = DefaultDetector().run(idx, x)
+    off = DefaultDetector(DetectorConfig(rhythm=False)).run(idx, x)
+    np.testing.assert_array_equal(on.score[dense:], off.score[dense:])
+    assert not on.components["rhythm"][dense:].any()
+    assert (on.components["rhythm"] > 0).mean() < 0.01
+
+
+def test_each_guard_alone_closes_the_path_on_a_sparse_spiky_series() -> None:
+    idx, x, dense = _sparse_spikes()
+    secs = idx.asi8 / 1e9
+    # the baseline's degenerate forecast and noise scale on such a series
+    expected, sigma = np.zeros(len(x)), np.full(len(x), 1e-9)
+    for kw, closed_from in (({"max_share": 1.1}, 7 * 288), ({"min_sigma": 0.0}, 0)):
+        out = Rhythm(bucket_seconds=300, warmup=1440, **kw).run(secs, x, expected, sigma)
+        assert not out.surprise[closed_from:].any(), kw
+    # with neither, the path opens and stays open with its capped surprise
+    out = Rhythm(bucket_seconds=300, warmup=1440, max_share=1.1, min_sigma=0.0).run(
+        secs, x, expected, sigma
+    )
+    assert out.open[dense:].all()
+    assert np.all(out.surprise[dense:] == Rhythm.cap)
+
+
+def test_a_public_holiday_is_judged_as_a_weekend_day() -> None:
+    # 19 January 2026 is a US public holiday (Martin Luther King Jr. Day): the generator makes it
+    # a quiet weekend day; the morning rush hour that does not come paged without the calendar
+    start = datetime(2026, 1, 5, tzinfo=UTC)
+    holiday = slice(14 * DAY, 15 * DAY)
+    paged_without = 0
+    for seed in range(3):
+        tr = generate_traffic(start, weeks=3, seed=seed, anomalies_per_day=0)
+        x = tr.frame["value"].to_numpy(dtype=float)
+        us = DefaultDetector(DetectorConfig(holidays_country="US")).run(tr.frame.index, x)
+        none = DefaultDetector().run(tr.frame.index, x)
+        assert us.components["rhythm"][holiday].max() < 0.5, seed
+        assert not us.alert[holiday].any(), seed
+        paged_without += bool(none.components["rhythm"][holiday].max() >= 0.5)
+        # the other days are judged as before
+        np.testing.assert_array_equal(us.alert[: 14 * DAY], none.alert[: 14 * DAY])
+    assert paged_without >= 2
+
+
+def test_the_holiday_mask_moves_a_day_to_the_weekend_class() -> None:
+    # a week of 5-minute buckets, weekdays busy at noon and weekends flat; Wednesday of week 3
+    # is flat like a weekend day: a deep drop against the weekday profile, nothing against the
+    # weekend one when the mask says it is a holiday
+    secs = START.timestamp() + np.arange(21 * 288) * 300.0
+    weekday = (np.floor(secs / 86400) + 3) % 7 < 5
+    hours = np.mod(secs, 86400) / 3600
+    busy = 200 + 800 * np.exp(-0.5 * ((hours - 12) / 3) ** 2)
+    wed = (secs >= secs[0] + 16 * 86400) & (secs < secs[0] + 17 * 86400)
+    rate = np.where(weekday & ~wed, busy, 200.0)
+    x = np.random.default_rng(3).poisson(rate).astype(float)
+    sd = np.sqrt(rate)
+    plain = Rhythm(bucket_seconds=300, warmup=288).run(secs, x, rate, sd)
+    told = Rhythm(bucket_seconds=300, warmup=288).run(secs, x, rate, sd, holiday=wed)
+    assert plain.surprise[wed].max() >= 5
+    assert told.surprise[wed].max() < 5
+    assert np.all(np.abs(told.z[wed]) < 5)
+
+
+def test_a_snapshot_from_before_the_calendar_and_the_share_gate_restores() -> None:
+    idx, x, rush, _ = _traffic_with_slow_incidents(1)
+    cut = rush - 60
+    det = DefaultDetector()
+    det.run(idx[:cut], x[:cut])
+    state = json.loads(json.dumps(det.snapshot()))
+    # the layout before: 9 scalars in the rhythm's state, no calendar in the configuration
+    state["rhythm"]["state"] = state["rhythm"]["state"][:9]
+    del state["config"]["holidays_country"], state["config"]["holidays_subdiv"]
+    old = DefaultDetector.restore(state)
+    assert old.config == DetectorConfig()
+    rest = old.run(idx[cut:], x[cut:])
+    assert rest.alert[60:240].any()  # the missing rush hour is still paged
+    # a fleet with a calendar takes the old snapshot too (it takes the fleet's calendar)
+    fleet = DefaultFleet(DetectorConfig(holidays_country="US"), bucket_seconds=60)
+    fleet.restore(int(fleet.add(1)[0]), state)
+    with pytest.raises(UsageError, match="another detector configuration"):
+        state["config"]["holidays_country"] = "FR"
+        fleet.restore(0, state)

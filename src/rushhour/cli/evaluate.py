@@ -16,7 +16,11 @@ from rushhour.errors import ConfigError
 
 
 def detector_config(path: Path | None) -> Any:
-    """A :class:`DetectorConfig` from the ``[detector]`` table of a TOML file (defaults without one)."""
+    """A :class:`DetectorConfig` from the ``[detector]`` table of a TOML file (defaults without one).
+
+    The default knows no public holidays (NAB's series are not request traffic); to evaluate as
+    ``rushhour run`` would judge request counts, set ``holidays_country`` (and ``holidays_subdiv``)
+    as in the settings (``rushhour generate`` uses the settings' calendar, US by default)."""
     from rushhour.detect.default import DetectorConfig
 
     if path is None:
@@ -34,6 +38,10 @@ def detector_config(path: Path | None) -> Any:
         )
     if "components" in table:
         table["components"] = tuple(table["components"])
+    for key in ("holidays_country", "holidays_subdiv"):
+        # TOML has no null: an empty string is no calendar
+        if key in table and not table[key]:
+            table[key] = None
     config = DetectorConfig(**table)
     config.validate()
     return config

@@ -49,7 +49,7 @@ the most unusual component for this series: 0.5 means ``Q = 1e-5``, 0.75 means `
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
@@ -63,6 +63,7 @@ from rushhour.detect.base import Direction, Severity, Verdict
 from rushhour.detect.calibrated import Calibrated
 from rushhour.detect.calibrated import initial_state as calibrated_initial
 from rushhour.detect.discord import Discord
+from rushhour.detect.holiday_calendar import HolidayCalendar
 from rushhour.detect.likelihood import N_STATE as LIKELIHOOD_STATE
 from rushhour.detect.likelihood import Likelihood, score_from_tail
 from rushhour.detect.novelty import Novelty
@@ -259,6 +260,10 @@ class DetectorConfig:
     #: bound a surprise that recent days showed at the same time of day (±30 minutes) to
     #: ``Q = 1e-3`` (:mod:`rushhour.detect.recurrence`): a daily job's spike stops paging
     recurrence: bool = True
+    #: public holidays (``holidays`` library country code, and subdivision): the rhythm path reads
+    #: a holiday as a weekend day; None: no holidays (every Monday-Friday is a working day)
+    holidays_country: str | None = None
+    holidays_subdiv: str | None = None
 
     def validate(self) -> None:
         unknown = [c for c in self.components if c not in COMPONENTS]
@@ -273,6 +278,7 @@ class DetectorConfig:
         SeasonalResidual(
             bucket_seconds=60.0, outlier_weight=self.outlier_weight, level_vote=self.level_vote
         )
+        HolidayCalendar(self.holidays_country, self.holidays_subdiv)
 
 
 @dataclass(frozen=True)
@@ -316,6 +322,7 @@ class DefaultFleet:
         self.calibrated = Calibrated()
         self.novelty = Novelty()
         self.recurrence = Recurrence()
+        self.holidays = HolidayCalendar(self.config.holidays_country, self.config.holidays_subdiv)
         self.policy = AlertPolicy(
             self.config.threshold,
             self.config.critical,
@@ -480,8 +487,16 @@ class DefaultFleet:
         if not (self.config.rhythm and self.config.likelihood) or self.rhythm is None:
             return None
         a = self.arrays
+        holiday = self.holidays.mask(secs) if self.holidays.country else None
         return self.rhythm.run_rows(
-            secs, x, base.expected, base.sigma, rows, a["rhythm.state"], a["rhythm.profile"]
+            secs,
+            x,
+            base.expected,
+            base.sigma,
+            rows,
+            a["rhythm.state"],
+            a["rhythm.profile"],
+            holiday,
         )
 
     def copy_row(self, row: int, source: DefaultFleet, source_row: int) -> None:
@@ -537,10 +552,18 @@ class DefaultFleet:
 
     def restore(self, row: int, state: dict[str, Any]) -> None:
         """Make series ``row`` continue exactly where the snapshotted one stopped."""
-        if snapshot_config(state) != self.config:
+        taken = snapshot_config(state)
+        if "holidays_country" not in state["config"]:
+            # a snapshot from before the holiday calendar existed: it takes this one's
+            taken = replace(
+                taken,
+                holidays_country=self.config.holidays_country,
+                holidays_subdiv=self.config.holidays_subdiv,
+            )
+        if taken != self.config:
             raise UsageError(
                 "the snapshot was taken with another detector configuration: "
-                f"{snapshot_config(state)} here {self.config}"
+                f"{taken} here {self.config}"
             )
         self.reset(row)
         if state["baseline"] is None:
@@ -581,7 +604,10 @@ class DefaultFleet:
         if rhythm is not None and "rhythm.state" in a:
             for k in ("state", "profile"):
                 init = self.initial[f"rhythm.{k}"]
-                a[f"rhythm.{k}"][row] = np.array(rhythm[k], dtype=init.dtype).reshape(init.shape)
+                saved = np.array(rhythm[k], dtype=init.dtype)
+                if k == "state":  # a snapshot from before the share gate has fewer fields
+                    saved = Rhythm.upgrade_state(saved)
+                a[f"rhythm.{k}"][row] = saved.reshape(init.shape)
         a["history"][row] = np.array(_unplain(state["history"]), dtype=float)
         policy = state["policy"]
         a["policy"][row] = [

@@ -19,7 +19,13 @@ consecutive days often):
   side too (the rhythm changed, or the slot had learned an incident): then by ``profile_alpha`` of
   the whole deviation.
 
-Per bucket, ``z_r = (x - P) / σ`` with ``P`` the profile and ``σ`` the baseline's noise scale, and
+A public holiday (``holiday`` flags from the detector's calendar,
+:class:`~rushhour.detect.holiday_calendar.HolidayCalendar`) is of the weekend day class: judged
+against the weekend profile, and learned into it.
+
+Per bucket, ``z_r = (x - P) / σ`` with ``P`` the profile and ``σ`` the baseline's noise scale (for
+count series at least ``min_sigma``, half a count: counts resolve nothing finer, and a forecast of
+~0 on a sparse series gives a noise scale of 1e-9 that read every count as 1e10 σ), and
 the rhythm signal ``M`` is the EWMA of ``z_r`` (memory ``1/alpha`` buckets): the recent mean
 deviation, in σ. The path is open only where reading it is trustworthy, learned causally from
 earlier buckets:
@@ -28,7 +34,10 @@ earlier buckets:
 * at least ``warmup`` buckets have been seen;
 * the EWMA rate (memory ``1/rate_alpha`` buckets) of *episodes* of ``|M| > exceed`` is below
   ``max_rate`` — a rhythm that does not repeat (most series other than request traffic) gives far
-  more of them, and closes the path.
+  more of them, and closes the path;
+* the share of judged time with ``|M| > exceed`` (the same memory; the plain mean over the first
+  ``1/rate_alpha`` judged buckets) is below ``max_share`` — a deviation that lasts is one episode,
+  so the rate alone would keep a profile that never fits open with its capped surprise.
 
 While open, the surprise is ``-log10(2·Q(|M|)) - penalty`` (``Q`` the Gaussian upper tail: 5 at
 ``|M|`` ≈ 5.3), at most ``cap``: a deviation that lasts (a public holiday, a new level not learned
@@ -63,9 +72,11 @@ CLASSES = 2
 VISITS = 3
 #: state layout: buckets seen, the current visit (sum, count, its slot as ``class * slots + slot``),
 #: EWMA of z_r (``M``), all values counts so far, episode rate of ``|M| > exceed``, sign of the
-#: previous bucket beyond it (0 if it was not), sum of the visit's noise scales
-_N, _VSUM, _VCNT, _VSLOT, _ACC, _COUNTS, _RATE, _PREV, _VSD = range(9)
-N_STATE = 9
+#: previous bucket beyond it (0 if it was not), sum of the visit's noise scales, share of judged
+#: time beyond ``exceed``, buckets judged (a snapshot from before the last two existed is padded
+#: with zeros)
+_N, _VSUM, _VCNT, _VSLOT, _ACC, _COUNTS, _RATE, _PREV, _VSD, _SHARE, _JUDGED = range(11)
+N_STATE = 11
 
 
 @dataclass(frozen=True)
@@ -97,6 +108,8 @@ class Rhythm:
     clip: float = 2.0
     outlier_weight: float = 0.35
     min_slot_seconds: float = 300.0
+    max_share: float = 0.9
+    min_sigma: float = 0.5
 
     @property
     def slot_seconds(self) -> float:
@@ -116,16 +129,33 @@ class Rhythm:
         profile[:, VISITS] = 0.0
         return {"state": st, "profile": profile}
 
+    @staticmethod
+    def upgrade_state(saved: np.ndarray) -> np.ndarray:
+        """A series' scalar state from a snapshot of an older layout, in this one: the share of
+        time beyond ``exceed`` starts at 0 as if learned over every bucket seen (a snapshot does
+        not know it, and a share learned afresh would read its first bucket as all of history)."""
+        old = np.asarray(saved, dtype=float)
+        if old.shape[0] >= N_STATE:
+            return old
+        st = np.concatenate([old, np.zeros(N_STATE - old.shape[0])])
+        st[_JUDGED] = st[_N]
+        return st
+
     def run(
-        self, seconds: np.ndarray, values: np.ndarray, expected: np.ndarray, sigma: np.ndarray
+        self,
+        seconds: np.ndarray,
+        values: np.ndarray,
+        expected: np.ndarray,
+        sigma: np.ndarray,
+        holiday: np.ndarray | None = None,
     ) -> RhythmOutput:
-        """One series from nothing: local wall-clock epoch ``seconds``, ``values``, and the
-        baseline's forecast and noise scale per bucket."""
+        """One series from nothing: local wall-clock epoch ``seconds``, ``values``, the baseline's
+        forecast and noise scale per bucket, and which buckets fall on a public holiday."""
         init = self.initial()
         x = np.asarray(values, dtype=float)
         rows = np.zeros(x.shape[0], dtype=np.int64)
         st, prof = init["state"][None], init["profile"][None]
-        return self.run_rows(seconds, x, expected, sigma, rows, st, prof)
+        return self.run_rows(seconds, x, expected, sigma, rows, st, prof, holiday)
 
     def run_rows(
         self,
@@ -136,15 +166,20 @@ class Rhythm:
         rows: np.ndarray,
         state: np.ndarray,
         profile: np.ndarray,
+        holiday: np.ndarray | None = None,
     ) -> RhythmOutput:
         """:meth:`run` for many series at once: bucket ``i`` belongs to the series whose state is
         ``state[rows[i]]`` and ``profile[rows[i]]`` (moved on in place); each series' buckets in
-        time order."""
+        time order. Buckets where ``holiday`` is True (a public holiday, local calendar) are of
+        the weekend day class."""
         slot = self.slot_seconds
         secs = np.asarray(seconds, dtype=float)
         # the epoch was a Thursday: Monday is 0
         weekday = np.mod(np.floor(secs / DAY) + 3, 7)
-        cls = (weekday < 5).astype(np.int64)
+        working = weekday < 5
+        if holiday is not None:
+            working &= ~np.asarray(holiday, dtype=bool)
+        cls = working.astype(np.int64)
         s = (np.mod(secs, DAY) // slot).astype(np.int64)
         width = min(self.bucket_seconds, slot)
         phase = (np.mod(secs, slot) + width / 2) / slot - 0.5
@@ -159,6 +194,8 @@ class Rhythm:
                 self.profile_alpha,
                 self.clip,
                 self.outlier_weight,
+                self.max_share,
+                self.min_sigma,
             ]
         )
         z, sig, is_open = _kernel(
@@ -256,6 +293,7 @@ def _kernel(
     p: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
     alpha, warmup, a_rate, max_rate, exceed, min_visits = p[0], p[1], p[2], p[3], p[4], p[5]
+    max_share, min_sigma = p[9], p[10]
     n = x.shape[0]
     slots = profiles.shape[3]
     z = np.full(n, np.nan)
@@ -276,18 +314,29 @@ def _kernel(
         sd = sigma[i]
         ref = _read(table, s, phase[i], expected[i])
         if not np.isnan(ref) and sd > 0 and table[VISITS, s] >= min_visits:
-            zi = (xi - ref) / sd
+            # counts resolve nothing finer than one count: a noise scale under half a count (a
+            # forecast of ~0 on a sparse series) would read every count as a huge deviation
+            zi = (xi - ref) / max(sd, min_sigma) if st[_COUNTS] > 0 else (xi - ref) / sd
             z[i] = zi
             st[_ACC] += alpha * (zi - st[_ACC])
             si = st[_ACC]
             sig[i] = si
-            is_open[i] = st[_COUNTS] > 0 and st[_N] >= warmup and st[_RATE] < max_rate
-            # episodes of |M| > exceed (a run counts once)
+            is_open[i] = (
+                st[_COUNTS] > 0
+                and st[_N] >= warmup
+                and st[_RATE] < max_rate
+                and st[_SHARE] < max_share
+            )
+            # episodes of |M| > exceed (a run counts once), and the share of judged time beyond
+            # it (a deviation that lasts is one episode, but it fills the time)
             sign = 1.0 if si > 0 else -1.0
             beyond = abs(si) > exceed
             start = 1.0 if beyond and st[_PREV] != sign else 0.0
             st[_RATE] += max(a_rate, 1.0 / (st[_N] + 1.0)) * (start - st[_RATE])
             st[_PREV] = sign if beyond else 0.0
+            st[_JUDGED] += 1.0
+            w = max(a_rate, 1.0 / st[_JUDGED])
+            st[_SHARE] += w * ((1.0 if beyond else 0.0) - st[_SHARE])
         st[_VSUM] += xi
         if sd > 0:
             st[_VSD] += sd

@@ -294,7 +294,8 @@ WARMING_UP = "none"  # the default detector's confidence before its warm-up is o
 
 
 def default_config(settings: Settings) -> DetectorConfig:
-    """The default detector's parameters from ``[detect]`` (``default_*`` keys)."""
+    """The default detector's parameters from ``[detect]`` (``default_*`` keys), in the settings'
+    ``timezone`` and public holidays (``holidays_country`` / ``holidays_subdiv``)."""
     d = settings.detect
     try:
         config = DetectorConfig(
@@ -304,6 +305,8 @@ def default_config(settings: Settings) -> DetectorConfig:
             holdoff=d.default_holdoff,
             warmup=d.default_warmup,
             timezone=settings.timezone,
+            holidays_country=settings.holidays_country or None,
+            holidays_subdiv=settings.holidays_subdiv or None,
         )
         config.validate()
     except UsageError as exc:
