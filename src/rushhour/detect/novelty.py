@@ -11,10 +11,11 @@ anomaly that is new in kind keeps its score, a recurrence is judged by how often
 
 The history is a histogram of past surprises (``bins`` of ``width`` in ``log1p(-log10 Q)``, the
 last bin open-ended) whose counts decay by ``1 - 1/memory`` per bucket, so the state of a series is a fixed,
-small array and chunks join up exactly. The decay is applied lazily: the counts are stored divided
-by ``keep**n`` (``n`` buckets since the last rescaling) and a new bucket adds ``1 / keep**n``, so a
-bucket touches only the bins it reaches, not all of them; the counts are stored as float32 (the
-arithmetic is float64), half the memory of float64 at a relative rounding of 6e-8.
+small array and chunks join up exactly. The decay is applied lazily: the counts are stored
+multiplied by a growth ``g = keep**-n`` (``n`` buckets since the last rescaling) and a new bucket
+adds ``g``, so a bucket touches only the bins it reaches, not all of them; the counts are stored as
+float32 (the arithmetic is float64, ``g`` is kept to 48 bits as a float32 pair), half the memory of
+float64 at a relative rounding of 6e-8.
 
 >>> import numpy as np
 >>> nv = Novelty(memory=500)
@@ -61,26 +62,29 @@ class Novelty:
             )
 
     def initial_state(self) -> np.ndarray:
-        """One series' state (float32): the buckets since the counts were last rescaled, the
-        histogram's total mass, the bin after the previous surprise's, then the bins' counts (mass
-        and counts stored divided by the decay of those buckets)."""
-        return np.zeros(self.bins + 3, dtype=np.float32)
+        """One series' state (float32): the growth of the buckets since the counts were last
+        rescaled (a float32 pair, high part then low part), the histogram's total mass, the bin
+        after the previous surprise's, then the bins' counts (mass and counts stored multiplied
+        by the growth)."""
+        st = np.zeros(self.bins + 4, dtype=np.float32)
+        st[0] = 1.0
+        return st
 
     def restore_state(self, saved: list[float] | np.ndarray) -> np.ndarray:
         """A state row from a snapshot: this layout, or the earlier one (``bins + 2`` float64: the
         decayed mass, the previous surprise, then the decayed counts)."""
         values = np.asarray(saved, dtype=float)
-        if values.shape == (self.bins + 3,):
+        if values.shape == (self.bins + 4,):
             return values.astype(np.float32)
         if values.shape != (self.bins + 2,):
             raise UsageError(
-                f"a novelty state of {values.shape[0]} values; this histogram needs {self.bins + 3}"
+                f"a novelty state of {values.shape[0]} values; this histogram needs {self.bins + 4}"
             )
         prev = values[1]
         st = self.initial_state()
-        st[1] = values[0]
-        st[2] = _bin(prev, self.width, self.bins) + 1 if prev > 0 else 0
-        st[3:] = values[2:]
+        st[2] = values[0]
+        st[3] = _bin(prev, self.width, self.bins) + 1 if prev > 0 else 0
+        st[4:] = values[2:]
         return st
 
     def cap(self, surprise: np.ndarray) -> np.ndarray:
@@ -102,11 +106,9 @@ class Novelty:
         return _cap(np.asarray(surprise, dtype=float), rows, states, p)
 
 
-#: rescale the stored counts when the decay since the last rescaling falls below this (or after
-#: ``_RESCALE_N`` buckets, so that ``n`` stays an exact float32 integer): 1/keep**n stays well
-#: inside float32's range
-_RESCALE_F = 1e-20
-_RESCALE_N = 1 << 23
+#: rescale the stored counts when the growth since the last rescaling passes this (float32 holds
+#: up to 3e38)
+_RESCALE = 1e20
 
 
 @nb.njit(cache=True)
@@ -119,13 +121,13 @@ def _bin(u: float, width: float, nbins: int) -> int:  # pragma: no cover - compi
 def _cap(
     u: np.ndarray, rows: np.ndarray, states: np.ndarray, p: np.ndarray
 ) -> np.ndarray:  # pragma: no cover - compiled
-    # a state row: n (buckets since the last rescaling), the mass (buckets), the bin after the
-    # previous surprise's (0 when it was none), then per bin the count of buckets at or above its
-    # lower edge (episodes: of upcrossings of that edge); mass and counts decay by keep per bucket
-    # and are stored divided by keep**n
+    # a state row: the growth g = keep**-n of the n buckets since the last rescaling (high and low
+    # float32 parts), the mass (buckets), the bin after the previous surprise's (0 when it was
+    # none), then per bin the count of buckets at or above its lower edge (episodes: of upcrossings
+    # of that edge); mass and counts decay by keep per bucket and are stored multiplied by g
     memory, rel, delta, allowance, width, episodes = p[0], p[1], p[2], p[3], p[4], p[5]
-    keep = 1.0 - 1.0 / memory
-    nbins = states.shape[1] - 3
+    grow = 1.0 / (1.0 - 1.0 / memory)
+    nbins = states.shape[1] - 4
     out = np.empty(u.shape[0])
     for i in range(u.shape[0]):
         ui = u[i]
@@ -133,29 +135,26 @@ def _cap(
         if np.isnan(ui):
             continue
         st = states[rows[i]]
-        n = float(st[0])
-        decay = keep**n
+        g = float(st[0]) + float(st[1])
         top = _bin(ui, width, nbins)
         if ui > 0:
             # the mass of past surprises comparable to this one (reaching the bin of rel·u - delta)
             lo = min(int(np.ceil(np.log1p(max(ui * rel - delta, 0.0)) / width)), nbins - 1)
-            k = st[3 + lo] * decay
+            k = st[4 + lo] / g
             if k > 0:
-                out[i] = min(ui, -np.log10(k / (st[1] * decay + 1.0)) + allowance)
-        n += 1.0
-        decay *= keep
-        if decay < _RESCALE_F or n >= _RESCALE_N:
-            for b in range(1, nbins + 3):
-                if b != 2:
-                    st[b] = st[b] * decay
-            n = 0.0
-            decay = 1.0
-        add = 1.0 / decay
-        st[0] = n
-        st[1] = st[1] + add
+                out[i] = min(ui, -np.log10(k / (st[2] / g + 1.0)) + allowance)
+        g *= grow
+        if g > _RESCALE:
+            for b in range(2, nbins + 4):
+                if b != 3:
+                    st[b] = st[b] / g
+            g = 1.0
+        st[0] = g
+        st[1] = g - float(st[0])
+        st[2] = st[2] + g
         # bins whose lower edge this bucket reaches (upcrosses, for episodes)
-        first = int(st[2]) if episodes > 0 else 0
+        first = int(st[3]) if episodes > 0 else 0
         for b in range(first, top + 1):
-            st[3 + b] = st[3 + b] + add
-        st[2] = top + 1 if ui > 0 else 0
+            st[4 + b] = st[4 + b] + g
+        st[3] = top + 1 if ui > 0 else 0
     return out

@@ -170,6 +170,5 @@ def _cap(
             if count >= times:
                 out[i] = allowance
         j = 1 + int(day % ndays) * nslots + s
-        if ui > st[j]:
-            st[j] = ui
+        st[j] = max(st[j], ui)
     return out
