@@ -2,7 +2,8 @@
 
 Both warm (300 one-minute buckets learned), then one bucket per step: ``DefaultDetector.run`` on one
 series per call (the per-call overhead a live pipeline paid per series before the fleet), and
-``DefaultFleet.run`` on ``--series`` series per call. Prints CPU per series-bucket and the ratio.
+``DefaultFleet.run`` on ``--series`` series per call. Prints CPU per series-bucket and the ratio,
+and the bytes of state arrays the fleet holds per series (by stage).
 
     python bench/default_fleet.py --series 10000
 """
@@ -50,6 +51,12 @@ def main() -> None:
         f"DefaultFleet.run, {n:,} series, one bucket each per call: {many * 1e6:.2f} us per "
         f"series-bucket ({single / many:.0f}x less)"
     )
+    stages: dict[str, int] = {}
+    for name, arr in fleet.arrays.items():
+        stage = name.split(".")[0].rstrip("0123456789")
+        stages[stage] = stages.get(stage, 0) + arr[: fleet.size].nbytes // fleet.size
+    parts = ", ".join(f"{k} {v:,}" for k, v in sorted(stages.items(), key=lambda kv: -kv[1]))
+    print(f"state: {sum(stages.values()):,} bytes per series ({parts})")
 
 
 if __name__ == "__main__":

@@ -48,7 +48,57 @@ def test_an_incident_of_many_buckets_counts_once_with_episodes() -> None:
     keep = 1.0 - 1.0 / memory
     one_event = keep**1299  # the upcrossing at bucket 100, decayed until bucket 1400 is read
     mass = (1.0 - keep**1400) * memory  # buckets seen, decayed alike
-    assert by_event == pytest.approx(-np.log10(one_event / (mass + 1.0)) + 3.0, abs=1e-9)
+    # counts are stored as float32: the bound agrees to their rounding
+    assert by_event == pytest.approx(-np.log10(one_event / (mass + 1.0)) + 3.0, abs=1e-6)
+
+
+def _eager(u: np.ndarray, nv: Novelty) -> np.ndarray:
+    """The histogram in float64 with every bin decayed every bucket (the stage before lazy decay)."""
+    keep, nbins = 1.0 - 1.0 / nv.memory, nv.bins
+    mass, prev, counts = 0.0, 0.0, np.zeros(nbins)
+    out = u.copy()
+    for i, ui in enumerate(u):
+        top = min(int(np.log1p(ui) / nv.width), nbins - 1)
+        if ui > 0:
+            lo = min(int(np.ceil(np.log1p(max(ui * nv.rel - nv.delta, 0.0)) / nv.width)), nbins - 1)
+            if counts[lo] > 0:
+                out[i] = min(ui, -np.log10(counts[lo] / (mass + 1.0)) + nv.allowance)
+        counts *= keep
+        mass = mass * keep + 1.0
+        first = min(int(np.log1p(prev) / nv.width), nbins - 1) + 1 if prev > 0 else 0
+        counts[first : top + 1] += 1.0
+        prev = ui
+    return out
+
+
+def test_lazy_decay_agrees_with_decaying_every_bin_across_rescalings() -> None:
+    # memory 20: the stored counts are rescaled every ~920 buckets, eight times here
+    rng = np.random.default_rng(5)
+    u = np.where(rng.random(8000) < 0.05, np.abs(rng.standard_cauchy(8000)) * 10, 0.0)
+    nv = Novelty(memory=20.0)
+    lazy, eager = nv.cap(u), _eager(u, Novelty(memory=20.0))
+    # a count decayed below float32's range (1e-38: a comparable surprise ~88 memories ago) is
+    # gone, where float64 kept it to 1e-308: the bound it gave is beyond 38 decades either way
+    same = np.isclose(lazy, eager, rtol=0, atol=1e-5)
+    assert same.mean() > 0.99
+    assert np.all(np.minimum(lazy, eager)[~same] > 38)
+    # it did rescale: without, the growth would be 0.95**-8000 = 1e178, beyond float32
+    assert nv.state_ is not None and nv.state_[0] <= 1e20
+
+
+def test_a_histogram_of_the_float64_layout_restores() -> None:
+    u = np.abs(np.random.default_rng(2).standard_cauchy(3000)) * 5
+    nv = Novelty()
+    nv.cap(u[:2000])
+    # the earlier layout: decayed mass, previous surprise, decayed counts (as _eager keeps them)
+    assert nv.state_ is not None
+    growth = float(nv.state_[0]) + float(nv.state_[1])
+    old = np.concatenate([[nv.state_[2] / growth, u[1999]], nv.state_[4:] / growth])
+    again = Novelty()
+    again.state_ = again.restore_state(old.tolist())
+    np.testing.assert_allclose(again.cap(u[2000:]), nv.cap(u[2000:]), rtol=0, atol=1e-5)
+    with pytest.raises(UsageError):
+        Novelty().restore_state([0.0] * 7)
 
 
 def test_memory_forgets_old_recurrences() -> None:

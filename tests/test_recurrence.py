@@ -152,3 +152,17 @@ def test_snapshots_carry_the_phases_and_old_ones_restore() -> None:
     old = {k: v for k, v in snap.items() if k != "recurrence"}
     old["config"] = {k: v for k, v in snap["config"].items() if k != "recurrence"}
     DefaultDetector.restore(old).run(idx[1000:1010], x[1000:1010])
+
+
+def test_a_state_of_the_float64_layout_restores() -> None:
+    u = _daily(15.0, at=98, jitter=2)
+    rec = Recurrence()
+    rec.cap(SECS[: 10 * DAY], u[: 10 * DAY])
+    assert rec.state_ is not None
+    again = Recurrence()
+    again.state_ = again.restore_state(rec.state_.astype(float).tolist())
+    np.testing.assert_array_equal(
+        again.cap(SECS[10 * DAY :], u[10 * DAY :]), rec.cap(SECS[10 * DAY :], u[10 * DAY :])
+    )
+    with pytest.raises(UsageError):
+        Recurrence().restore_state([0.0] * 5)

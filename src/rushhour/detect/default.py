@@ -590,11 +590,12 @@ class DefaultFleet:
             if saved["state"] is not None:
                 a[f"likelihood{i}"][row] = saved["state"]
         # a snapshot from before the novelty stage existed starts its histograms afresh
+        # (one of the float64 layout before float32 storage is converted)
         for i, saved_hist in enumerate(state.get("novelty") or []):
-            a[f"novelty{i}"][row] = saved_hist
+            a[f"novelty{i}"][row] = self.novelty.restore_state(saved_hist)
         # and one from before the daily recurrence stage starts its phases afresh
         for i, saved_phases in enumerate(state.get("recurrence") or []):
-            a[f"recurrence{i}"][row] = saved_phases
+            a[f"recurrence{i}"][row] = self.recurrence.restore_state(saved_phases)
         calibrated = _unplain(state.get("calibrated"))
         # a snapshot from before the calibrated path existed starts it afresh
         if calibrated is not None and calibrated["state"] is not None:

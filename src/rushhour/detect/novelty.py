@@ -11,7 +11,11 @@ anomaly that is new in kind keeps its score, a recurrence is judged by how often
 
 The history is a histogram of past surprises (``bins`` of ``width`` in ``log1p(-log10 Q)``, the
 last bin open-ended) whose counts decay by ``1 - 1/memory`` per bucket, so the state of a series is a fixed,
-small array and chunks join up exactly.
+small array and chunks join up exactly. The decay is applied lazily: the counts are stored
+multiplied by a growth ``g = keep**-n`` (``n`` buckets since the last rescaling) and a new bucket
+adds ``g``, so a bucket touches only the bins it reaches, not all of them; the counts are stored as
+float32 (the arithmetic is float64, ``g`` is kept to 48 bits as a float32 pair), half the memory of
+float64 at a relative rounding of 6e-8.
 
 >>> import numpy as np
 >>> nv = Novelty(memory=500)
@@ -58,8 +62,30 @@ class Novelty:
             )
 
     def initial_state(self) -> np.ndarray:
-        """One series' state: the histogram's total mass, then its decayed counts."""
-        return np.zeros(self.bins + 2)
+        """One series' state (float32): the growth of the buckets since the counts were last
+        rescaled (a float32 pair, high part then low part), the histogram's total mass, the bin
+        after the previous surprise's, then the bins' counts (mass and counts stored multiplied
+        by the growth)."""
+        st = np.zeros(self.bins + 4, dtype=np.float32)
+        st[0] = 1.0
+        return st
+
+    def restore_state(self, saved: list[float] | np.ndarray) -> np.ndarray:
+        """A state row from a snapshot: this layout, or the earlier one (``bins + 2`` float64: the
+        decayed mass, the previous surprise, then the decayed counts)."""
+        values = np.asarray(saved, dtype=float)
+        if values.shape == (self.bins + 4,):
+            return values.astype(np.float32)
+        if values.shape != (self.bins + 2,):
+            raise UsageError(
+                f"a novelty state of {values.shape[0]} values; this histogram needs {self.bins + 4}"
+            )
+        prev = values[1]
+        st = self.initial_state()
+        st[2] = values[0]
+        st[3] = _bin(prev, self.width, self.bins) + 1 if prev > 0 else 0
+        st[4:] = values[2:]
+        return st
 
     def cap(self, surprise: np.ndarray) -> np.ndarray:
         """Bounded surprises of one series' next buckets, learning as it goes."""
@@ -72,21 +98,36 @@ class Novelty:
         """:meth:`cap` for many series: bucket ``i`` belongs to the series whose state is
         ``states[rows[i]]`` (rows of :meth:`initial_state`, moved on in place); each series'
         buckets in time order. NaN surprises (nothing known) pass through and are not learned."""
+        if states.dtype != np.float32:
+            raise UsageError(f"novelty states are float32 rows, got {states.dtype}")
         p = np.array(
             [self.memory, self.rel, self.delta, self.allowance, self.width, float(self.episodes)]
         )
         return _cap(np.asarray(surprise, dtype=float), rows, states, p)
 
 
+#: rescale the stored counts when the growth since the last rescaling passes this (float32 holds
+#: up to 3e38)
+_RESCALE = 1e20
+
+
+@nb.njit(cache=True)
+def _bin(u: float, width: float, nbins: int) -> int:  # pragma: no cover - compiled
+    """The bin of surprise ``u`` (the last one open-ended)."""
+    return min(int(np.log1p(u) / width), nbins - 1)
+
+
 @nb.njit(cache=True)
 def _cap(
     u: np.ndarray, rows: np.ndarray, states: np.ndarray, p: np.ndarray
 ) -> np.ndarray:  # pragma: no cover - compiled
-    # a state row: decayed mass (buckets), the previous surprise, then per bin the decayed count of
-    # buckets at or above its lower edge (episodes: of upcrossings of that edge)
+    # a state row: the growth g = keep**-n of the n buckets since the last rescaling (high and low
+    # float32 parts), the mass (buckets), the bin after the previous surprise's (0 when it was
+    # none), then per bin the count of buckets at or above its lower edge (episodes: of upcrossings
+    # of that edge); mass and counts decay by keep per bucket and are stored multiplied by g
     memory, rel, delta, allowance, width, episodes = p[0], p[1], p[2], p[3], p[4], p[5]
-    keep = 1.0 - 1.0 / memory
-    nbins = states.shape[1] - 2
+    grow = 1.0 / (1.0 - 1.0 / memory)
+    nbins = states.shape[1] - 4
     out = np.empty(u.shape[0])
     for i in range(u.shape[0]):
         ui = u[i]
@@ -94,21 +135,26 @@ def _cap(
         if np.isnan(ui):
             continue
         st = states[rows[i]]
-        top = min(int(np.log1p(ui) / width), nbins - 1)
+        g = float(st[0]) + float(st[1])
+        top = _bin(ui, width, nbins)
         if ui > 0:
             # the mass of past surprises comparable to this one (reaching the bin of rel·u - delta)
             lo = min(int(np.ceil(np.log1p(max(ui * rel - delta, 0.0)) / width)), nbins - 1)
-            k = st[2 + lo]
+            k = st[4 + lo] / g
             if k > 0:
-                out[i] = min(ui, -np.log10(k / (st[0] + 1.0)) + allowance)
-        for b in range(nbins):
-            st[2 + b] *= keep
-        st[0] = st[0] * keep + 1.0
+                out[i] = min(ui, -np.log10(k / (st[2] / g + 1.0)) + allowance)
+        g *= grow
+        if g > _RESCALE:
+            for b in range(2, nbins + 4):
+                if b != 3:
+                    st[b] = st[b] / g
+            g = 1.0
+        st[0] = g
+        st[1] = g - float(st[0])
+        st[2] = st[2] + g
         # bins whose lower edge this bucket reaches (upcrosses, for episodes)
-        first = 0
-        if episodes > 0:
-            first = min(int(np.log1p(st[1]) / width), nbins - 1) + 1 if st[1] > 0 else 0
+        first = int(st[3]) if episodes > 0 else 0
         for b in range(first, top + 1):
-            st[2 + b] += 1.0
-        st[1] = ui
+            st[4 + b] = st[4 + b] + g
+        st[3] = top + 1 if ui > 0 else 0
     return out
