@@ -131,6 +131,12 @@ class PipelineSettings(_Section):
     min_history: str = Field(
         "1d", description="history a series needs before it gets its own model"
     )
+    workers: int = Field(
+        default_factory=lambda: min(2, os.cpu_count() or 1),
+        ge=1,
+        le=64,
+        description="threads that score the series' forests of a batch (results do not depend on it)",
+    )
 
     @field_validator("lateness", "min_history")
     @classmethod
