@@ -155,6 +155,13 @@ class PipelineSettings(_Section):
     min_history: str = Field(
         "1d", description="history a series needs before it gets its own model"
     )
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="threads that score the series' forests of a batch (results do not depend on "
+        "it); more pays only on a host with idle cores",
+    )
 
     @field_validator("lateness", "min_history")
     @classmethod

@@ -33,6 +33,7 @@ from rushhour.detect.base import Direction, Verdict
 from rushhour.detect.default import DefaultFleet, Detections, DetectorConfig
 from rushhour.detect.mean_band import MeanBandDetector
 from rushhour.detect.rcf.detector import RCFDetector
+from rushhour.detect.rcf.fleet import ForestTable
 from rushhour.detect.rcf.forest import RCFConfig
 from rushhour.errors import ConfigError, UsageError
 from rushhour.forecast.mean_predictor import MeanPredictor
@@ -72,6 +73,11 @@ class DetectorBank:
         # streaming forests, one per series: they learn every closed bucket, so they are state,
         # rebuilt at start from the newest stored buckets (see Processor.restore)
         self.forests: dict[str, RCFDetector] = {}
+        # the forests' arrays for scoring many in one call, and the buckets scored but not learned
+        # yet (see rcf_scores and learn_pending)
+        self._table = ForestTable()
+        self._pending: list[tuple[RCFDetector, float, float]] = []
+        self.workers = settings.pipeline.workers
         # the default detector of each series: online, so state too (snapshots + replay at start);
         # every series' state is a row of one fleet, stepped a batch at a time
         self.default_config = default_config(settings) if settings.detect.default else None
@@ -148,18 +154,21 @@ class DetectorBank:
             return None
         det = self.forests.get(key)
         if det is None:
-            d = self.s.detect
-            seed = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=4).digest(), "big")
-            config = RCFConfig(
-                number_of_trees=d.rcf_trees,
-                sub_sample_size=d.rcf_samples,
-                shingle_size=d.rcf_shingle,
-                time_decay=d.rcf_time_decay,
-                seed=seed,
-                bounding_box_cache_fraction=d.rcf_box_cache,
-            )
-            det = self.forests[key] = RCFDetector(config)
+            det = self.forests[key] = RCFDetector(self._config(key))
         return det
+
+    def _config(self, key: str) -> RCFConfig:
+        """The forest configuration of a series (its seed from its key)."""
+        d = self.s.detect
+        seed = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=4).digest(), "big")
+        return RCFConfig(
+            number_of_trees=d.rcf_trees,
+            sub_sample_size=d.rcf_samples,
+            shingle_size=d.rcf_shingle,
+            time_decay=d.rcf_time_decay,
+            seed=seed,
+            bounding_box_cache_fraction=d.rcf_box_cache,
+        )
 
     def rcf_score(self, key: str, value: float) -> Verdict | None:
         """Score a closed bucket with the series' forest, then learn it."""
@@ -167,6 +176,102 @@ class DetectorBank:
         if det is None:
             return None
         return det.score_and_learn(_EPOCH, value)
+
+    def rcf_scores(self, keys: list[str], values: np.ndarray) -> list[Verdict | None]:
+        """Score closed buckets (in batch order; a series may have several, in time order) with
+        each series' forest, all series in one compiled call per round, forests spread over
+        ``pipeline.workers`` threads: the verdicts :meth:`rcf_score` gives bucket by bucket.
+
+        A series' buckets before its last in the batch are learned before its next is scored; its
+        last is only *pending* (:meth:`learn_pending`), so that the batch can be committed before
+        the forests learn. Pending buckets are learned first if any are left."""
+        if not self.s.detect.rcf:
+            return [None] * len(keys)
+        self.learn_pending()
+        out: list[Verdict | None] = [None] * len(keys)
+        rounds: list[list[int]] = []
+        seen: dict[str, int] = {}
+        last: dict[str, int] = {}
+        for i, key in enumerate(keys):
+            r = seen.get(key, 0)
+            seen[key] = r + 1
+            last[key] = i
+            if r == len(rounds):
+                rounds.append([])
+            rounds[r].append(i)
+        x = np.asarray(values, dtype=float).tolist()
+        for members in rounds:
+            dets = [self._forest(keys[i]) for i in members]
+            warm = [j for j, det in enumerate(dets) if det.forest.is_warm]
+            judged = self._judge_many([dets[j] for j in warm], [x[members[j]] for j in warm])
+            if judged is None:  # forests of mixed configurations: one at a time
+                for i in members:
+                    out[i] = self._forest(keys[i]).score_and_learn(_EPOCH, x[i])
+                continue
+            for j, judgement in zip(warm, judged, strict=True):
+                out[members[j]] = judgement
+            for i, det in zip(members, dets, strict=True):
+                scored = out[i]
+                if scored is None:  # not warm yet: learn only (score 0), as score_and_learn
+                    out[i] = det.score_and_learn(_EPOCH, x[i])
+                elif last[keys[i]] == i:
+                    self._pending.append((det, x[i], scored.score))
+                else:
+                    det.learn_scored(x[i], scored.score)
+        return out
+
+    def _judge_many(self, dets: list[RCFDetector], x: list[float]) -> list[Verdict] | None:
+        """Verdicts of distinct warm forests on one record each, without learning them."""
+        if not dets:
+            return []
+        slots = self._table.slots([det.forest for det in dets])
+        if slots is None:
+            return None
+        queries = np.stack([det.query(v) for det, v in zip(dets, x, strict=True)])
+        scores, hi, lo = self._table.attribute(queries, slots, self.workers)
+        first = dets[0].forest
+        high, low = first._fold(hi), first._fold(lo)
+        return [
+            det.judge(s, high[j], low[j])
+            for j, (det, s) in enumerate(zip(dets, scores.tolist(), strict=True))
+        ]
+
+    def learn_pending(self) -> None:
+        """Teach the forests the buckets :meth:`rcf_scores` scored last (after their commit)."""
+        pending, self._pending = self._pending, []
+        for det, x, score in pending:
+            det.learn_scored(x, score)
+
+    def drop_pending(self) -> None:
+        """Forget the scored buckets not learned yet (their batch did not commit)."""
+        self._pending = []
+
+    def reset_forests(self) -> None:
+        """Forget every series' forest (and any bucket pending for one)."""
+        self.forests.clear()
+        self._table = ForestTable()
+        self._pending = []
+
+    def prime(self) -> None:
+        """Compile what scoring many forests at once needs (the typed lists' operations are
+        compiled once per process, a few seconds), on a throwaway forest of the bank's
+        configuration, so that no live batch pays for it."""
+        config = self._config("__prime__")
+        kind = (config.number_of_trees, config.sub_sample_size, config.shingle_size)
+        if not self.s.detect.rcf or kind in ForestTable.primed:
+            return
+        det = RCFDetector(config)
+        det.forest.update(np.zeros(det.config.sub_sample_size))
+        table = ForestTable()
+        slots = table.slots([det.forest])
+        if slots is not None:
+            table.attribute(det.query(0.0).reshape(1, -1), slots, self.workers)
+        ForestTable.primed.add(kind)
+
+    def _forest(self, key: str) -> RCFDetector:
+        det = self.forest(key)
+        assert det is not None
+        return det
 
     def warm_forest(self, key: str, values: np.ndarray) -> None:
         """Teach the series' forest stored buckets, oldest first, in one pass over its trees: what
@@ -179,6 +284,7 @@ class DetectorBank:
         scores = forest.process(np.asarray(values, dtype=float).reshape(-1, 1)).scores
         for score in scores[warm_from:].tolist():
             det._observe(score)
+        self._table.slots([forest])  # its arrays join the batch scoring's table now, not live
 
     def load(self, store: Store) -> ModelSet:
         """Build a model set from the newest stored version of every Mean Predictor."""

@@ -133,6 +133,13 @@ class Processor:
             with self.store.begin() as tx:
                 self.store.set_checkpoints(tx, snaps)
 
+    def settle(self) -> None:
+        """Let the forests learn the buckets the last batch scored (its commit is done): off the
+        path from bucket close to commit, and before the next batch is scored (which would
+        settle first anyway). A batch that fails to commit restores the detectors from the store
+        instead, dropping what it left to learn."""
+        self.bank.learn_pending()
+
     def source_position(self, source: str) -> dict[str, Any] | None:
         return self.store.checkpoint(f"source:{source}")
 
@@ -161,6 +168,7 @@ class Processor:
                 # the transaction rolled back (in _apply, or at the commit itself: a locked or lost
                 # database): put the in-memory state (bucketizer, detectors learned from the batch)
                 # back the way the store has it, so a retried batch is not learned twice
+                self.bank.drop_pending()
                 notifier, self.notifier = self.notifier, None
                 self.restore()
                 self.notifier = notifier
@@ -215,6 +223,8 @@ class Processor:
         values = np.fromiter((c.value for c in closed), dtype=float, count=len(closed))
         verdicts = self.bank.score_closed(keys, starts, values, models)
         defaults = self.bank.default_scores(keys, starts, values)
+        # the forests score the batch now and learn its buckets after the commit (settle)
+        forests = self.bank.rcf_scores(keys, values)
         outcome.close_latency.extend((now - (starts + self.width)).tolist())
         rows = _Rows(int(now))
         decider = self.bank.decider
@@ -233,7 +243,7 @@ class Processor:
                     # a band without a model of its own says so: its confidence rides along
                     decision = replace(d, explanation={**v.explanation, **d.explanation})
                     by = DEFAULT
-            forest = self.bank.rcf_score(b.key, b.value)
+            forest = forests[i]
             if forest is not None:
                 rows.add(ref, b, "rcf", forest, expected=decision.expected)
                 decision = _with_attribution(decision, forest, numeric=by != DEFAULT)

@@ -168,6 +168,8 @@ class Runtime:
                         await result
                 if self.on_outcome:
                     self.on_outcome(batch, outcome)
+                # the forests learn the batch's buckets now that they are committed and acked
+                await asyncio.to_thread(self.processor.settle)
             except Exception as exc:  # a batch that cannot be processed stops the run loudly
                 self.stats.errors.append(f"{batch.source} {batch.label}: {exc}")
                 self.stopping.set()

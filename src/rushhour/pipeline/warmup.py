@@ -65,7 +65,8 @@ def warm_up(
     width: int,
 ) -> WarmUp:
     """Rebuild every forest and default detector from the store, as of ``closed_until``."""
-    bank.forests.clear()
+    bank.reset_forests()
+    bank.prime()
     bank.reset_defaults()
     done = WarmUp()
     if closed_until is None:

@@ -23,6 +23,8 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import numpy as np
+
 from rushhour.detect.base import Direction, Verdict
 from rushhour.detect.rcf.forest import RandomCutForest, RCFConfig, RCFResult
 from rushhour.detect.rcf.kinesis import explanation
@@ -91,6 +93,23 @@ class RCFDetector:
         verdict = self._verdict(self.forest.process([x], explain=True))
         self._observe(verdict.score)
         return verdict
+
+    def query(self, x: float) -> np.ndarray:
+        """The shingled point (float32) that scoring ``x`` next would use; nothing is learned."""
+        shingler = self.forest.shingler_
+        assert shingler is not None
+        return shingler.peek(np.array([x]))[0]
+
+    def judge(self, score: float, high: np.ndarray, low: np.ndarray) -> Verdict:
+        """The verdict on a record scored (and attributed: ``high``/``low`` per input column) by
+        this forest, before the record is learned: what :meth:`score_and_learn` returns for it."""
+        return self._verdict(RCFResult(np.array([score]), high.reshape(1, -1), low.reshape(1, -1)))
+
+    def learn_scored(self, x: float, score: float) -> None:
+        """Learn ``x`` after :meth:`judge` (its ``score`` feeds the running threshold): with
+        :meth:`judge`, exactly :meth:`score_and_learn` split in two."""
+        self.forest.update([x])
+        self._observe(score)
 
     def _observe(self, score: float) -> None:
         self.n_ += 1

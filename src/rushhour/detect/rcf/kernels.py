@@ -841,3 +841,38 @@ def attribute_many(X, pts, root, left, right, cdim, cval, sn, bmin, bmax, lpt, l
     for r in prange(X.shape[0]):
         _attribute_row(r, X, hi, lo, pts, root, left, right, cdim, cval, sn, bmin, bmax, lpt, lmass)
     return hi, lo
+
+
+# -- many forests at once -----------------------------------------------------------------------
+@njit(cache=True, parallel=True, nogil=True)
+def attribute_forests(Q, slots, pts, root, left, right, cdim, cval, sn, bmin, bmax, lpt, lmass,
+                      scores, hi, lo):  # fmt: skip
+    """Score and attribute row ``i`` of ``Q`` against forest ``slots[i]`` (the other arguments
+    are typed lists of every forest's arrays, as :meth:`ForestArrays.tree` orders them), forests
+    in parallel and without learning. Each row gets exactly what :func:`forest_step`'s mode 3
+    gives it (the same trees in the same order, the same sums), so the result does not depend on
+    the number of threads. Rows must name distinct forests (they are only read here)."""
+    D = Q.shape[1]
+    for i in prange(Q.shape[0]):
+        f = slots[i]
+        tpts, troot, tleft, tright, tcdim = pts[f], root[f], left[f], right[f], cdim[f]
+        tcval, tsn, tbmin, tbmax, tlpt, tlmass = cval[f], sn[f], bmin[f], bmax[f], lpt[f], lmass[f]
+        F = troot.shape[0]
+        path, stack, blo, bhi, _ = _scratch(tlpt.shape[1], D)
+        shadow_lo = np.empty(D, dtype=np.float32)
+        shadow_hi = np.empty(D, dtype=np.float32)
+        hi_v = np.empty(D)
+        lo_v = np.empty(D)
+        for d in range(D):
+            hi[i, d] = 0.0
+            lo[i, d] = 0.0
+        for t in range(F):
+            tree_attribution(t, Q[i], tpts, troot, tleft, tright, tcdim, tcval, tsn, tbmin, tbmax,
+                             tlpt, tlmass, path, stack, blo, bhi, hi[i], lo[i], shadow_lo,
+                             shadow_hi, hi_v, lo_v)  # fmt: skip
+        total = 0.0
+        for d in range(D):
+            hi[i, d] /= F
+            lo[i, d] /= F
+            total += hi[i, d] + lo[i, d]
+        scores[i] = total
