@@ -20,6 +20,27 @@ from tests.test_pipeline_crash import _drop_stream, _publish
 START = 1_772_409_600
 
 
+def _processor_and_spec(
+    tmp_path: Path, nats_url: str, stream: str, subject: str, ack_wait: float
+) -> tuple[Processor, NatsSpec]:
+    """A restored processor on a fresh SQLite store, and a durable consumer's spec (4 a fetch)."""
+    settings = load_settings(environ={}, overrides={"data_dir": str(tmp_path)})
+    processor = Processor(
+        settings, open_store(settings.store_url()), DetectorBank(settings), SystemClock()
+    )
+    processor.restore()
+    spec = NatsSpec(
+        type="nats",
+        url=nats_url,
+        stream=stream,
+        subject=subject,
+        durable="d",
+        fetch=4,
+        ack_wait=ack_wait,
+    )
+    return processor, spec
+
+
 def test_seqset_tracks_out_of_order_commits() -> None:
     s = SeqSet.from_position(None).add([5, 6])
     assert s.floor == 0 and 1 not in s and 5 in s
@@ -38,19 +59,8 @@ def test_redelivered_while_queued_and_out_of_order_counted_once(
         for i in range(8)
     ]
     asyncio.run(_publish(nats_url, stream, subject, msgs))
-    settings = load_settings(environ={}, overrides={"data_dir": str(tmp_path)})
-    store = open_store(settings.store_url())
-    processor = Processor(settings, store, DetectorBank(settings), SystemClock())
-    processor.restore()
-    spec = NatsSpec(
-        type="nats",
-        url=nats_url,
-        stream=stream,
-        subject=subject,
-        durable="d",
-        fetch=4,
-        ack_wait=1.0,
-    )
+    processor, spec = _processor_and_spec(tmp_path, nats_url, stream, subject, 1.0)
+    store = processor.store
 
     async def scenario() -> None:
         src = NatsSource(spec)
@@ -111,19 +121,8 @@ def test_held_back_messages_come_first_in_order_without_waiting_for_ack_wait(
     stream = f"RH_HELD_{uuid.uuid4().hex[:8].upper()}"
     subject = f"rh.held.{stream.lower()}"
     asyncio.run(_publish(nats_url, stream, subject, [_point(i) for i in range(12)]))
-    settings = load_settings(environ={}, overrides={"data_dir": str(tmp_path)})
-    store = open_store(settings.store_url())
-    processor = Processor(settings, store, DetectorBank(settings), SystemClock())
-    processor.restore()
-    spec = NatsSpec(
-        type="nats",
-        url=nats_url,
-        stream=stream,
-        subject=subject,
-        durable="d",
-        fetch=4,
-        ack_wait=600.0,
-    )
+    processor, spec = _processor_and_spec(tmp_path, nats_url, stream, subject, 600.0)
+    store = processor.store
 
     async def killed_run() -> None:
         src = NatsSource(spec)
@@ -191,13 +190,8 @@ def test_held_back_range_across_other_subjects_advances_the_committed_floor(
         await nc.drain()
 
     asyncio.run(publish())
-    settings = load_settings(environ={}, overrides={"data_dir": str(tmp_path)})
-    store = open_store(settings.store_url())
-    processor = Processor(settings, store, DetectorBank(settings), SystemClock())
-    processor.restore()
-    spec = NatsSpec(
-        type="nats", url=nats_url, stream=stream, subject=ours, durable="d", fetch=4, ack_wait=600.0
-    )
+    processor, spec = _processor_and_spec(tmp_path, nats_url, stream, ours, 600.0)
+    store = processor.store
 
     async def killed_run() -> None:
         src = NatsSource(spec)
