@@ -211,3 +211,48 @@ def test_a_snapshot_from_before_the_calendar_and_the_share_gate_restores() -> No
     with pytest.raises(UsageError, match="another detector configuration"):
         state["config"]["holidays_country"] = "FR"
         fleet.restore(0, state)
+
+
+def _steady_weekdays(days: int = 14) -> tuple[np.ndarray, np.ndarray]:
+    """5-minute buckets from a Monday, counts exactly on a daily curve (no noise: a slot's visits
+    agree unless an incident is put in)."""
+    secs = START.timestamp() + np.arange(days * 288) * 300.0
+    hours = np.mod(secs, 86400) / 3600
+    return secs, np.round(200 + 150 * np.sin(2 * np.pi * (hours - 6) / 24))
+
+
+def _at(day: int, hour: int) -> int:
+    return day * 288 + hour * 12
+
+
+def test_a_slot_that_learned_an_incident_on_consecutive_days_is_unsure() -> None:
+    # x1.5 at 14:00-15:00 on Tuesday and Wednesday: two of the slot's first three visits, so the
+    # slot's value is the incident's level; the normal Thursday deviates from it, but the slot
+    # remembers a normal visit (Monday) too, and its rhythm surprise is lowered
+    secs, rate = _steady_weekdays()
+    x = rate.copy()
+    for d in (1, 2):
+        x[_at(d, 14) : _at(d, 15)] = np.round(x[_at(d, 14) : _at(d, 15)] * 1.5)
+    sd = np.sqrt(rate)
+    out = Rhythm(bucket_seconds=300, warmup=288).run(secs, x, rate, sd)
+    full = Rhythm(bucket_seconds=300, warmup=288, unsure_penalty=0.0).run(secs, x, rate, sd)
+    thursday = slice(_at(3, 14), _at(3, 15))
+    assert out.unsure[thursday].all()
+    assert np.all(full.signal[thursday][-3:] < -5)  # a drop against the learned incident
+    lowered = full.surprise[thursday] - out.surprise[thursday]
+    assert np.all(lowered[full.surprise[thursday] >= 2.0] > 1.9)
+    # the rest of the week the slots agree with their visits: nothing is lowered
+    assert not out.unsure[_at(1, 0) : _at(1, 14)].any()
+
+
+def test_a_fresh_incident_on_a_slot_whose_visits_agree_is_scored_in_full() -> None:
+    secs, rate = _steady_weekdays()
+    x = rate.copy()
+    drop = slice(_at(9, 10), _at(9, 11))
+    x[drop] = np.round(x[drop] * 0.5)
+    sd = np.sqrt(rate)
+    out = Rhythm(bucket_seconds=300, warmup=288).run(secs, x, rate, sd)
+    full = Rhythm(bucket_seconds=300, warmup=288, unsure_penalty=0.0).run(secs, x, rate, sd)
+    assert not out.unsure[drop].any()
+    assert out.surprise[drop].max() > 5
+    np.testing.assert_array_equal(out.surprise, full.surprise)

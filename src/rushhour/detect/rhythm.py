@@ -40,7 +40,10 @@ earlier buckets:
   so the rate alone would keep a profile that never fits open with its capped surprise.
 
 While open, the surprise is ``-log10(2·Q(|M|)) - penalty`` (``Q`` the Gaussian upper tail: 5 at
-``|M|`` ≈ 5.3), at most ``cap``: a deviation that lasts (a public holiday, a new level not learned
+``|M|`` ≈ 5.3), less ``unsure_penalty`` more where the bucket's slot is *unsure* — its value and
+its remembered visits lie more than ``unsure`` σ apart, so one of them was an incident (the value
+learned one that came on consecutive days, or a recent visit was one) and the slot is not sure
+which level is its rhythm — at most ``cap``: a deviation that lasts (a public holiday, a new level not learned
 yet) keeps the capped surprise, and the detector's refractory damping pages it once. While closed
 it is 0. ``z_r`` also tells the detector which buckets are normal for the time of day
 (:mod:`rushhour.detect.default`).
@@ -82,12 +85,14 @@ N_STATE = 11
 @dataclass(frozen=True)
 class RhythmOutput:
     """Per bucket: the residual against the day-class profile (``z_r``), the rhythm signal ``M``,
-    whether the path was open, and its surprise (``-log10`` tail, 0 while closed)."""
+    whether the path was open, its surprise (``-log10`` tail, 0 while closed), and whether the
+    bucket's slot was unsure (its value and remembered visits more than ``unsure`` σ apart)."""
 
     z: np.ndarray
     signal: np.ndarray
     open: np.ndarray
     surprise: np.ndarray
+    unsure: np.ndarray
 
 
 @dataclass
@@ -104,12 +109,14 @@ class Rhythm:
     penalty: float = 2.0
     cap: float = 10.0
     min_visits: int = 2
-    profile_alpha: float = 0.25
+    profile_alpha: float = 0.2
     clip: float = 2.0
     outlier_weight: float = 0.35
     min_slot_seconds: float = 300.0
     max_share: float = 0.9
     min_sigma: float = 0.5
+    unsure: float = 3.0
+    unsure_penalty: float = 2.0
 
     @property
     def slot_seconds(self) -> float:
@@ -198,7 +205,7 @@ class Rhythm:
                 self.min_sigma,
             ]
         )
-        z, sig, is_open = _kernel(
+        z, sig, is_open, spread = _kernel(
             np.asarray(values, dtype=float),
             np.asarray(expected, dtype=float),
             np.asarray(sigma, dtype=float),
@@ -211,8 +218,10 @@ class Rhythm:
             params,
         )
         u = -(log_ndtr(-np.abs(np.nan_to_num(sig))) + np.log(2.0)) / LN10 - self.penalty
+        unsure = spread > self.unsure
+        u = np.where(unsure, u - self.unsure_penalty, u)
         u = np.where(is_open, np.clip(u, 0.0, self.cap), 0.0)
-        return RhythmOutput(z, sig, is_open, u)
+        return RhythmOutput(z, sig, is_open, u, unsure)
 
 
 @nb.njit(cache=True)
@@ -243,6 +252,19 @@ def _read(table: np.ndarray, s: int, phase: float, guess: float) -> float:
     m = table.shape[1]
     u = _slot_value(table, (s + 1) % m if phase > 0 else (s - 1) % m, guess)
     return v if np.isnan(u) else v + abs(phase) * (u - v)
+
+
+@nb.njit(cache=True)
+def _spread(table: np.ndarray, s: int) -> float:  # pragma: no cover - compiled
+    # how far apart the slot's value and its remembered visits lie (0 before it has them all)
+    if table[VISITS, s] < VISITS:
+        return 0.0
+    v = float(table[VISITS + 1, s])
+    lo, hi = v, v
+    for k in range(VISITS):
+        m = float(table[k, s])
+        lo, hi = min(lo, m), max(hi, m)
+    return hi - lo
 
 
 @nb.njit(cache=True)
@@ -291,7 +313,7 @@ def _kernel(
     states: np.ndarray,
     profiles: np.ndarray,
     p: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
     alpha, warmup, a_rate, max_rate, exceed, min_visits = p[0], p[1], p[2], p[3], p[4], p[5]
     max_share, min_sigma = p[9], p[10]
     n = x.shape[0]
@@ -299,6 +321,7 @@ def _kernel(
     z = np.full(n, np.nan)
     sig = np.full(n, np.nan)
     is_open = np.zeros(n, dtype=np.bool_)
+    spread = np.zeros(n)
     for i in range(n):
         xi = x[i]
         if np.isnan(xi):
@@ -318,6 +341,7 @@ def _kernel(
             # forecast of ~0 on a sparse series) would read every count as a huge deviation
             zi = (xi - ref) / max(sd, min_sigma) if st[_COUNTS] > 0 else (xi - ref) / sd
             z[i] = zi
+            spread[i] = _spread(table, s) / max(sd, min_sigma)
             st[_ACC] += alpha * (zi - st[_ACC])
             si = st[_ACC]
             sig[i] = si
@@ -343,4 +367,4 @@ def _kernel(
         st[_VCNT] += 1.0
         st[_VSLOT] = key
         st[_N] += 1.0
-    return z, sig, is_open
+    return z, sig, is_open, spread
