@@ -36,7 +36,6 @@ and the likelihood path's surprise.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numba as nb
 import numpy as np
@@ -104,14 +103,6 @@ class Calibrated:
         is_open = _gate(x, zz, rows, states, params, np.asarray(skip, dtype=np.bool_))
         u = two_sided_surprise(zz) - self.penalty
         return np.where(is_open, np.maximum(u, 0.0), 0.0)
-
-    def snapshot(self) -> dict[str, Any]:
-        return {"state": None if self.state_ is None else self.state_.tolist()}
-
-    def restore_state(self, data: dict[str, Any] | None) -> None:
-        """Restore; ``None`` (a snapshot from before this path existed) starts it afresh."""
-        state = None if data is None else data["state"]
-        self.state_ = None if state is None else np.array(state, dtype=float)
 
 
 @nb.njit(cache=True)

@@ -23,7 +23,6 @@ the distribution of earlier ones, then learned.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numba as nb
 import numpy as np
@@ -134,12 +133,6 @@ class Likelihood:
     def surprise_rows(self, raw: np.ndarray, rows: np.ndarray, states: np.ndarray) -> np.ndarray:
         """:meth:`surprise` for many series at once (see :meth:`standardize_rows`)."""
         return tail_surprise(self.standardize_rows(raw, rows, states))
-
-    def snapshot(self) -> dict[str, Any]:
-        return {"state": None if self.state_ is None else self.state_.tolist()}
-
-    def restore_state(self, data: dict[str, Any]) -> None:
-        self.state_ = None if data["state"] is None else np.array(data["state"], dtype=float)
 
 
 @nb.njit(cache=True)
