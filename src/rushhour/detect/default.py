@@ -56,7 +56,6 @@ from typing import Any, ClassVar, Protocol
 import numba as nb
 import numpy as np
 import pandas as pd
-from scipy.stats import chi2
 
 from rushhour.detect.base import Direction, Severity, Verdict
 from rushhour.detect.calibrated import Calibrated
@@ -215,6 +214,8 @@ def combine(surprises: list[np.ndarray], how: str) -> np.ndarray:
     stack = np.nan_to_num(np.vstack(surprises), nan=0.0)
     if how == "max" or len(surprises) == 1:
         return np.asarray(stack.max(axis=0))
+    from scipy.stats import chi2  # imported here: scipy is off the live pipeline's start
+
     k = stack.shape[0]
     stat = 2.0 * np.log(10.0) * stack.sum(axis=0)
     return np.asarray(-chi2.logsf(stat, 2 * k) / np.log(10.0))
