@@ -34,5 +34,8 @@ def single_series(n: int) -> np.ndarray:
 
 @nb.njit(cache=True)
 def level(u: float, rel: float, delta: float, floor: float) -> float:  # pragma: no cover - compiled
-    """The least past surprise comparable to ``u`` (at least ``floor``)."""
+    """The least past surprise comparable to ``u`` (at least ``floor``).
+
+    Numba's disk cache of a compiled caller does not notice a change here: touch the callers
+    (``novelty._cap``, ``recurrence._cap``) when changing it."""
     return max(u * rel - delta, floor)
