@@ -7,6 +7,7 @@ import pandas as pd
 
 from rushhour.detect.calibrated import Calibrated
 from rushhour.detect.default import DefaultDetector, DetectorConfig
+from tests.stage_helpers import assert_snapshot_round_trip
 
 N = 6000
 
@@ -89,13 +90,9 @@ def test_snapshot_from_before_the_path_restores() -> None:
 
 
 def test_snapshot_before_any_sustained_run_is_strict_json_and_restores() -> None:
-    import json
 
     idx = pd.date_range("2026-01-05", periods=3000, freq="1min", tz="UTC")
     x = np.random.default_rng(6).poisson(100, size=3000).astype(float)
     whole = DefaultDetector().run(idx, x)
-    det = DefaultDetector()
-    det.run(idx[:500], x[:500])
-    state = json.loads(json.dumps(det.snapshot(), allow_nan=False))
-    again = DefaultDetector.restore(state).run(idx[500:], x[500:])
+    _, again = assert_snapshot_round_trip(idx, x, 500)
     np.testing.assert_array_equal(again.score, whole.score[500:])

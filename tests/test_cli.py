@@ -163,3 +163,17 @@ def test_ctrl_c_stops_cleanly(tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     assert '"stopped"' in out and "interrupted" in out
     assert "Traceback" not in err
+
+
+def test_the_live_pipeline_starts_without_scipy_s_submodules() -> None:
+    """scipy's special functions and statistics (about 65 MiB resident) are imported where a
+    computation needs them, not when the command line and the live pipeline load."""
+    code = (
+        "import sys, rushhour.cli, rushhour.pipeline.service; "
+        "print(sorted({'scipy.special', 'scipy.stats'} & set(sys.modules)))"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"

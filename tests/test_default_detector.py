@@ -16,6 +16,7 @@ from rushhour.errors import UsageError
 from rushhour.evaluate import nab
 from rushhour.evaluate.events import EventMetrics, episode_starts, event_metrics, total
 from rushhour.series.generate import generate_traffic
+from tests.stage_helpers import assert_snapshot_round_trip
 
 START = datetime(2026, 1, 5, tzinfo=UTC)
 
@@ -215,18 +216,14 @@ def test_score_meaning_and_thresholds() -> None:
 
 
 def test_snapshot_is_json_and_restore_continues_exactly(traffic) -> None:  # type: ignore[no-untyped-def]
-    import json
 
     idx, x = traffic
     config = DetectorConfig(components=("residual", "shift", "range", "discord"))
     whole = DefaultDetector(config).run(idx, x)
-    det = DefaultDetector(config)
-    det.run(idx[:2000], x[:2000])
-    state = json.loads(json.dumps(det.snapshot(), allow_nan=False))
-    again = DefaultDetector.restore(state).run(idx[2000:], x[2000:])
+    _, again = assert_snapshot_round_trip(idx, x, 2000, config)
+    # and continues as a detector that ran straight through
     np.testing.assert_allclose(again.score, whole.score[2000:])
     np.testing.assert_array_equal(again.alert, whole.alert[2000:])
-    np.testing.assert_array_equal(again.anomalous, whole.anomalous[2000:])
 
 
 def test_profile_visits_are_counted_in_a_byte_up_to_where_they_matter() -> None:
@@ -236,20 +233,21 @@ def test_profile_visits_are_counted_in_a_byte_up_to_where_they_matter() -> None:
 
     t = np.arange(24 * 300) * 3600.0  # 300 days of hourly buckets: every daily slot 300 visits
     x = 100 + 50 * np.sin(2 * np.pi * t / 86400) + np.random.default_rng(1).normal(0, 2, t.size)
-    sr = SeasonalResidual(bucket_seconds=3600)
-    sr.run(t[:7000], x[:7000])
-    assert sr.day_n_ is not None and sr.day_n_.dtype == np.uint8 and sr.day_n_.max() == 255
-    state = json.loads(json.dumps(sr.snapshot(), allow_nan=False))
-    assert len(state["day"]) == 2 * 24 and state["day"][24:] == [255.0] * 24
+    idx = pd.to_datetime(t, unit="s", utc=True)
+    det = DefaultDetector(bucket_seconds=3600)
+    det.run(idx[:7000], x[:7000])
+    visits = det.fleet.arrays["base.day_n"]
+    assert visits.dtype == np.uint8 and visits.max() == 255
+    state = json.loads(json.dumps(det.snapshot(), allow_nan=False))
+    assert len(state["baseline"]["day"]) == 2 * 24 and state["baseline"]["day"][24:] == [255.0] * 24
     # snapshots taken before the byte counted on (300 visits): the same continuation
     older = json.loads(json.dumps(state))
-    older["day"][24:] = [float(v) for v in range(300, 324)]
-    a, b = SeasonalResidual(bucket_seconds=3600), SeasonalResidual(bucket_seconds=3600)
-    a.restore_state(state)
-    b.restore_state(older)
-    want = sr.run(t[7000:], x[7000:])
-    for got in (a.run(t[7000:], x[7000:]), b.run(t[7000:], x[7000:])):
+    older["baseline"]["day"][24:] = [float(v) for v in range(300, 324)]
+    want = det.run(idx[7000:], x[7000:])
+    for snap in (state, older):
+        got = DefaultDetector.restore(snap).run(idx[7000:], x[7000:])
         np.testing.assert_array_equal(got.expected, want.expected)
         np.testing.assert_array_equal(got.z, want.z)
+        np.testing.assert_array_equal(got.score, want.score)
     with pytest.raises(UsageError, match="profile_alpha must be at least 1/256"):
         SeasonalResidual(bucket_seconds=60, profile_alpha=0.001)

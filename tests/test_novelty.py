@@ -11,6 +11,7 @@ import pytest
 from rushhour.detect.default import DefaultDetector, DetectorConfig
 from rushhour.detect.novelty import Novelty
 from rushhour.errors import UsageError
+from tests.stage_helpers import assert_snapshot_round_trip
 
 
 def test_a_surprise_of_a_new_size_passes_unchanged() -> None:
@@ -165,12 +166,6 @@ def test_novelty_does_not_touch_a_series_without_recurring_surprises() -> None:
 
 def test_snapshots_carry_the_novelty_state_and_old_ones_restore() -> None:
     idx, x = _daily_spikes(6)
-    det = DefaultDetector(DetectorConfig())
-    det.run(idx[:1000], x[:1000])
-    snap = det.snapshot()
-    again = DefaultDetector.restore(snap)
-    np.testing.assert_array_equal(
-        again.run(idx[1000:], x[1000:]).score, det.run(idx[1000:], x[1000:]).score
-    )
+    snap, _ = assert_snapshot_round_trip(idx, x, 1000)
     old = {k: v for k, v in snap.items() if k != "novelty"}
     DefaultDetector.restore(old).run(idx[1000:1010], x[1000:1010])

@@ -3,6 +3,12 @@ thresholds and forests are exactly those of each series' forest stepped bucket b
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -127,3 +133,48 @@ def test_dropped_pending_buckets_are_not_learned() -> None:
     # up learns each bucket at once: it does not score them)
     for k in set(keys):
         assert learned[k] == keys.count(k) - (k in warm)
+
+
+_FRESH = """
+import json
+from rushhour.detect.rcf import fleet
+from tests.test_rcf_fleet import _bank, _batches
+
+bank = _bank()
+bank.prime()
+scores = []
+for keys, values in _batches(5):
+    scores += [None if v is None else v.score for v in bank.rcf_scores(keys, values)]
+    bank.learn_pending()
+cache = {
+    f.__name__: [sum(f.stats.cache_hits.values()), sum(f.stats.cache_misses.values())]
+    for f in (fleet._list_of, fleet._append)
+}
+print(json.dumps({"scores": scores, "cache": cache}))
+"""
+
+
+def test_a_fresh_process_builds_the_table_from_the_cached_functions_with_the_same_scores() -> None:
+    """The table's typed lists are built by compiled functions cached on disk: a new process
+    loads them (no compilation at start) and scores as each forest stepped bucket by bucket."""
+    bank = _bank()
+    bank.prime()  # compiles (or loads) the cached functions here, so the child finds them on disk
+    want = []
+    single = _bank()
+    for keys, values in _batches(5):
+        want += [single.rcf_score(k, v) for k, v in zip(keys, values.tolist(), strict=True)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    out = subprocess.run(
+        [sys.executable, "-c", _FRESH],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    got = json.loads(out.stdout)
+    # loaded from the disk cache, one signature per array type, none compiled
+    assert all(hits >= 1 and misses == 0 for hits, misses in got["cache"].values()), got["cache"]
+    assert got["scores"] == [None if w is None else w.score for w in want]
+    assert sum(s is not None and s > 0 for s in got["scores"]) > 500

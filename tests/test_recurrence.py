@@ -11,6 +11,7 @@ import pytest
 from rushhour.detect.default import DefaultDetector, DetectorConfig
 from rushhour.detect.recurrence import Recurrence
 from rushhour.errors import UsageError
+from tests.stage_helpers import assert_snapshot_round_trip
 
 DAY = 288  # 5-minute buckets
 SECS = np.arange(0, 20 * 86400, 300.0)
@@ -142,13 +143,7 @@ def test_a_series_without_daily_recurrences_scores_the_same_with_or_without_the_
 
 def test_snapshots_carry_the_phases_and_old_ones_restore() -> None:
     idx, x = _cpu_with_backup(6)
-    det = DefaultDetector(DetectorConfig())
-    det.run(idx[:1000], x[:1000])
-    snap = det.snapshot()
-    again = DefaultDetector.restore(snap)
-    np.testing.assert_array_equal(
-        again.run(idx[1000:], x[1000:]).score, det.run(idx[1000:], x[1000:]).score
-    )
+    snap, _ = assert_snapshot_round_trip(idx, x, 1000)
     old = {k: v for k, v in snap.items() if k != "recurrence"}
     old["config"] = {k: v for k, v in snap["config"].items() if k != "recurrence"}
     DefaultDetector.restore(old).run(idx[1000:1010], x[1000:1010])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 import numpy as np
@@ -13,6 +12,7 @@ from rushhour.detect.default import DefaultDetector, DefaultFleet, DetectorConfi
 from rushhour.detect.rhythm import Rhythm
 from rushhour.errors import UsageError
 from rushhour.series.generate import generate_traffic
+from tests.stage_helpers import assert_snapshot_round_trip
 
 # a Monday; no US public holiday in the three weeks after it
 START = datetime(2026, 3, 2, tzinfo=UTC)
@@ -102,10 +102,7 @@ def test_the_rhythm_survives_a_snapshot_and_an_old_snapshot_starts_it_afresh() -
     idx, x, rush, _ = _traffic_with_slow_incidents(1)
     cut = rush - 60
     whole = DefaultDetector().run(idx, x)
-    det = DefaultDetector()
-    det.run(idx[:cut], x[:cut])
-    state = json.loads(json.dumps(det.snapshot()))
-    rest = DefaultDetector.restore(state).run(idx[cut:], x[cut:])
+    state, rest = assert_snapshot_round_trip(idx, x, cut)
     np.testing.assert_allclose(rest.score, whole.score[cut:], rtol=1e-12, atol=0)
     del state["rhythm"]
     old = DefaultDetector.restore(state).run(idx[cut:], x[cut:])
@@ -195,9 +192,7 @@ def test_the_holiday_mask_moves_a_day_to_the_weekend_class() -> None:
 def test_a_snapshot_from_before_the_calendar_and_the_share_gate_restores() -> None:
     idx, x, rush, _ = _traffic_with_slow_incidents(1)
     cut = rush - 60
-    det = DefaultDetector()
-    det.run(idx[:cut], x[:cut])
-    state = json.loads(json.dumps(det.snapshot()))
+    state, _ = assert_snapshot_round_trip(idx, x, cut)
     # the layout before: 9 scalars in the rhythm's state, no calendar in the configuration
     state["rhythm"]["state"] = state["rhythm"]["state"][:9]
     del state["config"]["holidays_country"], state["config"]["holidays_subdiv"]

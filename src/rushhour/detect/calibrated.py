@@ -36,13 +36,11 @@ and the likelihood path's surprise.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numba as nb
 import numpy as np
-from scipy.special import log_ndtr
 
-from rushhour.detect.likelihood import LN10
+from rushhour.detect.likelihood import two_sided_surprise
 
 #: state layout: buckets seen, EWMA episode rate, previous bucket beyond 3σ (signed), all values
 #: counts so far, length of the current run beyond 3σ, sign of the last sustained run, buckets since
@@ -103,16 +101,8 @@ class Calibrated:
         x = np.asarray(values, dtype=float)
         skip = np.zeros(x.shape[0], dtype=np.bool_) if judged is None else judged
         is_open = _gate(x, zz, rows, states, params, np.asarray(skip, dtype=np.bool_))
-        u = -(log_ndtr(-np.abs(np.nan_to_num(zz))) + np.log(2.0)) / LN10 - self.penalty
+        u = two_sided_surprise(zz) - self.penalty
         return np.where(is_open, np.maximum(u, 0.0), 0.0)
-
-    def snapshot(self) -> dict[str, Any]:
-        return {"state": None if self.state_ is None else self.state_.tolist()}
-
-    def restore_state(self, data: dict[str, Any] | None) -> None:
-        """Restore; ``None`` (a snapshot from before this path existed) starts it afresh."""
-        state = None if data is None else data["state"]
-        self.state_ = None if state is None else np.array(state, dtype=float)
 
 
 @nb.njit(cache=True)

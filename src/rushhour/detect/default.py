@@ -56,8 +56,6 @@ from typing import Any, ClassVar, Protocol
 import numba as nb
 import numpy as np
 import pandas as pd
-from scipy.special import log_ndtr
-from scipy.stats import chi2
 
 from rushhour.detect.base import Direction, Severity, Verdict
 from rushhour.detect.calibrated import Calibrated
@@ -65,7 +63,7 @@ from rushhour.detect.calibrated import initial_state as calibrated_initial
 from rushhour.detect.discord import Discord
 from rushhour.detect.holiday_calendar import HolidayCalendar
 from rushhour.detect.likelihood import N_STATE as LIKELIHOOD_STATE
-from rushhour.detect.likelihood import Likelihood, score_from_tail
+from rushhour.detect.likelihood import Likelihood, gaussian_surprise, score_from_tail
 from rushhour.detect.novelty import Novelty
 from rushhour.detect.recurrence import Recurrence
 from rushhour.detect.rhythm import Rhythm, RhythmOutput
@@ -216,6 +214,8 @@ def combine(surprises: list[np.ndarray], how: str) -> np.ndarray:
     stack = np.nan_to_num(np.vstack(surprises), nan=0.0)
     if how == "max" or len(surprises) == 1:
         return np.asarray(stack.max(axis=0))
+    from scipy.stats import chi2  # imported here: scipy is off the live pipeline's start
+
     k = stack.shape[0]
     stat = 2.0 * np.log(10.0) * stack.sum(axis=0)
     return np.asarray(-chi2.logsf(stat, 2 * k) / np.log(10.0))
@@ -451,7 +451,7 @@ class DefaultFleet:
                 surprise[comp.name] = u
             else:
                 # without normalisation the raw signal is read as a Gaussian z directly
-                u = -log_ndtr(-raw) / np.log(10.0)
+                u = gaussian_surprise(raw)
                 u[settling] = 0.0
                 surprise[comp.name] = u
         scale = Likelihood.scale

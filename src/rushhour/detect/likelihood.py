@@ -23,11 +23,9 @@ the distribution of earlier ones, then learned.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numba as nb
 import numpy as np
-from scipy.special import log_ndtr
 
 from rushhour.errors import UsageError
 
@@ -53,9 +51,31 @@ def tail_from_score(score: float, scale: float) -> float:
     return float(10.0 ** (-scale * score / (1.0 - score)))
 
 
+def gaussian_surprise(z: np.ndarray) -> np.ndarray:
+    """``-log10 Q(z)``, ``Q`` the standard Gaussian upper tail, accurate far into the tail.
+
+    >>> [round(float(u), 3) for u in gaussian_surprise(np.array([0.0, 5.0, 40.0]))]
+    [0.301, 6.543, 349.437]
+    """
+    from scipy.special import log_ndtr
+
+    return np.asarray(-log_ndtr(-np.asarray(z, dtype=float)) / LN10)
+
+
+def two_sided_surprise(z: np.ndarray) -> np.ndarray:
+    """``-log10(2·Q(|z|))``, the two-sided Gaussian tail (``-0.0`` at ``z = 0``; NaN read as 0).
+
+    >>> [round(float(u), 3) for u in two_sided_surprise(np.array([np.nan, 0.0, -5.0, 5.0]))]
+    [-0.0, -0.0, 6.242, 6.242]
+    """
+    from scipy.special import log_ndtr
+
+    return np.asarray(-(log_ndtr(-np.abs(np.nan_to_num(z))) + np.log(2.0)) / LN10)
+
+
 def tail_surprise(u: np.ndarray) -> np.ndarray:
     """``-log10 Q(u)``, the Gaussian upper tail of standardized values (0 where ``u`` is NaN)."""
-    return np.asarray(-log_ndtr(-np.nan_to_num(u, nan=-np.inf)) / LN10)
+    return gaussian_surprise(np.nan_to_num(u, nan=-np.inf))
 
 
 #: state per series: count, then centre and spread (mean and variance, or median and 84th percentile)
@@ -113,12 +133,6 @@ class Likelihood:
     def surprise_rows(self, raw: np.ndarray, rows: np.ndarray, states: np.ndarray) -> np.ndarray:
         """:meth:`surprise` for many series at once (see :meth:`standardize_rows`)."""
         return tail_surprise(self.standardize_rows(raw, rows, states))
-
-    def snapshot(self) -> dict[str, Any]:
-        return {"state": None if self.state_ is None else self.state_.tolist()}
-
-    def restore_state(self, data: dict[str, Any]) -> None:
-        self.state_ = None if data["state"] is None else np.array(data["state"], dtype=float)
 
 
 @nb.njit(cache=True)

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numba as nb
 import numpy as np
 
+from rushhour.detect.comparable import DELTA, REL, level, single_series, valid_rel
 from rushhour.errors import UsageError
 
 
@@ -42,9 +43,10 @@ class Novelty:
 
     #: buckets of history (the histogram's decay time)
     memory: float = 2000.0
-    #: a past surprise ``u'`` is comparable to ``u`` when ``u' >= rel·u - delta`` ...
-    rel: float = 0.8
-    delta: float = 2.0
+    #: a past surprise ``u'`` is comparable to ``u`` when ``u' >= rel·u - delta``
+    #: (:mod:`rushhour.detect.comparable`) ...
+    rel: float = REL
+    delta: float = DELTA
     #: ... and a surprise is at most ``allowance`` decades beyond the comparable ones' frequency
     allowance: float = 3.0
     #: bins are ``width`` wide in ``log1p(u)`` (0.05: about 5% of ``u`` from u = 1 on, up to ~600)
@@ -55,7 +57,7 @@ class Novelty:
     state_: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        if self.memory < 1 or self.width <= 0 or self.bins < 2 or not 0 < self.rel <= 1:
+        if self.memory < 1 or self.width <= 0 or self.bins < 2 or not valid_rel(self.rel):
             raise UsageError(
                 "novelty needs memory >= 1, width > 0, bins >= 2, 0 < rel <= 1; got "
                 f"{self.memory}, {self.width}, {self.bins}, {self.rel}"
@@ -92,7 +94,7 @@ class Novelty:
         if self.state_ is None:
             self.state_ = self.initial_state()
         u = np.asarray(surprise, dtype=float)
-        return self.cap_rows(u, np.zeros(u.shape[0], dtype=np.int64), self.state_[None])
+        return self.cap_rows(u, single_series(u.shape[0]), self.state_[None])
 
     def cap_rows(self, surprise: np.ndarray, rows: np.ndarray, states: np.ndarray) -> np.ndarray:
         """:meth:`cap` for many series: bucket ``i`` belongs to the series whose state is
@@ -139,7 +141,7 @@ def _cap(
         top = _bin(ui, width, nbins)
         if ui > 0:
             # the mass of past surprises comparable to this one (reaching the bin of rel·u - delta)
-            lo = min(int(np.ceil(np.log1p(max(ui * rel - delta, 0.0)) / width)), nbins - 1)
+            lo = min(int(np.ceil(np.log1p(level(ui, rel, delta, 0.0)) / width)), nbins - 1)
             k = st[4 + lo] / g
             if k > 0:
                 out[i] = min(ui, -np.log10(k / (st[2] / g + 1.0)) + allowance)

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 import numba as nb
 import numpy as np
 
+from rushhour.detect.comparable import DELTA, REL, level, single_series, valid_rel
 from rushhour.errors import UsageError
 
 
@@ -58,9 +59,10 @@ class Recurrence:
     days: int = 8
     #: earlier days that must have shown a comparable surprise near this phase
     times: int = 2
-    #: comparable, as in the novelty stage: ``u' >= rel·u - delta`` ...
-    rel: float = 0.8
-    delta: float = 2.0
+    #: comparable, as in the novelty stage: ``u' >= rel·u - delta``
+    #: (:mod:`rushhour.detect.comparable`) ...
+    rel: float = REL
+    delta: float = DELTA
     #: ... and at least this (``-log10 Q``; 7 is a little beyond the alert level, 5)
     floor: float = 7.0
     #: the bound (``-log10 Q``) of a surprise that recurs at this time of day
@@ -73,7 +75,7 @@ class Recurrence:
             or 86400 % self.slot
             or self.reach < 0
             or not 1 <= self.times < self.days
-            or not 0 < self.rel <= 1
+            or not valid_rel(self.rel)
         ):
             raise UsageError(
                 "recurrence needs a slot dividing the day, reach >= 0, 1 <= times < days, "
@@ -106,7 +108,7 @@ class Recurrence:
         if self.state_ is None:
             self.state_ = self.initial_state()
         u = np.asarray(surprise, dtype=float)
-        rows = np.zeros(u.shape[0], dtype=np.int64)
+        rows = single_series(u.shape[0])
         return self.cap_rows(np.asarray(local_seconds, dtype=float), u, rows, self.state_[None])
 
     def cap_rows(
@@ -159,12 +161,12 @@ def _cap(
                 d += 1.0
             st[0] = day
         if ui > allowance:
-            level = max(ui * rel - delta, floor)
+            least = level(ui, rel, delta, floor)
             count = 0
             for age in range(1, ndays):
                 base = 1 + int((day - age) % ndays) * nslots
                 for k in range(-reach, reach + 1):
-                    if st[base + (s + k) % nslots] >= level:
+                    if st[base + (s + k) % nslots] >= least:
                         count += 1
                         break
             if count >= times:

@@ -64,9 +64,8 @@ from dataclasses import dataclass
 
 import numba as nb
 import numpy as np
-from scipy.special import log_ndtr
 
-from rushhour.detect.likelihood import LN10
+from rushhour.detect.likelihood import two_sided_surprise
 from rushhour.detect.seasonal_residual import DAY
 
 #: day classes: 0 weekend day, 1 working weekday (Monday to Friday, local time)
@@ -217,7 +216,7 @@ class Rhythm:
             profile,
             params,
         )
-        u = -(log_ndtr(-np.abs(np.nan_to_num(sig))) + np.log(2.0)) / LN10 - self.penalty
+        u = two_sided_surprise(sig) - self.penalty
         unsure = spread > self.unsure
         u = np.where(unsure, u - self.unsure_penalty, u)
         u = np.where(is_open, np.clip(u, 0.0, self.cap), 0.0)

@@ -210,15 +210,6 @@ class SeasonalResidual:
         )
         return ResidualOutput(exp, z, chosen, z_slow, sigma)
 
-    def snapshot(self) -> dict[str, Any]:
-        return snapshot_arrays(self.state_, self.day_, self.day_n_, self.week_, self.week_n_)
-
-    def restore_state(self, data: dict[str, Any]) -> None:
-        arrays = restore_arrays(data, self.shapes())
-        self.day_, self.week_ = arrays["day"], arrays["week"]
-        self.day_n_, self.week_n_ = arrays["day_n"], arrays["week_n"]
-        self.state_ = arrays["state"] if data["state"] is not None else None
-
 
 def _listed(a: np.ndarray | None) -> list[Any] | None:
     """An array as a flat list, NaN as None (strict JSON)."""

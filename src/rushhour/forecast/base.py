@@ -8,7 +8,6 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtri
 
 from rushhour.errors import InputError
 from rushhour.timeutil import utc
@@ -41,6 +40,8 @@ class Forecast:
         quantiles: tuple[float, ...] = DEFAULT_QUANTILES,
     ) -> Forecast:
         """Quantiles from a normal distribution around ``mean`` (counts are clipped at 0)."""
+        from scipy.special import ndtri  # imported here: scipy is off the live pipeline's start
+
         qs = {q: np.maximum(mean + ndtri(q) * std, 0.0) for q in quantiles}
         return cls(index=index, mean=mean, std=std, quantiles=qs)
 

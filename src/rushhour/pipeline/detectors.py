@@ -253,9 +253,9 @@ class DetectorBank:
         self._pending = []
 
     def prime(self) -> None:
-        """Compile what scoring many forests at once needs (the typed lists' operations are
-        compiled once per process, a few seconds), on a throwaway forest of the bank's
-        configuration, so that no live batch pays for it."""
+        """Ready what scoring many forests at once needs (the kernels and the table's typed-list
+        functions, loaded from Numba's disk cache, or compiled on a first run), on a throwaway
+        forest of the bank's configuration, so that no live batch pays for it."""
         config = self._config("__prime__")
         kind = (config.number_of_trees, config.sub_sample_size, config.shingle_size)
         if not self.s.detect.rcf or kind in ForestTable.primed:

@@ -101,7 +101,7 @@ class BatchRandomCutForest:
             a.sn[t] = len(pick)
         self.arrays_ = a
         self.frozen_ = None
-        train_scores = self.score(A)
+        train_scores = self._score_rows(A)
         self.training_mean_ = float(train_scores.mean())
         self.training_std_ = float(train_scores.std())
         return self
@@ -113,9 +113,13 @@ class BatchRandomCutForest:
 
     def score(self, X: Any) -> np.ndarray:
         """Anomaly scores of the rows of ``X`` (the forest does not change)."""
+        return self._score_rows(self._matrix(X, "the points"))
+
+    def _score_rows(self, Q: np.ndarray) -> np.ndarray:
+        """:meth:`score` of rows already checked (float32, ``feature_dim`` wide)."""
         if self.frozen_ is None:
             self.frozen_ = freeze(self._fitted())
-        return self.frozen_.score(self._matrix(X, "the points"))
+        return self.frozen_.score(Q)
 
     def attribution(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
         """Per-dimension (high, low) attributions; ``high + low`` sums to :meth:`score` per row.
@@ -126,7 +130,7 @@ class BatchRandomCutForest:
         Q = self._matrix(X, "the points")
         hi, lo = (np.asarray(v) for v in kernels.attribute_many(Q, *a.tree()))
         total = (hi + lo).sum(axis=1)
-        ratio = np.divide(self.score(Q), total, out=np.ones_like(total), where=total > 0)
+        ratio = np.divide(self._score_rows(Q), total, out=np.ones_like(total), where=total > 0)
         return hi * ratio[:, None], lo * ratio[:, None]
 
     def threshold(self, k: float = 3.0) -> float:

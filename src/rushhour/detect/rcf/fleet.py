@@ -9,6 +9,10 @@ forests: learning stays each forest's own :meth:`RandomCutForest.update`.
 
 A forest's arrays change identity when its point store is resized or the forest is replaced; the
 table notices (it compares the points view it holds with the forest's) and refreshes that slot.
+
+The typed lists are built and changed only through the small compiled functions below, cached on
+disk like the kernels: the lists' own Python-side methods compile afresh in each process (about
+1.2 s for the appends and as much again for a refresh, per configuration).
 """
 
 from __future__ import annotations
@@ -66,11 +70,12 @@ class ForestTable:
         kinds = tuple(typeof(x) for x in arrays)
         if self._lists is None:
             self._types = kinds
-            self._lists = tuple(typed.List.empty_list(k) for k in kinds)
+            self._lists = tuple(_list_of(x) for x in arrays)
         elif kinds != self._types:
             return False
-        for lst, x in zip(self._lists, arrays, strict=True):
-            lst.append(x)
+        else:
+            for lst, x in zip(self._lists, arrays, strict=True):
+                _append(lst, x)
         self._slot[id(forest)] = len(self._forests)
         self._forests.append(forest)
         self._held.append(a.pts)
@@ -80,7 +85,7 @@ class ForestTable:
         a = forest.arrays_
         assert a is not None and self._lists is not None
         for lst, name in zip(self._lists, _FIELDS, strict=True):
-            lst[slot] = getattr(a, name)
+            _put(lst, slot, getattr(a, name))
         self._held[slot] = a.pts
 
     def attribute(
@@ -99,3 +104,21 @@ class ForestTable:
             numba.set_num_threads(max(1, min(threads, most)))
             kernels.attribute_forests(queries, slots, *self._lists, scores, hi, lo)  # type: ignore[call-arg]
         return scores, hi, lo
+
+
+@numba.njit(cache=True)
+def _list_of(x: np.ndarray) -> typed.List:  # pragma: no cover - compiled
+    """A typed list holding ``x``."""
+    out = typed.List()
+    out.append(x)
+    return out
+
+
+@numba.njit(cache=True)
+def _append(lst: typed.List, x: np.ndarray) -> None:  # pragma: no cover - compiled
+    lst.append(x)
+
+
+@numba.njit(cache=True)
+def _put(lst: typed.List, i: int, x: np.ndarray) -> None:  # pragma: no cover - compiled
+    lst[i] = x
