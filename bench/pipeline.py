@@ -179,7 +179,7 @@ def main() -> None:
     notifier = Notifier(store, [], bucket_seconds=60) if args.notify else None
     processor = Processor(settings, store, bank, clock, notifier=notifier)
     processor.restore()
-    phases.mark("processor restored")
+    phases.mark("processor restored (forest scoring primed)")
     forests_mb = 0.0
     forest_arrays_kb = 0.0
     if args.rcf and args.rcf_history:  # every forest as after --rcf-history buckets
@@ -256,7 +256,7 @@ def main() -> None:
         if profiler is not None:
             profiler.disable()
         if m == 2:
-            phases.mark("first 3 minutes (priming, first buckets close)")
+            phases.mark("first 3 minutes (the first buckets close)")
         if m >= 3:  # warm-up: the first buckets close after the 2-minute lateness
             cpu.append(time.process_time() - c0)
             cpu_commit.append(c1 - c0)
