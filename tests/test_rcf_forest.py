@@ -274,7 +274,7 @@ def test_version_3_files_load_and_continue_with_the_same_scores() -> None:
         check_invariants(stream)
         result = stream.process(expected[name], explain=True)
         np.testing.assert_array_equal(result.scores, expected[f"{name}_scores"])
-        np.testing.assert_array_equal(result.high, expected[f"{name}_high"])  # type: ignore[arg-type]
+        np.testing.assert_array_equal(result.high, expected[f"{name}_high"])
         check_invariants(stream)
     batch = load(data / "rcf_v3_batch.npz")
     assert isinstance(batch, BatchRandomCutForest)
