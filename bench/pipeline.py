@@ -57,12 +57,33 @@ START = 1_772_409_600 + 7 * 86400 + 8 * 3600  # Monday 2026-03-09 08:00 UTC
 TEMPLATES = 8  # aged forests copied into every series with --rcf-history
 
 
-def rss_mb() -> float:
+def _status_mb(field: str) -> float:
     with open("/proc/self/status") as fh:
         for line in fh:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def rss_mb() -> float:
+    """Resident memory now, MiB."""
+    return _status_mb("VmRSS")
+
+
+class Phases:
+    """Resident memory now and at its peak so far (the kernel's high-water mark) after each phase
+    of the run, so the memory table can say where the bytes go and which phase sets the peak."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, float, float]] = []
+
+    def mark(self, name: str) -> None:
+        self.rows.append((name, rss_mb(), _status_mb("VmHWM")))
+
+    def print(self) -> None:
+        print("memory by phase (MiB): current RSS, peak RSS so far")
+        for name, now, peak in self.rows:
+            print(f"  {name:<48} {now:8,.0f} {peak:8,.0f}")
 
 
 def aged_forests(bank: DetectorBank, buckets: int) -> list[RCFDetector]:
@@ -129,6 +150,8 @@ def main() -> None:
     store = open_store(settings.store_url())
     clock = FakeClock(wall=START)
 
+    phases = Phases()
+    phases.mark("start (imports, settings, store)")
     base = rss_mb()
     history = generate_traffic(
         datetime.fromtimestamp(START - 7 * 86400 - 8 * 3600, tz=UTC),
@@ -151,10 +174,12 @@ def main() -> None:
     bank.swap(models)
     gc.collect()
     models_mb = rss_mb() - base
+    phases.mark("band models")
 
     notifier = Notifier(store, [], bucket_seconds=60) if args.notify else None
     processor = Processor(settings, store, bank, clock, notifier=notifier)
     processor.restore()
+    phases.mark("processor restored (forest scoring primed)")
     forests_mb = 0.0
     forest_arrays_kb = 0.0
     if args.rcf and args.rcf_history:  # every forest as after --rcf-history buckets
@@ -177,6 +202,8 @@ def main() -> None:
         forests_mb = rss_mb() - before
         arrays = [det.forest.memory_bytes(in_use=False) for det in bank.forests.values()]
         forest_arrays_kb = float(np.mean(arrays)) / 1e3
+    if args.rcf:
+        phases.mark("forests " + ("aged" if args.rcf_history else "warmed"))
     defaults_mb = 0.0
     if args.default:  # steady state: every default detector past its warm-up (300 buckets)
         before = rss_mb()
@@ -199,6 +226,7 @@ def main() -> None:
             bank.default_run(np.repeat(part, 300), np.tile(warm_t, len(part)), warm_x)
         gc.collect()
         defaults_mb = rss_mb() - before
+        phases.mark("default detectors warmed")
     profiler = cProfile.Profile() if args.profile else None
     labels = {k: (k.split("{")[0], {"region": "eu"}) for k in keys}
     scales = np.array([0.5 + (i % 17) / 10 for i in range(n)])
@@ -227,12 +255,15 @@ def main() -> None:
         processor.settle()
         if profiler is not None:
             profiler.disable()
+        if m == 2:
+            phases.mark("first 3 minutes (the first buckets close)")
         if m >= 3:  # warm-up: the first buckets close after the 2-minute lateness
             cpu.append(time.process_time() - c0)
             cpu_commit.append(c1 - c0)
             if outcome.closed:
                 latencies.append(committed - arrived)
     total_mb = rss_mb() - base
+    phases.mark(f"steady state ({minutes} more minutes)")
 
     # peers: the bucketizer alone, and a bare sqlite executemany of the same number of bucket rows
     b = EventTimeBucketizer(60, 120)
@@ -290,12 +321,13 @@ def main() -> None:
         held = sum(a[: bank.fleet.size].nbytes for a in bank.fleet.arrays.values())
         print(f"default detectors: {held / n / 1e3:.1f} kB of state arrays per series")
     if args.rcf:
-        aged = f"after {args.rcf_history:,} buckets" if args.rcf_history else "after 300 buckets"
+        age = f"after {args.rcf_history:,} buckets" if args.rcf_history else "after 300 buckets"
         print(
-            f"forests ({aged}, time decay {settings.detect.rcf_time_decay:,} records): "
+            f"forests ({age}, time decay {settings.detect.rcf_time_decay:,} records): "
             f"{forests_mb * 1e3 / n:.0f} kB resident each, "
             f"{forest_arrays_kb:.0f} kB of it the forest's arrays"
         )
+    phases.print()
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     if profiler is not None:
         profiler.dump_stats(args.profile)

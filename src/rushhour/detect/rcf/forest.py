@@ -41,6 +41,8 @@ MAX_INPUT_COLUMNS = 30
 # up a tree goes higher in more dimensions, so rebuilding boxes would cost the scores' speed)
 BOX_CACHE_SMALL = 0.3
 SMALL_POINT = 4
+# points of up to this many dimensions store cut dimensions in two bits (kernels.cut_dim)
+PACKED_DIMS = 4
 
 
 @dataclass
@@ -53,7 +55,7 @@ class ForestArrays:
     Trees refer to a point by its first record. Records no sampled point covers any more are
     squeezed out when the store fills (:func:`kernels.store_compact`, which finds the points in use
     from the samplers, so there are no reference counts to keep), and the store grows or shrinks to
-    an eighth above the records in use (:meth:`resize_store`). Free node and leaf slots are lists threaded through
+    a sixteenth above the records in use (:meth:`resize_store`). Free node and leaf slots are lists threaded through
     the arrays themselves (see :mod:`kernels`), and bounding boxes are cached for the first ``K``
     internal slots only, which hold the heaviest nodes.
     """
@@ -63,14 +65,16 @@ class ForestArrays:
     root: np.ndarray  # (F,) int32: root reference of each tree, -1 when empty
     left: np.ndarray  # (F, M) int16: child references (< M internal, >= M leaf M + slot)
     right: np.ndarray  # (F, M) int16
-    cdim: np.ndarray  # (F, M) int8 (int16 above 127 dimensions): cut dimension
+    cdim: np.ndarray  # cut dimensions, read through kernels.cut_dim: (F, ceil(M / 4)) uint8, four
+    # 2-bit fields a byte, up to PACKED_DIMS dimensions; (F, M) int8 above (int16 above 127)
     cval: np.ndarray  # (F, M) float32: cut value (left when x[cdim] <= cval)
     nmass: np.ndarray  # (F, M) int16: points under each internal node; (F, 0) without a box cache
     bmin: np.ndarray  # (F, K, D) float32: bounding boxes of the internal slots 0..K-1
     bmax: np.ndarray  # (F, K, D) float32
     lpt: np.ndarray  # (F, S) int16, uint16 or int32 (by the store's bound): first record of each
     # leaf's point, or for a free leaf the next free leaf
-    lmass: np.ndarray  # (F, S) int16: copies of the point in the leaf
+    lmass: np.ndarray  # (F, S) uint8 up to 256 samples, int16 above: copies of the point in the
+    # leaf minus one (a leaf holds at least one), read through kernels.leaf_mass
     ihead: np.ndarray  # (F, 2) int32: first free internal slot, cached (< K) and not
     lhead: np.ndarray  # (F,) int32: first free leaf slot
     sw: np.ndarray  # (F, S) float32: sampler weights, a max-heap
@@ -117,13 +121,13 @@ class ForestArrays:
             root=np.full(trees, -1, dtype=np.int32),
             left=np.tile(_chain_pair(K, M).astype(np.int16), (trees, 1)),
             right=np.full((trees, M), -1, dtype=np.int16),
-            cdim=np.zeros((trees, M), dtype=np.int8 if dims <= 127 else np.int16),
+            cdim=np.zeros(cut_shape(trees, M, dims), dtype=cut_type(dims)),
             cval=np.zeros((trees, M), dtype=np.float32),
             nmass=np.zeros((trees, M if K else 0), dtype=np.int16),
             bmin=np.zeros((trees, K, dims), dtype=np.float32),
             bmax=np.zeros((trees, K, dims), dtype=np.float32),
             lpt=np.tile(_chain(samples, -1).astype(index_type(bound)), (trees, 1)),
-            lmass=np.zeros((trees, samples), dtype=np.int16),
+            lmass=np.zeros((trees, samples), dtype=mass_type(samples)),
             ihead=np.tile(
                 np.array([0 if K else -1, K if K < M else -1], dtype=np.int32), (trees, 1)
             ),
@@ -141,6 +145,14 @@ class ForestArrays:
             self.bmin, self.bmax, self.lpt, self.lmass,
         )  # fmt: skip
 
+    def cut_dims(self) -> np.ndarray:
+        """Every internal slot's cut dimension, (F, M), unpacked (free slots hold stale values)."""
+        return kernels.unpack_cut_dims(self.cdim, self.left.shape[1])
+
+    def leaf_masses(self) -> np.ndarray:
+        """Copies of the point in each leaf slot, (F, S) (free slots hold stale values)."""
+        return self.lmass.astype(np.int64) + 1
+
     def points(self) -> np.ndarray:
         """The points as rows of shingled dimensions, indexed by the references in ``lpt`` (a
         strided view of the store: rows overlap, and rows no leaf refers to hold stale values)."""
@@ -156,14 +168,15 @@ class ForestArrays:
         return store_bound(self.root.shape[0], self.sw.shape[1], self.shingle)
 
     def resize_store(self) -> None:
-        """After a compaction: grow the store when under a sixteenth of it is free, shrink it
-        when under half is used; either way to the records in use plus an eighth (at least 64).
+        """After a compaction: grow the store when under a thirty-second of it is free, shrink it
+        when under half is used; either way to the records in use plus a sixteenth (at least 64).
         The slack is the records the next compaction has to wait for: a compaction costs a pass
-        over the samplers and the store, so compacting every ``live / 8`` records costs little."""
+        over the samplers and the store, so compacting every ``live / 16`` records costs little,
+        and the slack is memory every forest holds."""
         cap, live = self.vals.shape[0], int(self.meta[META_END])
-        if cap - live >= max(cap // 16, self.shingle) and 2 * live >= cap:
+        if cap - live >= max(cap // 32, self.shingle) and 2 * live >= cap:
             return
-        target = min(self.bound, live + max(live // 8, 64))
+        target = min(self.bound, live + max(live // 16, 64))
         if target != cap:
             self.replace_store(self.vals[:live], target)
 
@@ -254,6 +267,24 @@ def store_bound(trees: int, samples: int, shingle: int) -> int:
 
 def slot_type(samples: int) -> type[np.integer[Any]]:
     """The narrowest type for leaf slots ``0 .. samples - 1`` (the samplers' entries)."""
+    return np.uint8 if samples <= 1 << 8 else np.int16
+
+
+def cut_type(dims: int) -> type[np.integer[Any]]:
+    """The type of the cut dimensions over points of ``dims`` dimensions (see ``cut_shape``)."""
+    if dims <= PACKED_DIMS:
+        return np.uint8
+    return np.int8 if dims <= 127 else np.int16
+
+
+def cut_shape(trees: int, slots: int, dims: int) -> tuple[int, int]:
+    """The shape of the cut dimensions: four slots a byte up to ``PACKED_DIMS`` dimensions (two
+    bits each), one slot an element above."""
+    return (trees, -(-slots // 4) if dims <= PACKED_DIMS else slots)
+
+
+def mass_type(samples: int) -> type[np.integer[Any]]:
+    """The narrowest type for leaf masses minus one (``0 .. samples - 1``)."""
     return np.uint8 if samples <= 1 << 8 else np.int16
 
 

@@ -29,7 +29,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from rushhour.detect.rcf.forest import ForestArrays
-from rushhour.detect.rcf.kernels import seen_score
+from rushhour.detect.rcf.kernels import cut_dim, leaf_mass, seen_score
 from rushhour.detect.rcf.layout import EMPTY
 
 BLOCK = 1 << 17  # at most this many coordinates scored together (a block's 512 kB stay in L2)
@@ -91,10 +91,10 @@ def _bfs(r, left_t, right_t, M, order, depth):
 
 
 @njit(cache=True, inline="always")
-def _put_leaf(pts, lpt_t, lmass_t, slot, leaf, lmass, at):
+def _put_leaf(pts, lpt, lmass_in, t, slot, leaf, lmass, at):
     for d in range(pts.shape[1]):
-        leaf[at, d] = pts[lpt_t[slot], d]
-    lmass[at] = lmass_t[slot]
+        leaf[at, d] = pts[lpt[t, slot], d]
+    lmass[at] = leaf_mass(lmass_in, t, slot)
 
 
 @njit(cache=True, inline="always")
@@ -144,7 +144,7 @@ def _layout(pts, root, left, right, cdim, cval, lpt, lmass):
         n = _bfs(root[t], left[t], right[t], M, order, depth)
         max_depth = max(max_depth, depth[n - 1])
         if root[t] >= M:  # a single leaf
-            _put_leaf(pts, lpt[t], lmass[t], root[t] - M, leaf, out_lmass, lbase)
+            _put_leaf(pts, lpt, lmass, t, root[t] - M, leaf, out_lmass, lbase)
             mass[t] = out_lmass[lbase]
             out_root[t] = ~lbase
             lbase += 1
@@ -160,14 +160,14 @@ def _layout(pts, root, left, right, cdim, cval, lpt, lmass):
             if c >= M:
                 continue
             g = newid[c]
-            out_cdim[g] = cdim[t, c]
+            out_cdim[g] = cut_dim(cdim, t, c, M)
             out_cval[g] = cval[t, c]
             for side in range(2):
                 ch = left[t, c] if side == 0 else right[t, c]
                 if ch < M:
                     out_child[g, side] = newid[ch]
                 else:  # leaves numbered in the order their parents are met
-                    _put_leaf(pts, lpt[t], lmass[t], ch - M, leaf, out_lmass, lbase)
+                    _put_leaf(pts, lpt, lmass, t, ch - M, leaf, out_lmass, lbase)
                     mass[t] += out_lmass[lbase]
                     out_child[g, side] = ~lbase
                     lbase += 1

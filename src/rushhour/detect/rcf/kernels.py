@@ -178,6 +178,54 @@ def _leaf_give(lpt, lhead, t, leaf):
     lhead[t] = leaf
 
 
+# -- cut dimensions and leaf masses ---------------------------------------------------------------
+# Points of at most four dimensions pack the cut dimensions of four internal slots in a byte (two
+# bits each: ``cdim`` is (F, ceil(M / 4)) uint8); wider points take a byte or two per slot (``cdim``
+# is (F, M)). The width of ``cdim`` tells the two apart. A leaf holds at least one copy of its point,
+# so ``lmass`` stores the copies minus one: up to 256 samples per tree that fits a byte.
+@njit(cache=True, inline="always")
+def cut_dim(cdim, t, n, M):
+    """The cut dimension of internal slot ``n`` of tree ``t`` (``M`` internal slots per tree)."""
+    if cdim.shape[1] < M:
+        return (int(cdim[t, n >> 2]) >> ((n & 3) << 1)) & 3
+    return int(cdim[t, n])
+
+
+@njit(cache=True, inline="always")
+def set_cut_dim(cdim, t, n, M, d):
+    """Make ``d`` the cut dimension of internal slot ``n`` of tree ``t``."""
+    if cdim.shape[1] < M:
+        shift = (n & 3) << 1
+        cdim[t, n >> 2] = (int(cdim[t, n >> 2]) & ~(3 << shift)) | (d << shift)
+    else:
+        cdim[t, n] = d
+
+
+@njit(cache=True)
+def unpack_cut_dims(cdim, M):
+    """Every slot's cut dimension, (F, M) int64 (for checks and conversions)."""
+    out = np.empty((cdim.shape[0], M), dtype=np.int64)
+    for t in range(cdim.shape[0]):
+        for n in range(M):
+            out[t, n] = cut_dim(cdim, t, n, M)
+    return out
+
+
+@njit(cache=True)
+def pack_cut_dims(dims, cdim):
+    """Write the cut dimensions ``dims`` ((F, M), one per slot) into ``cdim``, packed or not."""
+    M = dims.shape[1]
+    for t in range(dims.shape[0]):
+        for n in range(M):
+            set_cut_dim(cdim, t, n, M, dims[t, n])
+
+
+@njit(cache=True, inline="always")
+def leaf_mass(lmass, t, leaf):
+    """Copies of the point in leaf slot ``leaf`` of tree ``t`` (stored minus one)."""
+    return int(lmass[t, leaf]) + 1
+
+
 # -- boxes --------------------------------------------------------------------------------------
 @_no_refcount
 def merge_box(t, c, lo, hi, pts, left, right, bmin, bmax, lpt, stack):
@@ -219,7 +267,7 @@ def node_box(t, c, lo, hi, pts, left, right, bmin, bmax, lpt, stack):
 def _mass(nmass, lmass, t, c, M):
     if c < M:
         return int(nmass[t, c])
-    return int(lmass[t, c - M])
+    return leaf_mass(lmass, t, c - M)
 
 
 @_no_refcount
@@ -239,7 +287,8 @@ def _relocate(t, i, want_cached, path, pts, root, left, right, cdim, cval, nmass
             bmax[t, b, d] = bhi[d]
     left[t, b] = left[t, a]
     right[t, b] = right[t, a]
-    cdim[t, b] = cdim[t, a]
+    M = left.shape[1]
+    set_cut_dim(cdim, t, b, M, cut_dim(cdim, t, a, M))
     cval[t, b] = cval[t, a]
     nmass[t, b] = nmass[t, a]
     if i == 0:
@@ -278,7 +327,7 @@ def _descend(t, q, node, left, right, cdim, cval, path):
     while node < M:
         path[depth] = node
         depth += 1
-        node = left[t, node] if q[cdim[t, node]] <= cval[t, node] else right[t, node]
+        node = left[t, node] if q[cut_dim(cdim, t, node, M)] <= cval[t, node] else right[t, node]
     return node, depth
 
 
@@ -326,7 +375,7 @@ def tree_insert(t, p, q, meta, pts, root, left, right, cdim, cval, nmass, bmin, 
     if node < 0:
         leaf = _leaf_take(lpt, lhead, t)
         lpt[t, leaf] = p
-        lmass[t, leaf] = 1
+        lmass[t, leaf] = 0  # one copy
         root[t] = M + leaf
         return leaf
     depth = 0
@@ -361,7 +410,7 @@ def tree_insert(t, p, q, meta, pts, root, left, right, cdim, cval, nmass, bmin, 
             rsum += float(hi) - float(lo)
         if node >= M and rsum <= 0.0:
             # q equals the leaf point: a duplicate, the leaf gets heavier
-            lmass[t, node - M] += 1
+            lmass[t, node - M] += 1  # one more copy
             if track:
                 for i in range(depth):
                     nmass[t, path[i]] += 1
@@ -408,8 +457,8 @@ def tree_insert(t, p, q, meta, pts, root, left, right, cdim, cval, nmass, bmin, 
             n = _node_take(left, ihead, t, track and mass >= meta[META_HEAVY])
             leaf = _leaf_take(lpt, lhead, t)
             lpt[t, leaf] = p
-            lmass[t, leaf] = 1
-            cdim[t, n] = cut_d
+            lmass[t, leaf] = 0  # one copy
+            set_cut_dim(cdim, t, n, M, cut_d)
             cval[t, n] = cut_v
             if track:
                 nmass[t, n] = mass
@@ -445,7 +494,7 @@ def tree_insert(t, p, q, meta, pts, root, left, right, cdim, cval, nmass, bmin, 
         path[depth] = node
         depth += 1
         parent = node
-        node = left[t, node] if q[cdim[t, node]] <= cval[t, node] else right[t, node]
+        node = left[t, node] if q[cut_dim(cdim, t, node, M)] <= cval[t, node] else right[t, node]
 
 
 # -- tree delete --------------------------------------------------------------------------------
@@ -463,7 +512,7 @@ def tree_delete(t, leaf, meta, pts, root, left, right, cdim, cval, nmass, bmin, 
     node, depth = _descend(t, pts[lpt[t, leaf]], root[t], left, right, cdim, cval, path)
     if node != M + leaf:
         return False
-    if lmass[t, leaf] > 1:
+    if lmass[t, leaf] > 0:  # more than one copy
         lmass[t, leaf] -= 1
         if track:
             for i in range(depth):
@@ -553,7 +602,7 @@ def tree_score(t, q, pts, root, left, right, cdim, cval, sn, bmin, bmax, lpt, lm
         if lp[d] != q[d]:
             equal = False
             break
-    lm = float(lmass[t, leaf])
+    lm = float(leaf_mass(lmass, t, leaf))
     if equal:
         score = seen_score(lm, tree_mass, depth)
         return score * math.log2(tree_mass + 1.0)
@@ -613,7 +662,7 @@ def tree_attribution(t, q, pts, root, left, right, cdim, cval, sn, bmin, bmax, l
         if lp[d] != q[d]:
             equal = False
             break
-    lm = float(lmass[t, leaf])
+    lm = float(leaf_mass(lmass, t, leaf))
     if equal:
         # a duplicate: the point counts as seen; spread the mass by the counterfactual boxes of
         # the siblings ("what if the point had not been inserted"), then rescale to the score

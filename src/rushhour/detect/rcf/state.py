@@ -23,12 +23,16 @@ from typing import IO, Any
 
 import numpy as np
 
+from rushhour.detect.rcf import kernels
 from rushhour.detect.rcf.batch import BatchConfig, BatchRandomCutForest
 from rushhour.detect.rcf.forest import (
     ForestArrays,
     RandomCutForest,
     RCFConfig,
+    cut_shape,
+    cut_type,
     index_type,
+    mass_type,
     store_bound,
 )
 from rushhour.detect.rcf.layout import META_END, META_SEQ, META_SHINGLE
@@ -36,11 +40,13 @@ from rushhour.detect.rcf.shingle import Shingler
 from rushhour.errors import InputError
 
 FORMAT = "rushhour-rcf"
+# 4: leaf masses stored minus one (a byte up to 256 samples), cut dimensions two bits each up to four
+# dimensions; version 3 files held masses as int16 counts and a byte per cut (converted on load)
 # 3: the point store holds records, a point is ``shingle`` consecutive ones (shared by overlapping
 # shingles); version 2 files stored every point whole (they are converted on load)
 # 2: the compact layout (threaded free lists, boxes cached for the heaviest nodes only, samplers
 # holding leaf slots); version 1 files held every box and explicit free stacks
-VERSION = 3
+VERSION = 4
 
 Forest = RandomCutForest | BatchRandomCutForest
 
@@ -95,7 +101,7 @@ def load(source: str | Path | IO[bytes]) -> Forest:
             expected=f"version {VERSION}",
             hint="refit the forest: `rushhour train` for the pipeline's models, or rerun the stream",
         )
-    if header.get("version") not in (2, VERSION):
+    if header.get("version") not in (2, 3, VERSION):
         raise InputError(
             f"version {header.get('version')} is not supported",
             source=name,
@@ -104,6 +110,8 @@ def load(source: str | Path | IO[bytes]) -> Forest:
     stored = {k.removeprefix("forest."): v for k, v in content.items() if k.startswith("forest.")}
     if header["version"] == 2 and stored:
         stored = _from_v2(stored, header, content.get("shingle.buffer"))
+    if header["version"] in (2, 3) and stored:
+        stored = _from_v3(stored)
     arrays = ForestArrays.from_dict(stored) if stored else None
     if header["kind"] == "streaming":
         config = RCFConfig(**header["config"])
@@ -159,3 +167,16 @@ def _from_v2(
     new["meta"][META_SHINGLE] = k
     del new["pts"], new["pref"]
     return new
+
+
+def _from_v3(old: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A version 3 forest's arrays in the version 4 layout: leaf masses minus one (free leaf slots
+    held 0 or a stale count; they are rewritten when taken), cut dimensions packed when the points
+    have few dimensions."""
+    F, M = old["left"].shape
+    S = old["lpt"].shape[1]
+    dims = old["vals"].shape[1] * int(old["meta"][META_SHINGLE])
+    masses = np.maximum(old["lmass"].astype(np.int64) - 1, 0)
+    cdim = np.zeros(cut_shape(F, M, dims), dtype=cut_type(dims))
+    kernels.pack_cut_dims(old["cdim"].astype(np.int64), cdim)
+    return dict(old, lmass=masses.astype(mass_type(S)), cdim=cdim)
