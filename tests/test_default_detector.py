@@ -251,3 +251,25 @@ def test_profile_visits_are_counted_in_a_byte_up_to_where_they_matter() -> None:
         np.testing.assert_array_equal(got.score, want.score)
     with pytest.raises(UsageError, match="profile_alpha must be at least 1/256"):
         SeasonalResidual(bucket_seconds=60, profile_alpha=0.001)
+
+
+def test_profiles_are_stored_in_float32_and_a_float64_snapshot_restores() -> None:
+    # tests/data/default_snapshot_33abd7a.json: a snapshot taken by the detector at commit 33abd7a
+    # (float64 profiles, 27 baseline fields) after 3 weeks of hourly traffic (seed 7), with its
+    # continuation over the 4th week
+    import json
+    from pathlib import Path
+
+    saved = json.loads(
+        (Path(__file__).parent / "data" / "default_snapshot_33abd7a.json").read_text()
+    )
+    det = DefaultDetector.restore(saved["snapshot"])
+    assert det.fleet.arrays["base.day"].dtype == np.float32
+    assert det.fleet.arrays["base.week"].dtype == np.float32
+    tr = generate_traffic(START, weeks=4, freq="1h", seed=7, anomalies_per_day=0)
+    idx, x = tr.frame.index, tr.frame["value"].to_numpy(dtype=float)
+    cut = 24 * 21
+    got = det.run(idx[cut:], x[cut:])
+    # the profiles were rounded to float32 on restore: the forecasts move by far less than a count
+    np.testing.assert_allclose(got.expected, saved["expected"], rtol=1e-5)
+    np.testing.assert_allclose(got.score, saved["score"], atol=1e-3)

@@ -19,7 +19,8 @@ widen the noise they are judged against), unless outliers are frequent (``outlie
 model is wrong, as at start-up). A profile slot learns once per visit (1-minute buckets share a
 5-minute slot and do not chase each other within it) and averages its first three visits plainly;
 buckets narrower than a slot read the profile between neighbouring slots (linear interpolation at
-the bucket's centre), so a steep rush hour is not forecast as a staircase.
+the bucket's centre), so a steep rush hour is not forecast as a staircase. Profile values are
+stored as float32 (most of a series' state; the kernels compute in float64).
 
 Everything is strictly causal: a bucket is scored with the state learned from earlier buckets only,
 then learned.
@@ -130,9 +131,9 @@ class SeasonalResidual:
         shapes = self.shapes()
         return {
             "state": np.zeros(shapes["state"]),
-            "day": np.full(shapes["day"], np.nan),
+            "day": np.full(shapes["day"], np.nan, dtype=PROFILE),
             "day_n": np.zeros(shapes["day_n"], dtype=VISITS),
-            "week": np.full(shapes["week"], np.nan),
+            "week": np.full(shapes["week"], np.nan, dtype=PROFILE),
             "week_n": np.zeros(shapes["week_n"], dtype=VISITS),
         }
 
@@ -251,7 +252,8 @@ def restore_arrays(
     out = {"state": state}
     for name in ("day", "week"):
         values, visits = np.reshape(arr(data[name]), (2, *shapes[name]))
-        out[name] = values
+        # snapshots from before float32 profiles hold float64 values: stored rounded
+        out[name] = values.astype(PROFILE)
         # snapshots count visits beyond VISITS_MAX too: the kernels read no more
         out[f"{name}_n"] = np.minimum(np.nan_to_num(visits, nan=0.0), VISITS_MAX).astype(VISITS)
     return out
@@ -278,6 +280,9 @@ FIRST_VISITS = 3
 #: which ``profile_alpha >= 1 / (VISITS_MAX + 1)`` (validated) makes the same beyond it
 VISITS = np.uint8
 VISITS_MAX = 255
+#: profile values are stored in float32 (half the memory of a series' state; their noise is far
+#: above float32's resolution): the kernels read them into float64 and compute in float64
+PROFILE = np.float32
 
 
 @nb.njit(cache=True)
@@ -418,13 +423,13 @@ def _kernel(
 
 @nb.njit(cache=True)
 def _read(table: np.ndarray, s: int, phase: float) -> float:  # pragma: no cover - compiled
-    v = table[s]
+    v = float(table[s])
     if phase == 0.0 or np.isnan(v):
-        return float(v)
+        return v
     m = table.shape[0]
     nb_ = (s + 1) % m if phase > 0 else (s - 1) % m
-    u = table[nb_]
-    return float(v) if np.isnan(u) else float(v + abs(phase) * (u - v))
+    u = float(table[nb_])
+    return v if np.isnan(u) else v + abs(phase) * (u - v)
 
 
 @nb.njit(cache=True)
@@ -440,8 +445,9 @@ def _fold(
     if n == 0:
         table[s] = mean
     else:
-        # plain averages over the first visits, then exponential forgetting
-        table[s] += max(a_prof, 1.0 / (n + 1.0)) * mean
+        # plain averages over the first visits, then exponential forgetting (in float64, stored
+        # rounded to the table's precision)
+        table[s] = float(table[s]) + max(a_prof, 1.0 / (n + 1.0)) * mean
     visits[s] = min(n + 1.0, VISITS_MAX)
     st[v] = 0.0
     st[v + 1] = 0.0
