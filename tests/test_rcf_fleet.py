@@ -3,10 +3,15 @@ thresholds and forests are exactly those of each series' forest stepped bucket b
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from rushhour.detect.base import Verdict
+from rushhour.detect.rcf.detector import RCFDetector
+from rushhour.detect.rcf.forest import RCFConfig
+from rushhour.errors import UsageError
 from rushhour.pipeline.detectors import DetectorBank
 from rushhour.settings import load_settings
 
@@ -127,3 +132,34 @@ def test_dropped_pending_buckets_are_not_learned() -> None:
     # up learns each bucket at once: it does not score them)
     for k in set(keys):
         assert learned[k] == keys.count(k) - (k in warm)
+
+
+def test_an_adopted_forest_is_scored_like_its_original() -> None:
+    """A copy adopted under another key joins the scoring table at once and gives its original's
+    verdicts, running threshold and arrays on the same buckets."""
+    source, bank = _bank(), _bank()
+    warm = np.random.default_rng(5).poisson(300, size=120).astype(float)
+    source.warm_forest("orig", warm)
+    det = source.forests["orig"]
+    bank.adopt_forest("copy", replace(det, forest_=det.forest.copy()))
+    assert len(bank._table) == 1  # registered at adoption, not by the first live batch
+    values = np.random.default_rng(6).poisson(300, size=40).astype(float)
+    values[25] *= 6.0
+    for v in values.tolist():
+        got = bank.rcf_scores(["copy"], np.array([v]))[0]
+        want = source.rcf_scores(["orig"], np.array([v]))[0]
+        _same(got, want)
+        bank.learn_pending()
+        source.learn_pending()
+    assert bank.forests["copy"].threshold() == source.forests["orig"].threshold()
+    assert any(v.anomalous for v in bank.rcf_scores(["copy"], np.array([2000.0])) if v)
+    a, b = bank.forests["copy"].forest.arrays_, source.forests["orig"].forest.arrays_
+    assert a is not None and b is not None and a is not b
+    for name, x in a.as_dict().items():
+        assert np.array_equal(x, getattr(b, name)), name
+
+
+def test_a_forest_of_another_shape_is_not_adopted() -> None:
+    other = RCFDetector(RCFConfig(number_of_trees=20, sub_sample_size=32, shingle_size=4))
+    with pytest.raises(UsageError, match="cannot adopt"):
+        _bank().adopt_forest("s", other)

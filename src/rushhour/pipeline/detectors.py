@@ -286,6 +286,25 @@ class DetectorBank:
             det._observe(score)
         self._table.slots([forest])  # its arrays join the batch scoring's table now, not live
 
+    def adopt_forest(self, key: str, det: RCFDetector) -> None:
+        """Make ``det`` (with its running threshold) the series' forest, its arrays joining the
+        batch scoring's table now rather than in the first live batch that scores it (a forest
+        restored or copied from elsewhere; it must have the bank's trees, samples and shingle)."""
+        if not self.s.detect.rcf:
+            raise UsageError(f"cannot adopt a forest for {key!r}: detect.rcf is off")
+        want = self._config(key)
+        have = det.config
+        kind = (have.number_of_trees, have.sub_sample_size, have.shingle_size)
+        if kind != (want.number_of_trees, want.sub_sample_size, want.shingle_size):
+            raise UsageError(
+                f"cannot adopt a forest of {kind} (trees, samples, shingle) for {key!r}",
+                hint=f"the bank's forests have {want.number_of_trees} trees, "
+                f"{want.sub_sample_size} samples and shingle {want.shingle_size}",
+            )
+        self.forests[key] = det
+        if det.forest.arrays_ is not None:
+            self._table.slots([det.forest])
+
     def load(self, store: Store) -> ModelSet:
         """Build a model set from the newest stored version of every Mean Predictor."""
         models = ModelSet()
