@@ -163,3 +163,42 @@ def test_a_forest_of_another_shape_is_not_adopted() -> None:
     other = RCFDetector(RCFConfig(number_of_trees=20, sub_sample_size=32, shingle_size=4))
     with pytest.raises(UsageError, match="cannot adopt"):
         _bank().adopt_forest("s", other)
+
+
+def test_buckets_scored_ahead_give_the_verdicts_of_scoring_at_close() -> None:
+    """Each series' next bucket scored before it closes, sometimes at a value that a late record
+    then changes: the verdicts and forests are those of scoring every bucket when it closes, and
+    the unchanged buckets are not scored again."""
+    fleet, single = _bank(), _bank()
+    rng = np.random.default_rng(7)
+    batches = _batches(8)
+    reused = 0
+    for b, (keys, values) in enumerate(batches):
+        got = fleet.rcf_scores(keys, values)
+        want = [single.rcf_score(k, v) for k, v in zip(keys, values.tolist(), strict=True)]
+        for g, w in zip(got, want, strict=True):
+            _same(g, w)
+        fleet.learn_pending()
+        if b + 1 < len(batches):  # the next batch's first bucket of each series, as it stands
+            nxt, nvalues = batches[b + 1]
+            first = {k: v for k, v in reversed(list(zip(nxt, nvalues.tolist(), strict=True)))}
+            late = rng.random(len(first)) < 0.2  # changed by a late record before it closes
+            ahead = np.array(list(first.values())) + late
+            fleet.score_ahead(list(first), ahead)
+            warm = [k in fleet.forests and fleet.forests[k].forest.is_warm for k in first]
+            reused += int(np.sum(np.array(warm, dtype=bool) & ~late))
+    _state_equal(fleet, single)
+    assert reused > 200
+    assert fleet.ahead_used == reused  # the unchanged buckets of warm forests were not rescored
+
+
+def test_buckets_scored_ahead_are_dropped_with_a_failed_batch() -> None:
+    bank = _bank()
+    for keys, values in _batches(9)[:60]:
+        bank.rcf_scores(keys, values)
+        bank.learn_pending()
+    keys = list(bank.forests)
+    bank.score_ahead(keys, np.full(len(keys), 500.0))
+    bank.drop_pending()
+    bank.rcf_scores(keys, np.full(len(keys), 500.0))
+    assert bank.ahead_used == 0

@@ -77,6 +77,10 @@ class DetectorBank:
         # yet (see rcf_scores and learn_pending)
         self._table = ForestTable()
         self._pending: list[tuple[RCFDetector, float, float]] = []
+        # buckets scored before they closed (score_ahead): series -> (forest, its records then,
+        # value, score, high, low); used when the bucket closes with that value, forest unchanged
+        self._ahead: dict[str, tuple[RCFDetector, int, float, float, np.ndarray, np.ndarray]] = {}
+        self.ahead_used = 0  # closed buckets whose forest verdict came from score_ahead
         self.workers = settings.pipeline.workers
         # the default detector of each series: online, so state too (snapshots + replay at start);
         # every series' state is a row of one fleet, stepped a batch at a time
@@ -203,7 +207,11 @@ class DetectorBank:
         for members in rounds:
             dets = [self._forest(keys[i]) for i in members]
             warm = [j for j, det in enumerate(dets) if det.forest.is_warm]
-            judged = self._judge_many([dets[j] for j in warm], [x[members[j]] for j in warm])
+            judged = self._judge_many(
+                [dets[j] for j in warm],
+                [x[members[j]] for j in warm],
+                [keys[members[j]] for j in warm],
+            )
             if judged is None:  # forests of mixed configurations: one at a time
                 for i in members:
                     out[i] = self._forest(keys[i]).score_and_learn(_EPOCH, x[i])
@@ -220,8 +228,36 @@ class DetectorBank:
                     det.learn_scored(x[i], scored.score)
         return out
 
-    def _judge_many(self, dets: list[RCFDetector], x: list[float]) -> list[Verdict] | None:
-        """Verdicts of distinct warm forests on one record each, without learning them."""
+    def _judge_many(
+        self, dets: list[RCFDetector], x: list[float], keys: list[str] | None = None
+    ) -> list[Verdict] | None:
+        """Verdicts of distinct warm forests on one record each, without learning them; the
+        series' (``keys``) buckets scored ahead with the same value and forest are not scored
+        again."""
+        if not dets:
+            return []
+        ahead = [
+            self._take_ahead(keys[j], det, x[j]) if keys is not None else None
+            for j, det in enumerate(dets)
+        ]
+        todo = [j for j, got in enumerate(ahead) if got is None]
+        scored = self._attribute([dets[j] for j in todo], [x[j] for j in todo])
+        if scored is None:
+            return None
+        for j, got in zip(todo, scored, strict=True):
+            ahead[j] = got
+        self.ahead_used += len(dets) - len(todo)
+        out = []
+        for det, got in zip(dets, ahead, strict=True):
+            assert got is not None
+            out.append(det.judge(*got))
+        return out
+
+    def _attribute(
+        self, dets: list[RCFDetector], x: list[float]
+    ) -> list[tuple[float, np.ndarray, np.ndarray]] | None:
+        """(score, high, low) of distinct warm forests on one record each, in one compiled call;
+        None when the forests are of mixed configurations."""
         if not dets:
             return []
         slots = self._table.slots([det.forest for det in dets])
@@ -231,10 +267,41 @@ class DetectorBank:
         scores, hi, lo = self._table.attribute(queries, slots, self.workers)
         first = dets[0].forest
         high, low = first._fold(hi), first._fold(lo)
-        return [
-            det.judge(s, high[j], low[j])
-            for j, (det, s) in enumerate(zip(dets, scores.tolist(), strict=True))
-        ]
+        return [(s, high[j], low[j]) for j, s in enumerate(scores.tolist())]
+
+    def _take_ahead(
+        self, key: str, det: RCFDetector, x: float
+    ) -> tuple[float, np.ndarray, np.ndarray] | None:
+        got = self._ahead.pop(key, None)
+        if got is None or got[0] is not det or got[1] != det.forest.records_ or got[2] != x:
+            return None  # another value (a late record), or the forest learned since
+        return got[3], got[4], got[5]
+
+    def score_ahead(self, keys: list[str], values: np.ndarray) -> int:
+        """Score (and attribute) each series' next bucket to close at its value so far, before it
+        closes, once its forest has learned everything before it (pending buckets are learned
+        first). When the bucket closes with that value and the forest has learned nothing since,
+        :meth:`rcf_scores` uses this score instead of scoring it again: the same numbers, off the
+        path from the bucket's close to its commit. Series whose bucket was already scored ahead
+        with the same value are skipped. Returns how many buckets were scored."""
+        if not self.s.detect.rcf:
+            return 0
+        self.learn_pending()
+        todo: list[tuple[str, RCFDetector, float]] = []
+        for key, v in zip(keys, np.asarray(values, dtype=float).tolist(), strict=True):
+            det = self.forests.get(key)
+            if det is None or not det.forest.is_warm:
+                continue
+            got = self._ahead.get(key)
+            if got is not None and got[0] is det and got[1] == det.forest.records_ and got[2] == v:
+                continue
+            todo.append((key, det, v))
+        scored = self._attribute([det for _, det, _ in todo], [v for _, _, v in todo])
+        if scored is None:  # forests of mixed configurations: they are scored when they close
+            return 0
+        for (key, det, v), (score, high, low) in zip(todo, scored, strict=True):
+            self._ahead[key] = (det, det.forest.records_, v, score, high, low)
+        return len(todo)
 
     def learn_pending(self) -> None:
         """Teach the forests the buckets :meth:`rcf_scores` scored last (after their commit)."""
@@ -243,14 +310,17 @@ class DetectorBank:
             det.learn_scored(x, score)
 
     def drop_pending(self) -> None:
-        """Forget the scored buckets not learned yet (their batch did not commit)."""
+        """Forget the scored buckets not learned yet (their batch did not commit), and the
+        buckets scored ahead."""
         self._pending = []
+        self._ahead = {}
 
     def reset_forests(self) -> None:
         """Forget every series' forest (and any bucket pending for one)."""
         self.forests.clear()
         self._table = ForestTable()
         self._pending = []
+        self._ahead = {}
 
     def prime(self) -> None:
         """Compile what scoring many forests at once needs (the typed lists' operations are

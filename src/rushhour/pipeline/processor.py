@@ -134,11 +134,15 @@ class Processor:
                 self.store.set_checkpoints(tx, snaps)
 
     def settle(self) -> None:
-        """Let the forests learn the buckets the last batch scored (its commit is done): off the
-        path from bucket close to commit, and before the next batch is scored (which would
-        settle first anyway). A batch that fails to commit restores the detectors from the store
-        instead, dropping what it left to learn."""
+        """Let the forests learn the buckets the last batch scored (its commit is done), then
+        score each series' next bucket to close at its value so far, where that bucket has ended
+        (only a late record can still change it): both off the path from bucket close to commit,
+        before the next batch is scored. A bucket that closes with the value it was scored at is
+        not scored again (the same numbers); one that changed is scored when it closes. A batch
+        that fails to commit restores the detectors from the store instead, dropping what it left
+        to learn and what was scored ahead."""
         self.bank.learn_pending()
+        self.bank.score_ahead(*self.bucketizer.upcoming())
 
     def source_position(self, source: str) -> dict[str, Any] | None:
         return self.store.checkpoint(f"source:{source}")
