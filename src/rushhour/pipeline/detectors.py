@@ -244,8 +244,8 @@ class DetectorBank:
         scored = self._attribute([dets[j] for j in todo], [x[j] for j in todo])
         if scored is None:
             return None
-        for j, got in zip(todo, scored, strict=True):
-            ahead[j] = got
+        for j, fresh in zip(todo, scored, strict=True):
+            ahead[j] = fresh
         self.ahead_used += len(dets) - len(todo)
         out = []
         for det, got in zip(dets, ahead, strict=True):
