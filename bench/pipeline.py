@@ -188,12 +188,12 @@ def main() -> None:
     if args.rcf and (args.rcf_history or args.rcf_own_level):
         # every forest a copy (arrays of its own) of an aged one, adopted before the live batches
         before = rss_mb()
-        scales = (
+        levels = (
             [level(j) for j in range(LEVELS)]
             if args.rcf_own_level
             else [1.0] * TEMPLATES  # generated traffic at the template's level
         )
-        aged = aged_forests(bank, args.rcf_history, scales, template.expected)
+        aged = aged_forests(bank, args.rcf_history, levels, template.expected)
         for i, key in enumerate(keys):
             src = aged[i % len(aged)]  # with --rcf-own-level: the series' own level
             bank.adopt_forest(key, replace(src, forest_=src.forest.copy()))
@@ -332,10 +332,10 @@ def main() -> None:
         held = sum(a[: bank.fleet.size].nbytes for a in bank.fleet.arrays.values())
         print(f"default detectors: {held / n / 1e3:.1f} kB of state arrays per series")
     if args.rcf:
-        aged = f"after {args.rcf_history:,} buckets" if args.rcf_history else "after 300 buckets"
-        aged += ", one per traffic level" if args.rcf_own_level else ""
+        how = f"after {args.rcf_history:,} buckets" if args.rcf_history else "after 300 buckets"
+        how += ", one per traffic level" if args.rcf_own_level else ""
         print(
-            f"forests ({aged}, time decay {settings.detect.rcf_time_decay:,} records): "
+            f"forests ({how}, time decay {settings.detect.rcf_time_decay:,} records): "
             f"{forests_mb * 1e3 / n:.0f} kB resident each, "
             f"{forest_arrays_kb:.0f} kB of it the forest's arrays"
         )
