@@ -77,9 +77,9 @@ class DetectorBank:
         # yet (see rcf_scores and learn_pending)
         self._table = ForestTable()
         self._pending: list[tuple[RCFDetector, float, float]] = []
-        # buckets scored before they closed (score_ahead): series -> (forest, its records then,
-        # value, score, high, low); used when the bucket closes with that value, forest unchanged
-        self._ahead: dict[str, tuple[RCFDetector, int, float, float, np.ndarray, np.ndarray]] = {}
+        # buckets judged before they closed (score_ahead): series -> (forest, its records then,
+        # value, verdict); used when the bucket closes with that value and the forest unchanged
+        self._ahead: dict[str, tuple[RCFDetector, int, float, Verdict]] = {}
         self.ahead_used = 0  # closed buckets whose forest verdict came from score_ahead
         self.workers = settings.pipeline.workers
         # the default detector of each series: online, so state too (snapshots + replay at start);
@@ -232,26 +232,22 @@ class DetectorBank:
         self, dets: list[RCFDetector], x: list[float], keys: list[str] | None = None
     ) -> list[Verdict] | None:
         """Verdicts of distinct warm forests on one record each, without learning them; the
-        series' (``keys``) buckets scored ahead with the same value and forest are not scored
+        series' (``keys``) buckets judged ahead with the same value and forest are not judged
         again."""
         if not dets:
             return []
-        ahead = [
+        out = [
             self._take_ahead(keys[j], det, x[j]) if keys is not None else None
             for j, det in enumerate(dets)
         ]
-        todo = [j for j, got in enumerate(ahead) if got is None]
+        todo = [j for j, got in enumerate(out) if got is None]
         scored = self._attribute([dets[j] for j in todo], [x[j] for j in todo])
         if scored is None:
             return None
-        for j, fresh in zip(todo, scored, strict=True):
-            ahead[j] = fresh
+        for j, (score, high, low) in zip(todo, scored, strict=True):
+            out[j] = dets[j].judge(score, high, low)
         self.ahead_used += len(dets) - len(todo)
-        out = []
-        for det, got in zip(dets, ahead, strict=True):
-            assert got is not None
-            out.append(det.judge(*got))
-        return out
+        return [v for v in out if v is not None]
 
     def _attribute(
         self, dets: list[RCFDetector], x: list[float]
@@ -269,21 +265,20 @@ class DetectorBank:
         high, low = first._fold(hi), first._fold(lo)
         return [(s, high[j], low[j]) for j, s in enumerate(scores.tolist())]
 
-    def _take_ahead(
-        self, key: str, det: RCFDetector, x: float
-    ) -> tuple[float, np.ndarray, np.ndarray] | None:
+    def _take_ahead(self, key: str, det: RCFDetector, x: float) -> Verdict | None:
         got = self._ahead.pop(key, None)
         if got is None or got[0] is not det or got[1] != det.forest.records_ or got[2] != x:
             return None  # another value (a late record), or the forest learned since
-        return got[3], got[4], got[5]
+        return got[3]
 
     def score_ahead(self, keys: list[str], values: np.ndarray) -> int:
-        """Score (and attribute) each series' next bucket to close at its value so far, before it
-        closes, once its forest has learned everything before it (pending buckets are learned
-        first). When the bucket closes with that value and the forest has learned nothing since,
-        :meth:`rcf_scores` uses this score instead of scoring it again: the same numbers, off the
-        path from the bucket's close to its commit. Series whose bucket was already scored ahead
-        with the same value are skipped. Returns how many buckets were scored."""
+        """Score, attribute and judge each series' next bucket to close at its value so far,
+        before it closes, once its forest has learned everything before it (pending buckets are
+        learned first). When the bucket closes with that value and the forest has learned nothing
+        since, :meth:`rcf_scores` uses this verdict instead of judging it again: the same numbers
+        and running threshold, off the path from the bucket's close to its commit. Series whose
+        bucket was already judged ahead at the same value are skipped. Returns how many buckets
+        were scored."""
         if not self.s.detect.rcf:
             return 0
         self.learn_pending()
@@ -300,7 +295,8 @@ class DetectorBank:
         if scored is None:  # forests of mixed configurations: they are scored when they close
             return 0
         for (key, det, v), (score, high, low) in zip(todo, scored, strict=True):
-            self._ahead[key] = (det, det.forest.records_, v, score, high, low)
+            # the verdict's threshold too: the running threshold changes only when it learns
+            self._ahead[key] = (det, det.forest.records_, v, det.judge(score, high, low))
         return len(todo)
 
     def learn_pending(self) -> None:

@@ -234,6 +234,7 @@ class Processor:
         decider = self.bank.decider
         # the notifier's clock is event time, so grouping and cooldowns behave the same at any speed
         self._event_now = max(self._event_now, float(starts.max()) + self.width)
+        notify = self.notifier is not None
         for i, (b, v) in enumerate(zip(closed, verdicts, strict=True)):
             ref = self.series[b.key]
             rows.add(ref, b, self.bank.name, v, flagged=v.anomalous and v.expected is not None)
@@ -244,13 +245,17 @@ class Processor:
                 # cold start: while the series' default detector warms up, the band decides (its own
                 # model, or the fleet baseline with confidence low)
                 if decider == DEFAULT and defaults[1][i]:
-                    # a band without a model of its own says so: its confidence rides along
-                    decision = replace(d, explanation={**v.explanation, **d.explanation})
+                    # a band without a model of its own says so: its confidence rides along (the
+                    # merged explanation only matters to the notifier: its alerts carry it)
+                    decision = (
+                        replace(d, explanation={**v.explanation, **d.explanation}) if notify else d
+                    )
                     by = DEFAULT
             forest = forests[i]
             if forest is not None:
                 rows.add(ref, b, "rcf", forest, expected=decision.expected)
-                decision = _with_attribution(decision, forest, numeric=by != DEFAULT)
+                if notify:
+                    decision = _with_attribution(decision, forest, numeric=by != DEFAULT)
             outcome.flagged += bool(decision.anomalous)
             if self.notifier is not None:
                 self.notifier.observe(
