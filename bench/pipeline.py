@@ -141,6 +141,12 @@ def main() -> None:
         type=int,
         help="pipeline.workers: threads scoring the forests (default: its own)",
     )
+    ap.add_argument(
+        "--no-score-ahead",
+        action="store_true",
+        help="after each commit, only let the forests learn (the peer of the default, which "
+        "also scores each series' next bucket before it closes: Processor.settle)",
+    )
     ap.add_argument("--profile", help="write a cProfile of the processing to this file")
     args = ap.parse_args()
     n, minutes = args.series, args.minutes
@@ -259,7 +265,10 @@ def main() -> None:
         c1 = time.process_time()
         # the forests learn the committed buckets before the next batch (the runtime does this
         # after each batch's commit and ack, while the next minute's records arrive)
-        processor.settle()
+        if args.no_score_ahead:
+            processor.bank.learn_pending()
+        else:
+            processor.settle()
         if profiler is not None:
             profiler.disable()
         if m >= 3:  # warm-up: the first buckets close after the 2-minute lateness
