@@ -17,12 +17,17 @@ nothing is delivered), as ``rushhour run`` does, and commits its state with each
     python bench/pipeline.py --series 10000 --minutes 30
     python bench/pipeline.py --series 10000 --minutes 30 --default --notify
     python bench/pipeline.py --series 10000 --minutes 3 --rcf --default --rcf-history 100000
+    python bench/pipeline.py --series 10000 --minutes 10 --rcf --rcf-own-level
 
 ``--rcf-history N`` measures the forests' memory at their steady state: their point store grows with
 the history they sample (``detect.rcf_time_decay``) until it settles after several decays, and
 learning that many buckets for every series would take hours, so every series' forest is a copy of
 one of a few forests aged that long (scores are then alike across series; the memory is each
-forest's own).
+forest's own). ``--rcf-own-level`` ages one forest per traffic level instead (17 levels; with
+``--rcf-history`` 0, 300 buckets of the template's rhythm at that level), so that every series'
+forest has learned traffic at its own level; without it, forests learned one level and most
+series' live buckets are far from it. Copied forests are adopted (``DetectorBank.adopt_forest``)
+before the live minutes, so no measured batch pays for registering them.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -55,6 +61,7 @@ from rushhour.testing import FakeClock
 
 START = 1_772_409_600 + 7 * 86400 + 8 * 3600  # Monday 2026-03-09 08:00 UTC
 TEMPLATES = 8  # aged forests copied into every series with --rcf-history
+LEVELS = 17  # distinct traffic levels of the series (see level())
 
 
 def _status_mb(field: str) -> float:
@@ -86,15 +93,29 @@ class Phases:
             print(f"  {name:<48} {now:8,.0f} {peak:8,.0f}")
 
 
-def aged_forests(bank: DetectorBank, buckets: int) -> list[RCFDetector]:
-    """``TEMPLATES`` pipeline forests (with their running thresholds), each after ``buckets``
-    one-minute buckets of generated traffic (another seed each)."""
+def level(i: int) -> float:
+    """Series ``i``'s traffic level: its band and live records are the template's x this."""
+    return 0.5 + (i % LEVELS) / 10
+
+
+def aged_forests(
+    bank: DetectorBank, buckets: int, scales: list[float], expected: Any
+) -> list[RCFDetector]:
+    """One pipeline forest (with its running threshold) per entry of ``scales``, each after
+    ``buckets`` one-minute buckets of generated traffic x that scale (another seed each); with
+    ``buckets`` 0, after 300 buckets of the template's rhythm at that level (``expected``)."""
     out = []
-    for j in range(TEMPLATES):
-        start = datetime.fromtimestamp(START - buckets * 60, tz=UTC)
-        values = generate_traffic(start, days=-(-buckets // 1440), seed=100 + j).series
+    for j, scale in enumerate(scales):
+        if buckets:
+            start = datetime.fromtimestamp(START - buckets * 60, tz=UTC)
+            values = generate_traffic(start, days=-(-buckets // 1440), seed=100 + j).series
+            x = values.to_numpy(dtype=float)[:buckets] * scale
+        else:
+            t = START - 300 * 60 + 60 * np.arange(300)
+            mean, _ = expected(pd.DatetimeIndex(pd.to_datetime(t, unit="s", utc=True)))
+            x = np.random.default_rng(100 + j).poisson(mean * scale).astype(float)
         key = f"__aged{j}"
-        bank.warm_forest(key, values.to_numpy(dtype=float)[:buckets])
+        bank.warm_forest(key, x)
         out.append(bank.forests.pop(key))
     return out
 
@@ -116,6 +137,13 @@ def main() -> None:
         "forest is a copy of one of them (arrays of its own); 0: each forest learns 300 buckets",
     )
     ap.add_argument(
+        "--rcf-own-level",
+        action="store_true",
+        help=f"with --rcf: one aged forest per traffic level ({LEVELS}), each series' forest a "
+        "copy of its own level's, so forests judge traffic at the level they learned (without "
+        "it every forest learned one level and most series' live buckets are out of range)",
+    )
+    ap.add_argument(
         "--rcf-time-decay", type=int, help="detect.rcf_time_decay (default: the setting's)"
     )
     ap.add_argument(
@@ -133,6 +161,12 @@ def main() -> None:
         "--workers",
         type=int,
         help="pipeline.workers: threads scoring the forests (default: its own)",
+    )
+    ap.add_argument(
+        "--no-score-ahead",
+        action="store_true",
+        help="after each commit, only let the forests learn (the peer of the default, which "
+        "also scores each series' next bucket before it closes: Processor.settle)",
     )
     ap.add_argument("--profile", help="write a cProfile of the processing to this file")
     args = ap.parse_args()
@@ -165,7 +199,7 @@ def main() -> None:
     keys = [f"svc{i:05d}{{region=eu}}" for i in range(n)]
     for i, key in enumerate(keys):
         # every series gets its own model arrays (as after training), scaled to its own level
-        scale = 0.5 + (i % 17) / 10
+        scale = level(i)
         p = MeanPredictor.restore(template.snapshot())
         assert p.mean_ is not None and p.dev_ is not None
         p.mean_, p.dev_ = p.mean_ * scale, p.dev_ * np.sqrt(scale)
@@ -182,18 +216,24 @@ def main() -> None:
     phases.mark("processor restored (forest scoring primed)")
     forests_mb = 0.0
     forest_arrays_kb = 0.0
-    if args.rcf and args.rcf_history:  # every forest as after --rcf-history buckets
+    if args.rcf and (args.rcf_history or args.rcf_own_level):
+        # every forest a copy (arrays of its own) of an aged one, adopted before the live batches
         before = rss_mb()
-        aged = aged_forests(bank, args.rcf_history)
+        levels = (
+            [level(j) for j in range(LEVELS)]
+            if args.rcf_own_level
+            else [1.0] * TEMPLATES  # generated traffic at the template's level
+        )
+        aged = aged_forests(bank, args.rcf_history, levels, template.expected)
         for i, key in enumerate(keys):
-            src = aged[i % len(aged)]
-            bank.forests[key] = replace(src, forest_=src.forest.copy())
+            src = aged[i % len(aged)]  # with --rcf-own-level: the series' own level
+            bank.adopt_forest(key, replace(src, forest_=src.forest.copy()))
         del aged, src
         gc.collect()
         forests_mb = rss_mb() - before
         arrays = [det.forest.memory_bytes(in_use=False) for det in bank.forests.values()]
         forest_arrays_kb = float(np.mean(arrays)) / 1e3
-    elif args.rcf:  # every forest warm (300 buckets learned), as after a restart
+    elif args.rcf:  # every forest warm (300 buckets of Poisson(1000) noise), as after a restart
         before = rss_mb()
         warm = np.random.default_rng(1).poisson(1000, size=300).astype(float)
         for key in keys:
@@ -219,7 +259,7 @@ def main() -> None:
             part = rows[lo : lo + 100]
             warm_x = np.concatenate(
                 [
-                    warm_rng.poisson(warm_mean * (0.5 + (i % 17) / 10)).astype(float)
+                    warm_rng.poisson(warm_mean * level(i)).astype(float)
                     for i in range(lo, lo + len(part))
                 ]
             )
@@ -229,10 +269,11 @@ def main() -> None:
         phases.mark("default detectors warmed")
     profiler = cProfile.Profile() if args.profile else None
     labels = {k: (k.split("{")[0], {"region": "eu"}) for k in keys}
-    scales = np.array([0.5 + (i % 17) / 10 for i in range(n)])
+    scales = np.array([level(i) for i in range(n)])
     rng = np.random.default_rng(0)
     expected_at = template.expected
     latencies, cpu, cpu_commit = [], [], []
+    closed_total = 0
     for m in range(minutes + 3):
         t0 = START + m * 60
         mean, _ = expected_at(pd.DatetimeIndex([pd.Timestamp(t0, unit="s", tz="UTC")]))
@@ -252,7 +293,10 @@ def main() -> None:
         c1 = time.process_time()
         # the forests learn the committed buckets before the next batch (the runtime does this
         # after each batch's commit and ack, while the next minute's records arrive)
-        processor.settle()
+        if args.no_score_ahead:
+            processor.bank.learn_pending()
+        else:
+            processor.settle()
         if profiler is not None:
             profiler.disable()
         if m == 2:
@@ -262,6 +306,7 @@ def main() -> None:
             cpu_commit.append(c1 - c0)
             if outcome.closed:
                 latencies.append(committed - arrived)
+        closed_total += outcome.closed
     total_mb = rss_mb() - base
     phases.mark(f"steady state ({minutes} more minutes)")
 
@@ -300,9 +345,15 @@ def main() -> None:
     )
     print(
         f"  of which up to the commit (the latency path) {np.mean(cpu_commit):.3f} s, "
-        f"the forests learning after it {per_minute - np.mean(cpu_commit):.3f} s "
+        f"the forests learning and scoring ahead after it "
+        f"{per_minute - np.mean(cpu_commit):.3f} s "
         "(CPU time of all threads)"
     )
+    if args.rcf:
+        print(
+            f"  closed buckets whose forest score was computed ahead (at settle): "
+            f"{bank.ahead_used:,} of {closed_total:,}"
+        )
     print(f"throughput: {n * args.records_per_bucket / per_minute:,.0f} records/s")
     lat = np.array(latencies)
     print(
@@ -321,9 +372,10 @@ def main() -> None:
         held = sum(a[: bank.fleet.size].nbytes for a in bank.fleet.arrays.values())
         print(f"default detectors: {held / n / 1e3:.1f} kB of state arrays per series")
     if args.rcf:
-        age = f"after {args.rcf_history:,} buckets" if args.rcf_history else "after 300 buckets"
+        how = f"after {args.rcf_history:,} buckets" if args.rcf_history else "after 300 buckets"
+        how += ", one per traffic level" if args.rcf_own_level else ""
         print(
-            f"forests ({age}, time decay {settings.detect.rcf_time_decay:,} records): "
+            f"forests ({how}, time decay {settings.detect.rcf_time_decay:,} records): "
             f"{forests_mb * 1e3 / n:.0f} kB resident each, "
             f"{forest_arrays_kb:.0f} kB of it the forest's arrays"
         )

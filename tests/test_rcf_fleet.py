@@ -7,12 +7,16 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from rushhour.detect.base import Verdict
+from rushhour.detect.rcf.detector import RCFDetector
+from rushhour.detect.rcf.forest import RCFConfig
+from rushhour.errors import UsageError
 from rushhour.pipeline.detectors import DetectorBank
 from rushhour.settings import load_settings
 
@@ -178,3 +182,73 @@ def test_a_fresh_process_builds_the_table_from_the_cached_functions_with_the_sam
     assert all(hits >= 1 and misses == 0 for hits, misses in got["cache"].values()), got["cache"]
     assert got["scores"] == [None if w is None else w.score for w in want]
     assert sum(s is not None and s > 0 for s in got["scores"]) > 500
+
+
+def test_an_adopted_forest_is_scored_like_its_original() -> None:
+    """A copy adopted under another key joins the scoring table at once and gives its original's
+    verdicts, running threshold and arrays on the same buckets."""
+    source, bank = _bank(), _bank()
+    warm = np.random.default_rng(5).poisson(300, size=120).astype(float)
+    source.warm_forest("orig", warm)
+    det = source.forests["orig"]
+    bank.adopt_forest("copy", replace(det, forest_=det.forest.copy()))
+    assert len(bank._table) == 1  # registered at adoption, not by the first live batch
+    values = np.random.default_rng(6).poisson(300, size=40).astype(float)
+    values[25] *= 6.0
+    for v in values.tolist():
+        got = bank.rcf_scores(["copy"], np.array([v]))[0]
+        want = source.rcf_scores(["orig"], np.array([v]))[0]
+        _same(got, want)
+        bank.learn_pending()
+        source.learn_pending()
+    assert bank.forests["copy"].threshold() == source.forests["orig"].threshold()
+    assert any(v.anomalous for v in bank.rcf_scores(["copy"], np.array([2000.0])) if v)
+    a, b = bank.forests["copy"].forest.arrays_, source.forests["orig"].forest.arrays_
+    assert a is not None and b is not None and a is not b
+    for name, x in a.as_dict().items():
+        assert np.array_equal(x, getattr(b, name)), name
+
+
+def test_a_forest_of_another_shape_is_not_adopted() -> None:
+    other = RCFDetector(RCFConfig(number_of_trees=20, sub_sample_size=32, shingle_size=4))
+    with pytest.raises(UsageError, match="cannot adopt"):
+        _bank().adopt_forest("s", other)
+
+
+def test_buckets_scored_ahead_give_the_verdicts_of_scoring_at_close() -> None:
+    """Each series' next bucket scored before it closes, sometimes at a value that a late record
+    then changes: the verdicts and forests are those of scoring every bucket when it closes, and
+    the unchanged buckets are not scored again."""
+    fleet, single = _bank(), _bank()
+    rng = np.random.default_rng(7)
+    batches = _batches(8)
+    reused = 0
+    for b, (keys, values) in enumerate(batches):
+        got = fleet.rcf_scores(keys, values)
+        want = [single.rcf_score(k, v) for k, v in zip(keys, values.tolist(), strict=True)]
+        for g, w in zip(got, want, strict=True):
+            _same(g, w)
+        fleet.learn_pending()
+        if b + 1 < len(batches):  # the next batch's first bucket of each series, as it stands
+            nxt, nvalues = batches[b + 1]
+            first = {k: v for k, v in reversed(list(zip(nxt, nvalues.tolist(), strict=True)))}
+            late = rng.random(len(first)) < 0.2  # changed by a late record before it closes
+            ahead = np.array(list(first.values())) + late
+            fleet.score_ahead(list(first), ahead)
+            warm = [k in fleet.forests and fleet.forests[k].forest.is_warm for k in first]
+            reused += int(np.sum(np.array(warm, dtype=bool) & ~late))
+    _state_equal(fleet, single)
+    assert reused > 200
+    assert fleet.ahead_used == reused  # the unchanged buckets of warm forests were not rescored
+
+
+def test_buckets_scored_ahead_are_dropped_with_a_failed_batch() -> None:
+    bank = _bank()
+    for keys, values in _batches(9)[:60]:
+        bank.rcf_scores(keys, values)
+        bank.learn_pending()
+    keys = list(bank.forests)
+    bank.score_ahead(keys, np.full(len(keys), 500.0))
+    bank.drop_pending()
+    bank.rcf_scores(keys, np.full(len(keys), 500.0))
+    assert bank.ahead_used == 0

@@ -107,6 +107,32 @@ class EventTimeBucketizer:
         self.closed_until = limit
         return closed
 
+    def upcoming(self) -> tuple[list[str], np.ndarray]:
+        """The next bucket to close of each series, where it has ended by the largest event time
+        seen (only late records can still change it): the series and the bucket's value so far
+        (0 without records), in series order. Nothing before the first bucket closed.
+
+        >>> b = EventTimeBucketizer(width=60, lateness=120)
+        >>> _ = b.add(["a", "a", "b"], [0.0, 30.0, 65.0], [1.0, 1.0, 1.0])
+        >>> b.upcoming()[0]
+        []
+        >>> [c.start for c in b.add(["b", "a"], [130.0, 250.0], [5.0, 4.0]).closed]
+        [0, 60, 60]
+        >>> keys, values = b.upcoming()
+        >>> keys, values.tolist()
+        (['a', 'b'], [0.0, 5.0])
+        """
+        start = self.closed_until
+        if start is None or self.max_event is None or start + self.width > self.max_event:
+            return [], np.empty(0)
+        keys = [k for k in sorted(self.first) if self.first[k] <= start]
+        values = np.fromiter(
+            (self.open[k].get(start, 0.0) if k in self.open else 0.0 for k in keys),
+            dtype=float,
+            count=len(keys),
+        )
+        return keys, values
+
     # -- state ----------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, float | int | None]:
         """The durable part: the watermark's inputs. Open buckets live in the store."""

@@ -77,6 +77,10 @@ class DetectorBank:
         # yet (see rcf_scores and learn_pending)
         self._table = ForestTable()
         self._pending: list[tuple[RCFDetector, float, float]] = []
+        # buckets judged before they closed (score_ahead): series -> (forest, its records then,
+        # value, verdict); used when the bucket closes with that value and the forest unchanged
+        self._ahead: dict[str, tuple[RCFDetector, int, float, Verdict]] = {}
+        self.ahead_used = 0  # closed buckets whose forest verdict came from score_ahead
         self.workers = settings.pipeline.workers
         # the default detector of each series: online, so state too (snapshots + replay at start);
         # every series' state is a row of one fleet, stepped a batch at a time
@@ -203,7 +207,11 @@ class DetectorBank:
         for members in rounds:
             dets = [self._forest(keys[i]) for i in members]
             warm = [j for j, det in enumerate(dets) if det.forest.is_warm]
-            judged = self._judge_many([dets[j] for j in warm], [x[members[j]] for j in warm])
+            judged = self._judge_many(
+                [dets[j] for j in warm],
+                [x[members[j]] for j in warm],
+                [keys[members[j]] for j in warm],
+            )
             if judged is None:  # forests of mixed configurations: one at a time
                 for i in members:
                     out[i] = self._forest(keys[i]).score_and_learn(_EPOCH, x[i])
@@ -220,8 +228,32 @@ class DetectorBank:
                     det.learn_scored(x[i], scored.score)
         return out
 
-    def _judge_many(self, dets: list[RCFDetector], x: list[float]) -> list[Verdict] | None:
-        """Verdicts of distinct warm forests on one record each, without learning them."""
+    def _judge_many(
+        self, dets: list[RCFDetector], x: list[float], keys: list[str] | None = None
+    ) -> list[Verdict] | None:
+        """Verdicts of distinct warm forests on one record each, without learning them; the
+        series' (``keys``) buckets judged ahead with the same value and forest are not judged
+        again."""
+        if not dets:
+            return []
+        out = [
+            self._take_ahead(keys[j], det, x[j]) if keys is not None else None
+            for j, det in enumerate(dets)
+        ]
+        todo = [j for j, got in enumerate(out) if got is None]
+        scored = self._attribute([dets[j] for j in todo], [x[j] for j in todo])
+        if scored is None:
+            return None
+        for j, (score, high, low) in zip(todo, scored, strict=True):
+            out[j] = dets[j].judge(score, high, low)
+        self.ahead_used += len(dets) - len(todo)
+        return [v for v in out if v is not None]
+
+    def _attribute(
+        self, dets: list[RCFDetector], x: list[float]
+    ) -> list[tuple[float, np.ndarray, np.ndarray]] | None:
+        """(score, high, low) of distinct warm forests on one record each, in one compiled call;
+        None when the forests are of mixed configurations."""
         if not dets:
             return []
         slots = self._table.slots([det.forest for det in dets])
@@ -231,10 +263,41 @@ class DetectorBank:
         scores, hi, lo = self._table.attribute(queries, slots, self.workers)
         first = dets[0].forest
         high, low = first._fold(hi), first._fold(lo)
-        return [
-            det.judge(s, high[j], low[j])
-            for j, (det, s) in enumerate(zip(dets, scores.tolist(), strict=True))
-        ]
+        return [(s, high[j], low[j]) for j, s in enumerate(scores.tolist())]
+
+    def _take_ahead(self, key: str, det: RCFDetector, x: float) -> Verdict | None:
+        got = self._ahead.pop(key, None)
+        if got is None or got[0] is not det or got[1] != det.forest.records_ or got[2] != x:
+            return None  # another value (a late record), or the forest learned since
+        return got[3]
+
+    def score_ahead(self, keys: list[str], values: np.ndarray) -> int:
+        """Score, attribute and judge each series' next bucket to close at its value so far,
+        before it closes, once its forest has learned everything before it (pending buckets are
+        learned first). When the bucket closes with that value and the forest has learned nothing
+        since, :meth:`rcf_scores` uses this verdict instead of judging it again: the same numbers
+        and running threshold, off the path from the bucket's close to its commit. Series whose
+        bucket was already judged ahead at the same value are skipped. Returns how many buckets
+        were scored."""
+        if not self.s.detect.rcf:
+            return 0
+        self.learn_pending()
+        todo: list[tuple[str, RCFDetector, float]] = []
+        for key, v in zip(keys, np.asarray(values, dtype=float).tolist(), strict=True):
+            det = self.forests.get(key)
+            if det is None or not det.forest.is_warm:
+                continue
+            got = self._ahead.get(key)
+            if got is not None and got[0] is det and got[1] == det.forest.records_ and got[2] == v:
+                continue
+            todo.append((key, det, v))
+        scored = self._attribute([det for _, det, _ in todo], [v for _, _, v in todo])
+        if scored is None:  # forests of mixed configurations: they are scored when they close
+            return 0
+        for (key, det, v), (score, high, low) in zip(todo, scored, strict=True):
+            # the verdict's threshold too: the running threshold changes only when it learns
+            self._ahead[key] = (det, det.forest.records_, v, det.judge(score, high, low))
+        return len(todo)
 
     def learn_pending(self) -> None:
         """Teach the forests the buckets :meth:`rcf_scores` scored last (after their commit)."""
@@ -243,14 +306,17 @@ class DetectorBank:
             det.learn_scored(x, score)
 
     def drop_pending(self) -> None:
-        """Forget the scored buckets not learned yet (their batch did not commit)."""
+        """Forget the scored buckets not learned yet (their batch did not commit), and the
+        buckets scored ahead."""
         self._pending = []
+        self._ahead = {}
 
     def reset_forests(self) -> None:
         """Forget every series' forest (and any bucket pending for one)."""
         self.forests.clear()
         self._table = ForestTable()
         self._pending = []
+        self._ahead = {}
 
     def prime(self) -> None:
         """Ready what scoring many forests at once needs (the kernels and the table's typed-list
@@ -285,6 +351,25 @@ class DetectorBank:
         for score in scores[warm_from:].tolist():
             det._observe(score)
         self._table.slots([forest])  # its arrays join the batch scoring's table now, not live
+
+    def adopt_forest(self, key: str, det: RCFDetector) -> None:
+        """Make ``det`` (with its running threshold) the series' forest, its arrays joining the
+        batch scoring's table now rather than in the first live batch that scores it (a forest
+        restored or copied from elsewhere; it must have the bank's trees, samples and shingle)."""
+        if not self.s.detect.rcf:
+            raise UsageError(f"cannot adopt a forest for {key!r}: detect.rcf is off")
+        want = self._config(key)
+        have = det.config
+        kind = (have.number_of_trees, have.sub_sample_size, have.shingle_size)
+        if kind != (want.number_of_trees, want.sub_sample_size, want.shingle_size):
+            raise UsageError(
+                f"cannot adopt a forest of {kind} (trees, samples, shingle) for {key!r}",
+                hint=f"the bank's forests have {want.number_of_trees} trees, "
+                f"{want.sub_sample_size} samples and shingle {want.shingle_size}",
+            )
+        self.forests[key] = det
+        if det.forest.arrays_ is not None:
+            self._table.slots([det.forest])
 
     def load(self, store: Store) -> ModelSet:
         """Build a model set from the newest stored version of every Mean Predictor."""

@@ -134,11 +134,15 @@ class Processor:
                 self.store.set_checkpoints(tx, snaps)
 
     def settle(self) -> None:
-        """Let the forests learn the buckets the last batch scored (its commit is done): off the
-        path from bucket close to commit, and before the next batch is scored (which would
-        settle first anyway). A batch that fails to commit restores the detectors from the store
-        instead, dropping what it left to learn."""
+        """Let the forests learn the buckets the last batch scored (its commit is done), then
+        score each series' next bucket to close at its value so far, where that bucket has ended
+        (only a late record can still change it): both off the path from bucket close to commit,
+        before the next batch is scored. A bucket that closes with the value it was scored at is
+        not scored again (the same numbers); one that changed is scored when it closes. A batch
+        that fails to commit restores the detectors from the store instead, dropping what it left
+        to learn and what was scored ahead."""
         self.bank.learn_pending()
+        self.bank.score_ahead(*self.bucketizer.upcoming())
 
     def source_position(self, source: str) -> dict[str, Any] | None:
         return self.store.checkpoint(f"source:{source}")
@@ -230,6 +234,7 @@ class Processor:
         decider = self.bank.decider
         # the notifier's clock is event time, so grouping and cooldowns behave the same at any speed
         self._event_now = max(self._event_now, float(starts.max()) + self.width)
+        notify = self.notifier is not None
         for i, (b, v) in enumerate(zip(closed, verdicts, strict=True)):
             ref = self.series[b.key]
             rows.add(ref, b, self.bank.name, v, flagged=v.anomalous and v.expected is not None)
@@ -240,13 +245,17 @@ class Processor:
                 # cold start: while the series' default detector warms up, the band decides (its own
                 # model, or the fleet baseline with confidence low)
                 if decider == DEFAULT and defaults[1][i]:
-                    # a band without a model of its own says so: its confidence rides along
-                    decision = replace(d, explanation={**v.explanation, **d.explanation})
+                    # a band without a model of its own says so: its confidence rides along (the
+                    # merged explanation only matters to the notifier: its alerts carry it)
+                    decision = (
+                        replace(d, explanation={**v.explanation, **d.explanation}) if notify else d
+                    )
                     by = DEFAULT
             forest = forests[i]
             if forest is not None:
                 rows.add(ref, b, "rcf", forest, expected=decision.expected)
-                decision = _with_attribution(decision, forest, numeric=by != DEFAULT)
+                if notify:
+                    decision = _with_attribution(decision, forest, numeric=by != DEFAULT)
             outcome.flagged += bool(decision.anomalous)
             if self.notifier is not None:
                 self.notifier.observe(
