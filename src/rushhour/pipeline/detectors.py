@@ -267,9 +267,8 @@ class DetectorBank:
 
     def _take_ahead(self, key: str, det: RCFDetector, x: float) -> Verdict | None:
         got = self._ahead.pop(key, None)
-        if got is None or got[0] is not det or got[1] != det.forest.records_ or got[2] != x:
-            return None  # another value (a late record), or the forest learned since
-        return got[3]
+        # None for another value (a late record), or when the forest learned since
+        return got[3] if got is not None and _still_fresh(got, det, x) else None
 
     def score_ahead(self, keys: list[str], values: np.ndarray) -> int:
         """Score, attribute and judge each series' next bucket to close at its value so far,
@@ -287,8 +286,7 @@ class DetectorBank:
             det = self.forests.get(key)
             if det is None or not det.forest.is_warm:
                 continue
-            got = self._ahead.get(key)
-            if got is not None and got[0] is det and got[1] == det.forest.records_ and got[2] == v:
+            if _still_fresh(self._ahead.get(key), det, v):
                 continue
             todo.append((key, det, v))
         scored = self._attribute([det for _, det, _ in todo], [v for _, _, v in todo])
@@ -539,3 +537,10 @@ def default_verdicts(res: Detections, values: np.ndarray) -> list[Verdict]:
             )
         )
     return out
+
+
+def _still_fresh(
+    got: tuple[RCFDetector, int, float, Verdict] | None, det: RCFDetector, x: float
+) -> bool:
+    """Whether a verdict judged ahead still holds: the same forest, unchanged since, same value."""
+    return got is not None and got[0] is det and got[1] == det.forest.records_ and got[2] == x
