@@ -6,8 +6,8 @@ Usage: PYTHONPATH=src python bench/evaluate.py [--nab /work/shared/nab] [--seeds
 Generated traffic is made with the US public holidays (``generate_traffic``'s default, as ``rushhour
 generate`` with default settings), and the detector is given the same calendar
 (``DetectorConfig.holidays_country``: configuration a user sets, as ``rushhour run`` passes the
-``holidays_country`` setting), except in the row "- holiday calendar". The NAB corpus is run without
-a calendar (``rushhour evaluate``'s default: NAB's series are not request traffic).
+``holidays_country`` setting, and ``rushhour evaluate`` too), except in the row "- holiday
+calendar". The NAB corpus is run without a calendar here (its scores are identical with one).
 
 ``--first-seed 3 --start 2026-03-02`` measures generated data not used while developing;
 ``--variants 3`` runs only the first three rows (the default, without the rhythm path, without the

@@ -151,3 +151,40 @@ def test_cli_takes_a_holiday_calendar(
     cfg.write_text('[detector]\nholidays_country = "XX"\n')
     assert main(["evaluate", str(data), "--labels", str(labels), "--config", str(cfg)]) == 2
     assert "no holiday calendar for country 'XX'" in capsys.readouterr().err
+
+
+def test_a_bare_label_key_finds_its_file_anywhere_under_the_corpus(tmp_path: Path) -> None:
+    # `rushhour generate --out traffic.csv` labels "traffic.csv"; the corpus may hold it in a category
+    rows = [f"2014-01-01 00:{m:02d}:00,{m % 7}" for m in range(0, 60, 5)]
+    (tmp_path / "gen").mkdir()
+    (tmp_path / "gen" / "traffic.csv").write_text("timestamp,value\n" + "\n".join(rows) + "\n")
+    win = [(pd.Timestamp("2014-01-01 00:10"), pd.Timestamp("2014-01-01 00:20"))]
+    ev = evaluate_corpus(tmp_path, {"traffic.csv": win})
+    assert [f.name for f in ev.files] == ["gen/traffic.csv"] and ev.missing == []
+    assert ev.files[0].series.rows == [(2, 4)]
+    # a key that ends two paths is ambiguous, and says which
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "traffic.csv").write_text("timestamp,value\n" + "\n".join(rows) + "\n")
+    with pytest.raises(InputError, match=r"'traffic.csv' matches 2 files: gen/traffic.csv"):
+        evaluate_corpus(tmp_path, {"traffic.csv": win})
+    # an exact key wins, and a key that names nothing is reported missing
+    ev = evaluate_corpus(tmp_path, {"other/traffic.csv": win, "nowhere.csv": []})
+    assert [f.name for f in ev.files] == ["other/traffic.csv"] and ev.missing == ["nowhere.csv"]
+
+
+def test_cli_judges_with_the_settings_calendar_and_zone_by_default(
+    corpus: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # as `rushhour run` would: the settings' public holidays (US by default) and timezone
+    data, labels = corpus
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RUSHHOUR_TIMEZONE", "Europe/Berlin")
+    args = ["evaluate", str(data), "--labels", str(labels), "--out", str(tmp_path / "r"), "--json"]
+    assert main(args) == 0
+    cfg = json.loads(capsys.readouterr().out)["config"]
+    assert (cfg["holidays_country"], cfg["timezone"]) == ("US", "Europe/Berlin")
+    (tmp_path / "d.toml").write_text('[detector]\nholidays_country = ""\nholdoff = 30\n')
+    assert main([*args, "--config", str(tmp_path / "d.toml")]) == 0
+    cfg = json.loads(capsys.readouterr().out)["config"]
+    assert (cfg["holidays_country"], cfg["timezone"], cfg["holdoff"]) == (None, "Europe/Berlin", 30)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,16 +15,21 @@ from rushhour.cli.app import JsonOpt, app, out, progress_bar
 from rushhour.errors import ConfigError
 
 
-def detector_config(path: Path | None) -> Any:
-    """A :class:`DetectorConfig` from the ``[detector]`` table of a TOML file (defaults without one).
+def detector_config(path: Path | None, settings: Any = None) -> Any:
+    """The :class:`DetectorConfig` ``rushhour run`` would judge with, overridden by a TOML file's
+    ``[detector]`` table.
 
-    The default knows no public holidays (NAB's series are not request traffic); to evaluate as
-    ``rushhour run`` would judge request counts, set ``holidays_country`` (and ``holidays_subdiv``)
-    as in the settings (``rushhour generate`` uses the settings' calendar, US by default)."""
+    The base is the settings' default detector (``./rushhour.toml`` and ``RUSHHOUR_*`` variables, as
+    every command reads them): its ``[detect]`` ``default_*`` keys, ``timezone`` and public holidays
+    (``holidays_country``, US by default, the calendar ``rushhour generate`` also uses). A ``[detector]``
+    key overrides any of them; ``holidays_country = ""`` judges without a calendar."""
     from rushhour.detect.default import DetectorConfig
+    from rushhour.pipeline.detectors import default_config
+    from rushhour.settings import load_settings
 
+    base = default_config(settings if settings is not None else load_settings())
     if path is None:
-        return DetectorConfig()
+        return base
     try:
         data = tomllib.loads(path.read_text())
     except (OSError, tomllib.TOMLDecodeError) as exc:
@@ -42,7 +47,7 @@ def detector_config(path: Path | None) -> Any:
         # TOML has no null: an empty string is no calendar
         if key in table and not table[key]:
             table[key] = None
-    config = DetectorConfig(**table)
+    config = replace(base, **table)
     config.validate()
     return config
 
@@ -65,7 +70,9 @@ def evaluate(
 ) -> None:
     """Run the default detector causally over each labelled series and score it.
 
-    Reports NAB scores (optimized threshold, and alerts as shipped) and event metrics.
+    Reports NAB scores (optimized threshold, and alerts as shipped) and event metrics. The detector
+    judges as ``rushhour run`` would: in the settings' timezone, with their public holidays (US by
+    default); the ``[detector]`` table of --config overrides any parameter.
 
     Writes OUT/<category>/<name>.csv (timestamp,value,anomaly_score,alert,label) and summary.json.
     """

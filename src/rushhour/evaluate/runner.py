@@ -162,6 +162,43 @@ class Evaluation:
         }
 
 
+def locate(
+    data_dir: Path, labels: dict[str, list[tuple[pd.Timestamp, pd.Timestamp]]]
+) -> dict[str, list[tuple[pd.Timestamp, pd.Timestamp]]]:
+    """The labels keyed by each file's path under ``data_dir``.
+
+    A key names its file relative to ``data_dir`` (NAB's ``<category>/<name>.csv``). A key that names no
+    file there is matched to the one CSV under ``data_dir`` whose path ends with it (``rushhour
+    generate`` labels its file by its bare name, wherever the corpus puts it); a key that is not found
+    stays as it is (reported missing). Two keys for one file, or a key that ends several paths, are
+    ambiguous and rejected."""
+    if all((data_dir / n).is_file() for n in labels):
+        return labels
+    files = sorted(p.relative_to(data_dir).as_posix() for p in data_dir.rglob("*.csv"))
+    out: dict[str, list[tuple[pd.Timestamp, pd.Timestamp]]] = {}
+    for key, windows in labels.items():
+        name = key
+        if not (data_dir / key).is_file():
+            tail = "/" + key.strip("/")
+            found = [f for f in files if ("/" + f).endswith(tail)]
+            if len(found) > 1:
+                raise InputError(
+                    f"label key {key!r} matches {len(found)} files: {', '.join(found[:5])}",
+                    source=str(data_dir),
+                    expected="label keys that name one file each, relative to DATA_DIR",
+                    hint="write the key as one of those paths in the labels JSON",
+                )
+            name = found[0] if found else key
+        if name in out:
+            raise InputError(
+                f"two label keys name the file {name!r}",
+                source=str(data_dir),
+                expected="one key per file",
+            )
+        out[name] = windows
+    return out
+
+
 DetectorFactory = Callable[[], DefaultDetector]
 
 
@@ -176,6 +213,7 @@ def evaluate_corpus(
     """Run a fresh detector over each labelled file (in ``chunk``-sized stretches; 0 = whole file)."""
     make = factory or (lambda: DefaultDetector(DetectorConfig()))
     started = time.perf_counter()
+    labels = locate(data_dir, labels)
     names = sorted(n for n in labels if (data_dir / n).is_file())
     missing = sorted(n for n in labels if not (data_dir / n).is_file())
     if not names:
