@@ -173,7 +173,9 @@ def test_a_bare_label_key_finds_its_file_anywhere_under_the_corpus(tmp_path: Pat
 
 
 def test_cli_judges_with_the_settings_calendar_and_zone_by_default(
-    corpus: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    corpus: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # as `rushhour run` would: the settings' public holidays (US by default) and timezone

@@ -321,7 +321,7 @@ class DetectorBank:
         functions, loaded from Numba's disk cache, or compiled on a first run), on a throwaway
         forest of the bank's configuration, so that no live batch pays for it."""
         config = self._config("__prime__")
-        kind = (config.number_of_trees, config.sub_sample_size, config.shingle_size)
+        kind = forest_kind(config)
         if not self.s.detect.rcf or kind in ForestTable.primed:
             return
         det = RCFDetector(config)
@@ -356,14 +356,11 @@ class DetectorBank:
         restored or copied from elsewhere; it must have the bank's trees, samples and shingle)."""
         if not self.s.detect.rcf:
             raise UsageError(f"cannot adopt a forest for {key!r}: detect.rcf is off")
-        want = self._config(key)
-        have = det.config
-        kind = (have.number_of_trees, have.sub_sample_size, have.shingle_size)
-        if kind != (want.number_of_trees, want.sub_sample_size, want.shingle_size):
+        want, have = forest_kind(self._config(key)), forest_kind(det.config)
+        if have != want:
             raise UsageError(
-                f"cannot adopt a forest of {kind} (trees, samples, shingle) for {key!r}",
-                hint=f"the bank's forests have {want.number_of_trees} trees, "
-                f"{want.sub_sample_size} samples and shingle {want.shingle_size}",
+                f"cannot adopt a forest of {have} (trees, samples, shingle) for {key!r}",
+                hint="the bank's forests have {} trees, {} samples and shingle {}".format(*want),
             )
         self.forests[key] = det
         if det.forest.arrays_ is not None:
@@ -476,6 +473,11 @@ class DetectorBank:
             if np.isfinite(profile) and profile > 0:
                 levels.append(value / profile)
         return out
+
+
+def forest_kind(config: RCFConfig) -> tuple[int, int, int]:
+    """What forests must share to be scored together: (trees, samples, shingle)."""
+    return (config.number_of_trees, config.sub_sample_size, config.shingle_size)
 
 
 _QUIET = Verdict(score=0.0, anomalous=False)
