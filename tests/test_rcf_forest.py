@@ -279,7 +279,10 @@ def test_version_3_files_load_and_continue_with_the_same_scores() -> None:
     batch = load(data / "rcf_v3_batch.npz")
     assert isinstance(batch, BatchRandomCutForest)
     check_invariants(batch)
-    np.testing.assert_array_equal(batch.score(expected["queries"]), expected["batch_scores"])
+    # batch scores climb in float32, summed in an order that can vary by run: relative 1e-6
+    np.testing.assert_allclose(
+        batch.score(expected["queries"]), expected["batch_scores"], rtol=1e-6, atol=0
+    )
 
 
 def test_cut_dimensions_pack_four_to_a_byte() -> None:
