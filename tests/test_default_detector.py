@@ -11,7 +11,7 @@ import pytest
 from rushhour.detect.default import DefaultDetector, DetectorConfig
 from rushhour.detect.likelihood import Likelihood, tail_from_score
 from rushhour.detect.seasonal_residual import SeasonalResidual
-from rushhour.detect.thresholds import AlertPolicy, learned_threshold, refractory
+from rushhour.detect.thresholds import AlertPolicy, Residual, learned_threshold, refractory
 from rushhour.errors import UsageError
 from rushhour.evaluate import nab
 from rushhour.evaluate.events import EventMetrics, episode_starts, event_metrics, total
@@ -213,6 +213,48 @@ def test_score_meaning_and_thresholds() -> None:
     assert alerts.tolist() == [False, True, True] and sev.tolist() == ["", "warning", "critical"]
     out, _ = refractory(np.array([0.9, 0.9, 1.0]), np.full(5, np.nan), 0.5)
     assert out.tolist() == [0.9, 0.45, 1.0]
+
+
+def test_a_new_incident_pages_within_the_holdoff_but_not_the_return_from_the_paged_one() -> None:
+    # a spike paged (z +8 over an expected 100, sigma 12.5), its return (the baseline followed the
+    # spike: z -7, but back at the expectation the page had), then a drop far below it (z -9)
+    x = np.array([200.0, 100.0, 0.0])
+    residual = Residual(
+        x, np.array([100.0, 188.0, 112.0]), np.array([8.0, -7.0, -9.0]), np.full(3, 12.5)
+    )
+    scores = np.array([0.9, 0.9, 0.9])
+    policy = AlertPolicy(threshold=0.5, critical=0.75, holdoff=60, repage=6.0)
+    assert policy.decide(scores, residual=residual).alert.tolist() == [True, False, True]
+    # without the residual, or with repage off, the holdoff holds every page after the first
+    for p, r in ((AlertPolicy(holdoff=60, repage=6.0), None), (AlertPolicy(holdoff=60), residual)):
+        assert p.decide(scores, residual=r).alert.tolist() == [True, False, False]
+    # after a page that was no residual excursion (z 0.5), an excursion of 8 sigma at a critical
+    # score pages; one below the critical score does not
+    residual = Residual(
+        np.array([106.0, 200.0, 200.0]),
+        np.full(3, 100.0),
+        np.array([0.5, 8.0, 8.0]),
+        np.full(3, 12.5),
+    )
+    policy = AlertPolicy(threshold=0.5, critical=0.75, holdoff=60, repage=6.0)
+    got = policy.decide(np.array([0.6, 0.7, 0.8]), residual=residual).alert.tolist()
+    assert got == [True, False, True]
+    # on generated traffic, drops held off by an earlier page: by an early rush hour paged at 06:54
+    # (z +6, the drop is below what that page expected), and by a rhythm page at 18:30 (z -1.5)
+    tr = generate_traffic(datetime(2026, 11, 2, tzinfo=UTC), weeks=4, seed=5, holidays_country="US")
+    idx, values = tr.frame.index, tr.frame["value"].to_numpy(dtype=float)
+    drops = [
+        (idx >= a) & (idx <= b)
+        for a, b in (
+            ("2026-11-05 07:04", "2026-11-05 07:20"),
+            ("2026-11-11 18:35", "2026-11-11 18:59"),
+        )
+    ]
+    for repage, caught in ((6.0, True), (float("inf"), False)):
+        config = DetectorConfig(holidays_country="US", repage=repage)
+        res = DefaultDetector(config).run(idx, values)
+        assert [bool(res.alert[d].any()) for d in drops] == [caught, caught]
+        assert np.all(res.anomalous[res.alert])
 
 
 def test_snapshot_is_json_and_restore_continues_exactly(traffic) -> None:  # type: ignore[no-untyped-def]

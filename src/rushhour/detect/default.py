@@ -40,8 +40,14 @@ the most unusual component for this series: 0.5 means ``Q = 1e-5``, 0.75 means `
 >>> x = tr.frame["value"].to_numpy(dtype=float); x[3000] *= 3
 >>> det = DefaultDetector()
 >>> res = det.run(tr.frame.index, x)
->>> float(res.score[3000]) > 0.9, int(res.alert.sum()) <= 3, float(res.score.max()) < 1.0
+>>> float(res.score[3000]) > 0.9, int(res.alert.sum()) <= 4, float(res.score.max()) < 1.0
 (True, True, True)
+
+The spike pages although a false page (a morning ramp, ``z`` 2.6) came 21 buckets before it, within
+the holdoff: it is a residual excursion (``z`` 33) where that page was none (``repage``).
+
+>>> bool(res.alert[3000]), int(res.alert[2900:3000].sum())
+(True, 1)
 >>> bool(res.anomalous[3000]), bool(np.all(res.anomalous[res.alert]))
 (True, True)
 """
@@ -73,7 +79,7 @@ from rushhour.detect.seasonal_residual import (
     restore_arrays,
     snapshot_arrays,
 )
-from rushhour.detect.thresholds import AlertPolicy, refractory_rows
+from rushhour.detect.thresholds import AlertPolicy, Residual, refractory_rows
 from rushhour.errors import UsageError
 from rushhour.timeutil import utc, zone
 
@@ -239,6 +245,11 @@ class DetectorConfig:
     refractory: int = 120
     time_scaled: bool = False
     escalate: float = float("inf")
+    #: within the holdoff, a bucket at a ``critical`` score whose residual reaches this many σ still
+    #: pages when it is a new incident: the last page was no residual excursion (``|z| < 3``), or this
+    #: one goes the other way, beyond the last page's expectation by as many of its σ (not the
+    #: recovery of the incident paged); inf: the holdoff holds every page
+    repage: float = 6.0
     combine: str = "max"
     damp: float = 0.5
     timezone: str = "UTC"
@@ -274,7 +285,7 @@ class DetectorConfig:
             )
         if self.combine not in COMBINERS:
             raise UsageError(f"combine must be one of {COMBINERS}, got {self.combine!r}")
-        AlertPolicy(self.threshold, self.critical, self.holdoff, self.warmup)
+        AlertPolicy(self.threshold, self.critical, self.holdoff, self.warmup, repage=self.repage)
         SeasonalResidual(
             bucket_seconds=60.0, outlier_weight=self.outlier_weight, level_vote=self.level_vote
         )
@@ -329,6 +340,7 @@ class DefaultFleet:
             self.config.holdoff,
             self.config.warmup,
             self.config.escalate,
+            self.config.repage,
         )
         #: built at the first bucket (the width is then known)
         self.baseline: SeasonalResidual | None = None
@@ -475,7 +487,9 @@ class DefaultFleet:
             cal = score_from_tail(calibrated, scale)
             score, undamped = np.maximum(score, cal), np.maximum(undamped, cal)
         scores = {k: score_from_tail(v, scale) for k, v in surprise.items()}
-        d = self.policy.decide_rows(score, rows, a["policy"], undamped)
+        d = self.policy.decide_rows(
+            score, rows, a["policy"], undamped, Residual(x, base.expected, base.z, base.sigma)
+        )
         return Detections(
             score, d.alert, d.severity, base.expected, base.z, scores, d.anomalous, undamped, d.warm
         )
@@ -546,6 +560,9 @@ class DefaultFleet:
                     "seen": int(state["policy"][r, 0]),
                     "since_alert": int(state["policy"][r, 1]),
                     "last_score": float(state["policy"][r, 2]),
+                    "page_z": float(state["policy"][r, 3]),
+                    "page_expected": float(state["policy"][r, 4]),
+                    "page_sigma": float(state["policy"][r, 5]),
                 }
             ),
         }
@@ -611,10 +628,16 @@ class DefaultFleet:
                 a[f"rhythm.{k}"][row] = saved.reshape(init.shape)
         a["history"][row] = np.array(_unplain(state["history"]), dtype=float)
         policy = state["policy"]
+        # a snapshot from before the re-page of a new incident has no residual of its last page:
+        # 0, as for a page that was no residual excursion
         a["policy"][row] = [
             int(policy["seen"]),
             int(policy["since_alert"]),
             float(_unplain(policy["last_score"])),
+            *(
+                float(_unplain(policy.get(k, 0.0)))
+                for k in ("page_z", "page_expected", "page_sigma")
+            ),
         ]
 
 

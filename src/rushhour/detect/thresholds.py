@@ -14,6 +14,13 @@
 
   Severity is ``critical`` from ``critical`` upwards, ``warning`` below, for every flagged bucket.
 
+  Within the holdoff a bucket still pages when it is a *new* incident (``repage``, in σ of the
+  baseline's residual ``z``; off by default here, on in the default detector): its score reaches
+  ``critical``, ``|z| >= repage``, and either the last page was no residual excursion
+  (``|z| < REPAGE_QUIET`` there: a rhythm or calibrated-path page) or this one goes the other way
+  *beyond* the last page's expectation by ``repage`` of that page's σ — not the recovery of the
+  incident paged, which returns to that expectation.
+
 >>> import numpy as np
 >>> policy = AlertPolicy(threshold=0.5, critical=0.8, holdoff=3, warmup=1)
 >>> d = policy.decide(np.array([0.9, 0.6, 0.6, 0.1, 0.1, 0.6, 0.85]))
@@ -30,6 +37,10 @@ import numba as nb
 import numpy as np
 
 from rushhour.errors import UsageError
+
+#: a page whose residual was within this many σ was no excursion of the baseline's residual (the
+#: rhythm or the calibrated path paged): a later residual excursion of ``repage`` σ is a new incident
+REPAGE_QUIET = 3.0
 
 
 def static_threshold(value: float) -> float:
@@ -92,9 +103,13 @@ class AlertPolicy:
     warmup: int = 0
     #: within the holdoff, alert again anyway when the score beats the last alert's by this much
     escalate: float = float("inf")
+    #: within the holdoff, page a new incident anyway (see the module doc; inf: never)
+    repage: float = float("inf")
     seen_: int = field(default=0, repr=False)
     last_score_: float = field(default=0.0, repr=False)
     since_alert_: int = field(default=1 << 30, repr=False)
+    #: the last page's residual ``z``, expected value and σ (what a new incident is compared with)
+    page_: tuple[float, float, float] = field(default=(0.0, 0.0, 0.0), repr=False)
 
     def __post_init__(self) -> None:
         static_threshold(self.threshold)
@@ -104,21 +119,30 @@ class AlertPolicy:
             )
         if self.holdoff < 0 or self.warmup < 0:
             raise UsageError(f"holdoff and warmup must be >= 0, got {self.holdoff}, {self.warmup}")
+        if not self.repage > 0:
+            raise UsageError(f"repage must be > 0 (inf: off), got {self.repage}")
 
-    def decide(self, scores: np.ndarray, flag_scores: np.ndarray | None = None) -> Decisions:
+    def decide(
+        self,
+        scores: np.ndarray,
+        flag_scores: np.ndarray | None = None,
+        residual: Residual | None = None,
+    ) -> Decisions:
         """Flags, pages and severities of the next buckets, in order.
 
         ``scores`` are what pages read (damped after an incident's peak, see :func:`refractory`);
         ``flag_scores`` (default: ``scores``) what flags and severities read: a page is always flagged.
+        ``residual`` (the baseline's per bucket) lets a new incident page within the holdoff.
         """
-        st = np.array([[self.seen_, self.since_alert_, self.last_score_]], dtype=float)
+        st = np.array([[self.seen_, self.since_alert_, self.last_score_, *self.page_]], dtype=float)
         s = np.asarray(scores, dtype=float)
-        out = self.decide_rows(s, np.zeros(s.shape[0], dtype=np.int64), st, flag_scores)
+        out = self.decide_rows(s, np.zeros(s.shape[0], dtype=np.int64), st, flag_scores, residual)
         self.seen_, self.since_alert_, self.last_score_ = (
             int(st[0, 0]),
             int(st[0, 1]),
             float(st[0, 2]),
         )
+        self.page_ = (float(st[0, 3]), float(st[0, 4]), float(st[0, 5]))
         return out
 
     def apply(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -127,9 +151,9 @@ class AlertPolicy:
         return d.alert, np.where(d.alert, d.severity, "").astype(str)
 
     def initial_state(self) -> np.ndarray:
-        """The state of one series for :meth:`decide_rows`: buckets seen, since the last alert, and
-        the last alert's score."""
-        return np.array([0.0, float(1 << 30), 0.0])
+        """The state of one series for :meth:`decide_rows`: buckets seen, since the last alert, the
+        last alert's score, and its residual ``z``, expected value and σ."""
+        return np.array([0.0, float(1 << 30), 0.0, 0.0, 0.0, 0.0])
 
     def decide_rows(
         self,
@@ -137,18 +161,46 @@ class AlertPolicy:
         rows: np.ndarray,
         states: np.ndarray,
         flag_scores: np.ndarray | None = None,
+        residual: Residual | None = None,
     ) -> Decisions:
         """:meth:`decide` for many series at once: score ``i`` belongs to the series whose state is
         ``states[rows[i]]`` (rows of :meth:`initial_state`, moved on in place); each series' scores
         in time order."""
         s = np.asarray(scores, dtype=float)
         f = s if flag_scores is None else np.maximum(np.asarray(flag_scores, dtype=float), s)
+        if residual is None:
+            nan = np.full(s.shape[0], np.nan)
+            residual = Residual(nan, nan, nan, nan)
+        x, expected, z, sigma = (np.asarray(v, dtype=float) for v in residual)
         alerts, warm = _apply(
-            s, rows, states, self.threshold, self.holdoff, self.warmup, self.escalate
+            s,
+            rows,
+            states,
+            self.threshold,
+            self.holdoff,
+            self.warmup,
+            self.escalate,
+            x,
+            expected,
+            z,
+            sigma,
+            self.critical,
+            self.repage,
+            REPAGE_QUIET,
         )
         flags = warm & (f >= self.threshold)
         sev = np.where(flags, np.where(f >= self.critical, "critical", "warning"), "")
         return Decisions(flags, alerts, sev.astype(str), warm)
+
+
+class Residual(NamedTuple):
+    """The baseline's view of each bucket: value, expected value, standardized residual ``z`` and
+    the σ it was standardized with (NaN where unknown)."""
+
+    x: np.ndarray
+    expected: np.ndarray
+    z: np.ndarray
+    sigma: np.ndarray
 
 
 class Decisions(NamedTuple):
@@ -170,19 +222,41 @@ def _apply(
     holdoff: int,
     warmup: int,
     escalate: float,
+    x: np.ndarray,
+    expected: np.ndarray,
+    z: np.ndarray,
+    sigma: np.ndarray,
+    critical: float,
+    repage: float,
+    quiet: float,
 ) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover - compiled
-    # a state row: buckets seen, buckets since the last alert, score of the last alert
+    # a state row: buckets seen, buckets since the last alert, score of the last alert, and the
+    # last alert's residual z, expected value and sigma
     out = np.zeros(s.shape[0], dtype=np.bool_)
     warm = np.zeros(s.shape[0], dtype=np.bool_)
     for i in range(s.shape[0]):
         st = states[rows[i]]
         st[1] += 1
         free = st[1] > holdoff or s[i] >= st[2] + escalate
+        zi = z[i] if np.isfinite(z[i]) else 0.0
+        if not free and s[i] >= critical and abs(zi) >= repage:
+            # a new incident: after a page that was no residual excursion, or the other way and
+            # beyond the paged bucket's expectation (not the return from the incident paged)
+            zp = st[3]
+            if abs(zp) < quiet:
+                free = True
+            elif (zi > 0) != (zp > 0):
+                away = (x[i] - st[4]) if zi > 0 else (st[4] - x[i])
+                free = away >= repage * st[5]
         warm[i] = st[0] >= warmup
         if warm[i] and s[i] >= thr and free:
             out[i] = True
             st[1] = 0
             st[2] = s[i]
+            ok = np.isfinite(z[i]) and np.isfinite(expected[i]) and np.isfinite(sigma[i])
+            st[3] = z[i] if ok else 0.0
+            st[4] = expected[i] if ok else 0.0
+            st[5] = sigma[i] if ok else 0.0
         st[0] += 1
     return out, warm
 
