@@ -144,9 +144,56 @@ def test_a_series_without_daily_recurrences_scores_the_same_with_or_without_the_
 def test_snapshots_carry_the_phases_and_old_ones_restore() -> None:
     idx, x = _cpu_with_backup(6)
     snap, _ = assert_snapshot_round_trip(idx, x, 1000)
-    old = {k: v for k, v in snap.items() if k != "recurrence"}
+    old = {k: v for k, v in snap.items() if k != "daily_recurrence"}
     old["config"] = {k: v for k, v in snap["config"].items() if k != "recurrence"}
     DefaultDetector.restore(old).run(idx[1000:1010], x[1000:1010])
+    # a snapshot from when each component kept its own phases: merged, they are the phases of
+    # the largest surprise (here the other components' phases are empty, on an older day)
+    per_component = {k: v for k, v in snap.items() if k != "daily_recurrence"}
+    empty = Recurrence().initial_state().tolist()
+    per_component["recurrence"] = [snap["daily_recurrence"], empty, empty]
+    want = DefaultDetector.restore(snap).run(idx[1000:], x[1000:])
+    got = DefaultDetector.restore(per_component).run(idx[1000:], x[1000:])
+    np.testing.assert_array_equal(got.score, want.score)
+
+
+def test_merged_phases_drop_the_days_a_state_skipped() -> None:
+    rec = Recurrence()
+    a, b = rec.initial_state(), rec.initial_state()
+    n = rec.slots
+    a[0], b[0] = 10.0, 12.0
+    a[1 + (10 % rec.days) * n + 5] = 9.0  # day 10 (still in the window of day 12)
+    a[1 + (11 % rec.days) * n + 5] = 8.0  # stale: a slot of day 3, which a never reached 11
+    b[1 + (12 % rec.days) * n + 6] = 7.0
+    m = rec.merge_states([a.tolist(), b.tolist()])
+    assert m[0] == 12.0
+    assert m[1 + (10 % rec.days) * n + 5] == 9.0
+    assert m[1 + (11 % rec.days) * n + 5] == 0.0
+    assert m[1 + (12 % rec.days) * n + 6] == 7.0
+    assert rec.merge_states([]).tolist() == rec.initial_state().tolist()
+
+
+def test_a_daily_burst_is_one_recurrence_whichever_component_finds_it() -> None:
+    # a daily job at 08:20 (± 30 minutes) that spikes on odd days and holds a plateau for an hour
+    # on even days: the residual finds the spikes most surprising, the shift the plateaus. Each
+    # component alone saw its kind on one earlier day only; the detector's largest surprise saw
+    # the job every day, so from the third day it stops paging (day 4 paged, by the shift, while
+    # each component read its own recurrences)
+    rng = np.random.default_rng(7)
+    x = 0.1 + 0.03 * rng.integers(0, 3, size=DAY * 14)
+    for day in range(14):
+        at = day * DAY + 100 + int(rng.integers(-6, 7))
+        if day % 2:
+            x[at] = 1.5
+        else:
+            x[at : at + 12] = 0.45
+    idx = pd.date_range(datetime(2026, 1, 5, tzinfo=UTC), periods=x.size, freq="5min")
+    res = DefaultDetector(DetectorConfig()).run(idx, x)
+    paged_days = set((np.flatnonzero(res.alert) // DAY).tolist())
+    assert 4 not in paged_days
+    assert len([d for d in paged_days if d >= 3]) <= 2
+    off = DefaultDetector(DetectorConfig(recurrence=False)).run(idx, x)
+    assert int(off.alert[DAY * 3 :].sum()) >= 10
 
 
 def test_a_state_of_the_float64_layout_restores() -> None:

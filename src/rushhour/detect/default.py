@@ -16,18 +16,21 @@ learned):
 3. Each raw signal is normalised by its own :class:`~rushhour.detect.likelihood.Likelihood`
    (its tail probability against its own history), bounded by how often comparable surprises
    recurred (:mod:`~rushhour.detect.novelty`) and whether recent days showed them at this time of
-   day (:mod:`~rushhour.detect.recurrence`), and the score is the largest. For count series
+   day (:mod:`~rushhour.detect.recurrence`, read on the largest surprise of any component), and
+   the score is the largest. For count series
    whose residuals look Gaussian, :class:`~rushhour.detect.calibrated.Calibrated` also reads ``|z|``'s
    own tail (no likelihood widening on traffic with frequent incidents); the larger of the two wins.
    For count series with a repeating day-class rhythm, :class:`~rushhour.detect.rhythm.Rhythm`
    judges each bucket against the weekday or weekend profile, which absorbs nothing (ramps and
    missing rush hours the baseline follows); where it finds a value normal for the time of day, the
    calibrated path does not score it.
-4. A refractory step damps the buckets that merely continue an incident (one incident, one peak).
+4. A refractory step damps the buckets that merely continue an incident (one incident, one peak),
+   and the new peaks of an incident that rises by less than a decade of surprise at a time.
 5. :class:`~rushhour.detect.thresholds.AlertPolicy` decides twice: ``anomalous`` flags every bucket
    whose undamped score reaches ``threshold`` after the warm-up (how long an incident lasts: what the
    live pipeline stores and turns into one episode), ``alert`` pages on the damped score, at most once
-   per ``holdoff`` buckets (what ``rushhour evaluate`` scores as shipped).
+   per ``holdoff`` buckets unless a new incident starts within it (``repage``; what ``rushhour
+   evaluate`` scores as shipped).
 
 **Meaning of the score**: ``s`` in ``[0, 1)`` stands for a tail probability ``Q = 10^(-5·s/(1-s))`` of
 the most unusual component for this series: 0.5 means ``Q = 1e-5``, 0.75 means ``Q = 1e-15``.
@@ -79,7 +82,7 @@ from rushhour.detect.seasonal_residual import (
     restore_arrays,
     snapshot_arrays,
 )
-from rushhour.detect.thresholds import AlertPolicy, Residual, refractory_rows
+from rushhour.detect.thresholds import AlertPolicy, Residual, refractory_rows, rise_initial
 from rushhour.errors import UsageError
 from rushhour.timeutil import utc, zone
 
@@ -275,6 +278,12 @@ class DetectorConfig:
     #: a holiday as a weekend day; None: no holidays (every Monday-Friday is a working day)
     holidays_country: str | None = None
     holidays_subdiv: str | None = None
+    #: an incident that rises (:func:`~rushhour.detect.thresholds.refractory`): a new peak within
+    #: ``rise_within`` buckets of the previous new peak is damped like a continuation unless its
+    #: surprise exceeds that of the rise's last undamped peak by ``rise_decades`` (a tail ten
+    #: times smaller at 1); ``rise_within = 0``: every new peak keeps its score
+    rise_within: int = 10
+    rise_decades: float = 1.0
 
     def validate(self) -> None:
         unknown = [c for c in self.components if c not in COMPONENTS]
@@ -286,6 +295,11 @@ class DetectorConfig:
         if self.combine not in COMBINERS:
             raise UsageError(f"combine must be one of {COMBINERS}, got {self.combine!r}")
         AlertPolicy(self.threshold, self.critical, self.holdoff, self.warmup, repage=self.repage)
+        if self.rise_within < 0 or self.rise_decades < 0:
+            raise UsageError(
+                "rise_within and rise_decades must be >= 0, got "
+                f"{self.rise_within} and {self.rise_decades}"
+            )
         SeasonalResidual(
             bucket_seconds=60.0, outlier_weight=self.outlier_weight, level_vote=self.level_vote
         )
@@ -392,11 +406,12 @@ class DefaultFleet:
             out |= {f"comp{i}.{k}": v for k, v in comp.initial().items()}
             out[f"likelihood{i}"] = np.zeros(LIKELIHOOD_STATE)
             out[f"novelty{i}"] = self.novelty.initial_state()
-            out[f"recurrence{i}"] = self.recurrence.initial_state()
+        out["recurrence"] = self.recurrence.initial_state()
         out["calibrated"] = calibrated_initial()
         if self.rhythm is not None:
             out |= {f"rhythm.{k}": v for k, v in self.rhythm.initial().items()}
         out["history"] = np.full(self.config.refractory, np.nan)
+        out["rise"] = rise_initial()
         out["policy"] = self.policy.initial_state()
         return out
 
@@ -447,6 +462,7 @@ class DefaultFleet:
         # start-up noise it never sees again: signals derived from it are learned after the warm-up
         settling = _ordinals(rows, a["policy"][:, 0]) < self.config.warmup
         surprise: dict[str, np.ndarray] = {}
+        seen_any: np.ndarray | None = None
         for i, (comp, lk) in enumerate(zip(self.components, self.likelihoods, strict=True)):
             state = {k: a[f"comp{i}.{k}"] for k in self.component_keys[i]}
             raw = comp.raw(x, base, rows, state)
@@ -457,15 +473,18 @@ class DefaultFleet:
                 u = seen
                 if self.config.novelty:
                     u = self.novelty.cap_rows(seen, rows, a[f"novelty{i}"])
-                if self.config.recurrence:
-                    daily = self.recurrence.cap_rows(secs, seen, rows, a[f"recurrence{i}"])
-                    u = np.fmin(u, daily)
+                seen_any = seen if seen_any is None else np.fmax(seen_any, seen)
                 surprise[comp.name] = u
             else:
                 # without normalisation the raw signal is read as a Gaussian z directly
                 u = gaussian_surprise(raw)
                 u[settling] = 0.0
                 surprise[comp.name] = u
+        if self.config.recurrence and seen_any is not None:
+            # the daily recurrence reads the largest surprise of any component: a daily job's
+            # burst is one recurrence whichever component finds it most surprising on a given day
+            daily = self.recurrence.cap_rows(secs, seen_any, rows, a["recurrence"])
+            surprise = {k: np.where(daily < v, daily, v) for k, v in surprise.items()}
         scale = Likelihood.scale
         total = combine(list(surprise.values()), self.config.combine)
         rh = self._rhythm(secs, x, base, rows)
@@ -473,7 +492,8 @@ class DefaultFleet:
             surprise["rhythm"] = rh.surprise
             total = np.maximum(total, rh.surprise)
         undamped = np.nan_to_num(score_from_tail(total, scale), nan=0.0)
-        score = refractory_rows(undamped, rows, a["history"], self.config.damp)
+        rise = (self.config.rise_within, self.config.rise_decades, scale)
+        score = refractory_rows(undamped, rows, a["history"], self.config.damp, rise, a["rise"])
         if self.config.calibrated and self.config.likelihood:
             # where the rhythm judges a bucket, it replaces the calibrated path's return rule: a
             # value normal for the time of day is no incident whatever the baseline forecast, and
@@ -547,14 +567,13 @@ class DefaultFleet:
                 {"state": state[f"likelihood{i}"][r].tolist()} for i in range(len(self.components))
             ],
             "novelty": [state[f"novelty{i}"][r].tolist() for i in range(len(self.components))],
-            "recurrence": [
-                state[f"recurrence{i}"][r].tolist() for i in range(len(self.components))
-            ],
+            "daily_recurrence": state["recurrence"][r].tolist(),
             "calibrated": _plain({"state": state["calibrated"][r]}),
             "rhythm": None
             if "rhythm.state" not in state
             else _plain({"state": state["rhythm.state"][r], "profile": state["rhythm.profile"][r]}),
             "history": _plain({"h": state["history"][r]})["h"],
+            "rise": _plain({"r": state["rise"][r]})["r"],
             "policy": _plain(
                 {
                     "seen": int(state["policy"][r, 0]),
@@ -610,9 +629,12 @@ class DefaultFleet:
         # (one of the float64 layout before float32 storage is converted)
         for i, saved_hist in enumerate(state.get("novelty") or []):
             a[f"novelty{i}"][row] = self.novelty.restore_state(saved_hist)
-        # and one from before the daily recurrence stage starts its phases afresh
-        for i, saved_phases in enumerate(state.get("recurrence") or []):
-            a[f"recurrence{i}"][row] = self.recurrence.restore_state(saved_phases)
+        # the daily recurrence's phases: one state for the combined surprise; a snapshot from when
+        # each component kept its own has them merged; one from before the stage starts afresh
+        if state.get("daily_recurrence") is not None:
+            a["recurrence"][row] = self.recurrence.restore_state(state["daily_recurrence"])
+        elif state.get("recurrence"):
+            a["recurrence"][row] = self.recurrence.merge_states(state["recurrence"])
         calibrated = _unplain(state.get("calibrated"))
         # a snapshot from before the calibrated path existed starts it afresh
         if calibrated is not None and calibrated["state"] is not None:
@@ -627,6 +649,9 @@ class DefaultFleet:
                     saved = Rhythm.upgrade_state(saved)
                 a[f"rhythm.{k}"][row] = saved.reshape(init.shape)
         a["history"][row] = np.array(_unplain(state["history"]), dtype=float)
+        # a snapshot from before rise chains existed starts with none
+        if state.get("rise") is not None:
+            a["rise"][row] = np.array(_unplain(state["rise"]), dtype=float)
         policy = state["policy"]
         # a snapshot from before the re-page of a new incident has no residual of its last page:
         # 0, as for a page that was no residual excursion

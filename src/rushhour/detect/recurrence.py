@@ -103,6 +103,31 @@ class Recurrence:
             )
         return values
 
+    def merge_states(self, saved: list[list[float]] | list[np.ndarray]) -> np.ndarray:
+        """One state from several (per-component states of snapshots taken before the detector
+        read recurrences of its combined surprise): per phase and day the largest surprise, each
+        state first moved on to the latest day any of them has seen (days it skipped are empty)."""
+        rows = [self.restore_state(v) for v in saved]
+        out = self.initial_state()
+        if not rows:
+            return out
+        day = max(float(r[0]) for r in rows)
+        if day < 0:
+            return out
+        n = self.slots
+        out[0] = day
+        for r in rows:
+            r = r.copy()
+            if r[0] < 0 or day - r[0] >= self.days:
+                continue  # nothing it holds lies in the window
+            d = r[0] + 1
+            while d <= day:
+                base = 1 + int(d % self.days) * n
+                r[base : base + n] = 0.0
+                d += 1
+            out[1:] = np.maximum(out[1:], r[1:])
+        return out
+
     def cap(self, local_seconds: np.ndarray, surprise: np.ndarray) -> np.ndarray:
         """Bounded surprises of one series' next buckets (local wall-clock epoch seconds)."""
         if self.state_ is None:

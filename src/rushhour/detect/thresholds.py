@@ -261,8 +261,22 @@ def _apply(
     return out, warm
 
 
+#: a series' rise-chain state (:func:`refractory_rows`): buckets since its last new peak, and the
+#: score of the chain's last undamped peak
+RISE_STATE = 2
+
+
+def rise_initial() -> np.ndarray:
+    """One series' rise-chain state before any bucket: no peak yet."""
+    return np.array([np.inf, 0.0])
+
+
 def refractory(
-    scores: np.ndarray, history: np.ndarray, damp: float
+    scores: np.ndarray,
+    history: np.ndarray,
+    damp: float,
+    rise: tuple[int, float, float] | None = None,
+    chain: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Damp each score that does not exceed the largest of the previous ``len(history)`` scores.
 
@@ -273,29 +287,68 @@ def refractory(
     >>> out, hist = refractory(np.array([0.2, 0.9, 0.8, 0.95]), np.full(2, np.nan), 0.5)
     >>> out.tolist(), hist.tolist()
     ([0.2, 0.9, 0.4, 0.95], [0.8, 0.95])
+
+    ``rise = (within, decades, scale)`` also damps an incident that *rises*: a new peak within
+    ``within`` buckets of the previous new peak continues the same incident, and keeps its score
+    only if its surprise (``u = scale·s/(1-s)``, the inverse of the score's scale) exceeds that of
+    the chain's last undamped peak by ``decades`` (``chain``, :func:`rise_initial`, is moved on
+    in place). A score creeping up bucket by bucket gets one peak per ``decades``, not one per
+    bucket:
+
+    >>> s = np.array([0.2, 0.52, 0.53, 0.54, 0.55, 0.6])
+    >>> refractory(s, np.full(3, np.nan), 0.5, (10, 1.0, 5.0))[0].tolist()
+    [0.2, 0.52, 0.265, 0.27, 0.275, 0.6]
     """
     s = np.asarray(scores, dtype=float)
     h = np.array(history, dtype=float)
     if h.size == 0:
         return s.copy(), h
-    out = refractory_rows(s, np.zeros(s.shape[0], dtype=np.int64), h[None], damp)
+    c = rise_initial() if chain is None else chain
+    out = refractory_rows(s, np.zeros(s.shape[0], dtype=np.int64), h[None], damp, rise, c[None])
+    if chain is not None:
+        chain[:] = c
     return out, h
 
 
 def refractory_rows(
-    scores: np.ndarray, rows: np.ndarray, histories: np.ndarray, damp: float
+    scores: np.ndarray,
+    rows: np.ndarray,
+    histories: np.ndarray,
+    damp: float,
+    rise: tuple[int, float, float] | None = None,
+    chains: np.ndarray | None = None,
 ) -> np.ndarray:
     """:func:`refractory` for many series at once: score ``i`` belongs to the series whose history
-    is ``histories[rows[i]]`` (updated in place); each series' scores in time order."""
+    is ``histories[rows[i]]`` (updated in place, as is ``chains[rows[i]]`` with ``rise``); each
+    series' scores in time order."""
     s = np.asarray(scores, dtype=float)
     if histories.shape[1] == 0:
         return s.copy()
-    return _refractory(s, rows, histories, damp)
+    if rise is None or chains is None or rise[0] <= 0:
+        # no rise chains: a state nobody reads
+        return _refractory(
+            s, rows, histories, damp, np.zeros((histories.shape[0], RISE_STATE)), 0, 0.0, 1.0
+        )
+    within, decades, scale = rise
+    return _refractory(s, rows, histories, damp, chains, int(within), float(decades), float(scale))
+
+
+@nb.njit(cache=True)
+def _surprise(score: float, scale: float) -> float:  # pragma: no cover
+    # the inverse of ``score = u / (u + scale)``
+    return np.inf if score >= 1.0 else scale * score / (1.0 - score)
 
 
 @nb.njit(cache=True)
 def _refractory(
-    s: np.ndarray, rows: np.ndarray, histories: np.ndarray, damp: float
+    s: np.ndarray,
+    rows: np.ndarray,
+    histories: np.ndarray,
+    damp: float,
+    chains: np.ndarray,
+    within: int,
+    decades: float,
+    scale: float,
 ) -> np.ndarray:  # pragma: no cover
     n = s.shape[0]
     hn = histories.shape[1]
@@ -307,7 +360,24 @@ def _refractory(
             v = h[k]
             if not np.isnan(v) and v > m:
                 m = v
-        out[i] = s[i] if s[i] > m else s[i] * damp
+        if s[i] > m:
+            out[i] = s[i]
+            if within > 0:
+                c = chains[rows[i]]
+                if c[0] <= within:
+                    # a new peak right after another: the same incident rising, unless it is
+                    # ``decades`` more surprising than the chain's last undamped peak
+                    if _surprise(s[i], scale) <= _surprise(c[1], scale) + decades:
+                        out[i] = s[i] * damp
+                    else:
+                        c[1] = s[i]
+                else:
+                    c[1] = s[i]
+                c[0] = 0.0
+        else:
+            out[i] = s[i] * damp
+        if within > 0:
+            chains[rows[i]][0] += 1.0
         for k in range(hn - 1):
             h[k] = h[k + 1]
         h[hn - 1] = s[i]
