@@ -48,7 +48,14 @@ def tail_from_score(score: float, scale: float) -> float:
     >>> tail_from_score(0.5, 5.0)
     1e-05
     """
-    return float(10.0 ** (-scale * score / (1.0 - score)))
+    return float(10.0 ** -surprise_from_score(score, scale))
+
+
+@nb.njit(cache=True)
+def surprise_from_score(score: float, scale: float) -> float:  # pragma: no cover - compiled
+    """The surprise ``-log10 Q`` a score stands for (inverse of :func:`score_from_tail`; a score of
+    1 is infinitely surprising)."""
+    return np.inf if score >= 1.0 else scale * score / (1.0 - score)
 
 
 def gaussian_surprise(z: np.ndarray) -> np.ndarray:

@@ -36,6 +36,7 @@ from typing import NamedTuple
 import numba as nb
 import numpy as np
 
+from rushhour.detect.likelihood import surprise_from_score
 from rushhour.errors import UsageError
 
 #: a page whose residual was within this many σ was no excursion of the baseline's residual (the
@@ -334,12 +335,6 @@ def refractory_rows(
 
 
 @nb.njit(cache=True)
-def _surprise(score: float, scale: float) -> float:  # pragma: no cover
-    # the inverse of ``score = u / (u + scale)``
-    return np.inf if score >= 1.0 else scale * score / (1.0 - score)
-
-
-@nb.njit(cache=True)
 def _refractory(
     s: np.ndarray,
     rows: np.ndarray,
@@ -367,7 +362,10 @@ def _refractory(
                 if c[0] <= within:
                     # a new peak right after another: the same incident rising, unless it is
                     # ``decades`` more surprising than the chain's last undamped peak
-                    if _surprise(s[i], scale) <= _surprise(c[1], scale) + decades:
+                    if (
+                        surprise_from_score(s[i], scale)
+                        <= surprise_from_score(c[1], scale) + decades
+                    ):
                         out[i] = s[i] * damp
                     else:
                         c[1] = s[i]
