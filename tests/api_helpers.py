@@ -132,7 +132,8 @@ def live_server(settings: Settings, store: Store, **kw: Any) -> Iterator[tuple[s
 
     thread = threading.Thread(target=main, daemon=True)
     thread.start()
-    assert ready.wait(30), "the server did not start"
+    # a first start in a fresh checkout compiles the detectors' kernels before it answers
+    assert ready.wait(300), "the server did not start"
     if "error" in box:
         raise box["error"]
     try:

@@ -23,7 +23,7 @@ import json
 from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -65,6 +65,8 @@ class DetectorBank:
     """Scores closed buckets of many series."""
 
     name = "mean_band"
+    #: whether this process has readied the default detectors' kernels (:meth:`prime`)
+    defaults_primed: ClassVar[bool] = False
 
     def __init__(self, settings: Settings) -> None:
         self.s = settings
@@ -317,9 +319,22 @@ class DetectorBank:
         self._ahead = {}
 
     def prime(self) -> None:
-        """Ready what scoring many forests at once needs (the kernels and the table's typed-list
-        functions, loaded from Numba's disk cache, or compiled on a first run), on a throwaway
-        forest of the bank's configuration, so that no live batch pays for it."""
+        """Ready the compiled kernels (loaded from Numba's disk cache, or compiled on a first run,
+        some 20 s) on throwaway detectors of the bank's configuration, so that no live batch pays
+        for them: the default detectors' fleet, and what scoring many forests at once needs."""
+        self._prime_defaults()
+        self._prime_forests()
+
+    def _prime_defaults(self) -> None:
+        if self.default_config is None or DetectorBank.defaults_primed:
+            return
+        fleet = DefaultFleet(self.default_config, bucket_seconds=self.s.bucket_width())
+        rows = np.repeat(fleet.add(1), 2)  # two buckets take every compiled path
+        starts = np.arange(2, dtype=np.int64) * self.s.bucket_width() * 1_000_000_000
+        fleet.run(rows, starts, np.ones(2))
+        DetectorBank.defaults_primed = True
+
+    def _prime_forests(self) -> None:
         config = self._config("__prime__")
         kind = forest_kind(config)
         if not self.s.detect.rcf or kind in ForestTable.primed:

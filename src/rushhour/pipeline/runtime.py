@@ -86,15 +86,23 @@ class Runtime:
         self.stats = Stats()
         self.stopping = asyncio.Event()
         self._busy = False
-        self._busy = False
+        self._prepared = False
 
     def stop(self) -> None:
         self.stopping.set()
 
+    def prepare(self) -> None:
+        """Resume from the store and warm the detectors (compiling their kernels on a first run),
+        once: a host that serves beside the runtime calls this before it answers, so the first
+        request does not wait for it."""
+        if not self._prepared:
+            self.processor.restore()
+            self._prepared = True
+
     async def run(self, duration: float | None = None, until_idle: bool = False) -> Stats:
         """Run until stopped, ``duration`` seconds pass, or (``until_idle``) every source is finished
         or idle and the queue is empty."""
-        self.processor.restore()
+        self.prepare()
         for src in self.sources:
             await src.open(self.processor.source_position(src.name))
         pumps = [asyncio.create_task(self._pump(src)) for src in self.sources]
@@ -130,6 +138,7 @@ class Runtime:
                 )  # what is due now goes out before exit
             for src in self.sources:
                 await src.close()
+            self._prepared = False  # a later run resumes from the store again
         return self.stats
 
     def _idle(self) -> bool:
