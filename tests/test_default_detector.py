@@ -190,6 +190,24 @@ def test_one_minute_buckets_read_the_profile_between_slots() -> None:
     assert np.mean(np.abs(out.expected[-1440:] - truth[-1440:])) < 0.5
 
 
+def test_a_young_weekly_slot_is_outvoted_so_last_weeks_incident_is_not_forecast() -> None:
+    # every day of the week has its own level, so the weekly profile earns the forecast after a
+    # week; the first Wednesday had two hours at twice the level, which the weekly slots learned
+    # on their only visit: a week later the normal hours must not read as an incident
+    t = np.arange(15 * 288) * 300.0 + 4 * 86400  # 5-minute buckets from a Monday
+    dow = ((t // 86400 - 4) % 7).astype(int)
+    level = np.array([1000.0, 600, 1400, 800, 1200, 300, 300])[dow]
+    truth = level * (1 + 0.3 * np.sin(2 * np.pi * t / 86400))
+    x = truth + np.random.default_rng(0).normal(0, 10, t.size)
+    lo = 2 * 288 + 120  # the first Wednesday, 10:00-12:00
+    x[lo : lo + 24] *= 2
+    out = SeasonalResidual(bucket_seconds=300).run(t, x)
+    assert out.z[lo] > 10  # the incident itself stands out (then the offset absorbs it)
+    later = slice(lo + 7 * 288, lo + 7 * 288 + 24)
+    assert "weekly" in set(out.forecaster[later])
+    assert np.abs(out.z[later]).max() < 4
+
+
 def test_config_is_validated_with_the_parameter_named() -> None:
     with pytest.raises(UsageError, match="components must be a non-empty subset"):
         DefaultDetector(DetectorConfig(components=("rcf",)))

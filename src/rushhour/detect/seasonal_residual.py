@@ -6,7 +6,9 @@ Three forecasters run side by side, each learning as it goes and each scored on 
 * ``daily``: a profile per time-of-day slot (local time), updated once per visit, plus an offset;
 * ``weekly``: the same per time-of-week slot; once the daily profile has a value too, its forecast is
   the median of the three (level, daily, weekly), so one profile's mistake is outvoted (the level
-  votes only while its error is within ``level_vote`` times the weekly's).
+  votes only while its error is within ``level_vote`` times the weekly's, or while the bucket's
+  weekly slot is *young*, fewer than ``FIRST_VISITS`` visits: a slot that has seen one week holds
+  whatever happened then, and an incident it learned would otherwise be forecast a week later).
 
 The profile forecasters add an EWMA *offset* of their recent residuals, so a permanent level shift is
 absorbed within a few ``1/offset_alpha`` buckets and stops alerting. The forecaster with the lowest
@@ -337,9 +339,15 @@ def _kernel(
             )
         preds[1] = _read(day, d, phase[i]) + st[_OFF + 1]
         preds[2] = _read(week, w, phase[i]) + st[_OFF + 2]
-        if not np.isnan(preds[1]) and not np.isnan(preds[2]) and st[_MAE] < vote * st[_MAE + 2]:
+        young = week_n[w] < FIRST_VISITS
+        if (
+            not np.isnan(preds[1])
+            and not np.isnan(preds[2])
+            and (young or st[_MAE] < vote * st[_MAE + 2])
+        ):
             # the weekly forecaster is the median of level, daily and weekly profile: a slot that
-            # learned an incident is outvoted by the other two
+            # learned an incident is outvoted by the other two (always while the slot is young: it
+            # holds what one or two weeks showed at this time, incidents included)
             preds[2] = min(max(preds[0], min(preds[1], preds[2])), max(preds[1], preds[2]))
         best = 0
         for k in range(1, 3):
