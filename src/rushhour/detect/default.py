@@ -79,6 +79,8 @@ from rushhour.detect.rhythm import Rhythm, RhythmOutput
 from rushhour.detect.seasonal_residual import (
     ResidualOutput,
     SeasonalResidual,
+    count_scale,
+    per_bucket,
     restore_arrays,
     snapshot_arrays,
 )
@@ -230,11 +232,6 @@ def combine(surprises: list[np.ndarray], how: str) -> np.ndarray:
     return np.asarray(-chi2.logsf(stat, 2 * k) / np.log(10.0))
 
 
-def _per_bucket(alpha: float, k: float) -> float:
-    """The smoothing factor per bucket that forgets as fast in time as ``alpha`` per 5 minutes."""
-    return float(1.0 - (1.0 - alpha) ** k)
-
-
 @dataclass(frozen=True)
 class DetectorConfig:
     """Parameters of the default detector (few, and none per series)."""
@@ -379,14 +376,15 @@ class DefaultFleet:
             bucket_seconds=width,
             outlier_weight=self.config.outlier_weight,
             level_vote=self.config.level_vote,
+            count_scale=count_scale(width),
         )
-        base.level_alpha = _per_bucket(base.level_alpha, k)
-        base.offset_alpha = _per_bucket(base.offset_alpha, k)
-        base.error_alpha = _per_bucket(base.error_alpha, k)
+        base.level_alpha = per_bucket(base.level_alpha, k)
+        base.offset_alpha = per_bucket(base.offset_alpha, k)
+        base.error_alpha = per_bucket(base.error_alpha, k)
         self.baseline = base
         self.rhythm = Rhythm(bucket_seconds=width) if self.config.rhythm else None
         self.likelihoods = [
-            Likelihood(alpha=_per_bucket(Likelihood.alpha, k), warmup=self.config.warmup)
+            Likelihood(alpha=per_bucket(Likelihood.alpha, k), warmup=self.config.warmup)
             for _ in self.components
         ]
         self.initial = self._layout()

@@ -10,7 +10,9 @@ Three forecasters run side by side, each learning as it goes and each scored on 
   weekly slot is *young*, fewer than ``FIRST_VISITS`` visits: a slot that has seen one week holds
   whatever happened then, and an incident it learned would otherwise be forecast a week later).
 
-The profile forecasters add an EWMA *offset* of their recent residuals, so a permanent level shift is
+For count series in buckets of 1 to 5 minutes, the level forecaster reads a *quick level* (memory
+constant in time) where that forecast better, and the errors' memory is constant in time too
+(:func:`count_scale`). The profile forecasters add an EWMA *offset* of their recent residuals, so a permanent level shift is
 absorbed within a few ``1/offset_alpha`` buckets and stops alerting. The forecaster with the lowest
 recent mean absolute error (MAE) gives the expected value: a series without a rhythm falls back to the
 level, one with a weekly rhythm earns the weekly profile once it has seen a week. The residual is
@@ -91,6 +93,10 @@ class SeasonalResidual:
     level_vote: float = 2.0
     #: profiles never use slots narrower than this (5 min): 1-minute buckets share a slot
     min_slot_seconds: float = 300.0
+    #: for a count series (every value so far a non-negative integer), the forecasters' error memory
+    #: (``error_alpha``) and a quick level (``level_alpha``) count in time: ``count_scale`` buckets
+    #: of 1 minute per bucket (see :func:`count_scale`; 1 = as for any series, no quick level)
+    count_scale: float = 1.0
     state_: np.ndarray | None = field(default=None, repr=False)
     day_: np.ndarray | None = field(default=None, repr=False)
     day_n_: np.ndarray | None = field(default=None, repr=False)
@@ -196,6 +202,8 @@ class SeasonalResidual:
                 self.outlier_weight,
                 self.outlier_rate,
                 self.level_vote,
+                per_bucket(self.error_alpha, self.count_scale),
+                per_bucket(self.level_alpha, self.count_scale),
             ]
         )
         exp, z, chosen, z_slow, sigma = _kernel(
@@ -212,6 +220,34 @@ class SeasonalResidual:
             params,
         )
         return ResidualOutput(exp, z, chosen, z_slow, sigma)
+
+
+def per_bucket(alpha: float, k: float) -> float:
+    """The smoothing factor per bucket that forgets as fast in time as ``alpha`` per ``1/k`` of a
+    bucket (``k`` buckets ``k`` times narrower).
+
+    >>> round(per_bucket(0.1, 1.0), 12), round(per_bucket(0.1, 5.0), 4)
+    (0.1, 0.4095)
+    """
+    return float(1.0 - (1.0 - alpha) ** k)
+
+
+def count_scale(bucket_seconds: float) -> float:
+    """How many 1-minute buckets one bucket of a count series spans for the baseline's memories.
+
+    Request counts carry their rhythm in time. The level (memory ``1/level_alpha`` = 10 buckets)
+    follows a morning ramp within 10 minutes of 1-minute buckets but lags it by most of an hour in
+    5-minute buckets, and the forecasters' errors (memory 100 buckets: 100 minutes, or 8 hours)
+    keep that misfit into the quiet evening: the noise scale is then several times the counts'
+    noise and an outage scores a few Ïƒ. Between 1 and 5 minutes a count series therefore keeps the
+    error memory constant in time and runs a *quick level* beside the level (memory constant in
+    time; the level forecaster reads whichever of the two had the smaller mean absolute error over
+    the last 100 buckets). At 1 minute and below, and beyond 5 minutes, memories stay per bucket.
+
+    >>> count_scale(60.0), count_scale(300.0), count_scale(3600.0)
+    (1.0, 5.0, 1.0)
+    """
+    return bucket_seconds / 60.0 if 60.0 < bucket_seconds <= 300.0 else 1.0
 
 
 def _listed(a: np.ndarray | None) -> list[Any] | None:
@@ -273,7 +309,14 @@ _ORATE = 20  # how often the chosen forecaster's residual lies beyond ``clip`` Ï
 # so that buckets narrower than a slot do not chase each other within a visit: sum of (winsorized)
 # deviations from the slot's value, their count, the slot
 _VISIT = 21
-N_STATE = 27
+#: 1 once a value that is not a non-negative integer was seen (0: a count series so far; a snapshot
+#: from before the field existed is padded with 0 and learns it at its next non-count value)
+_NONCOUNT = 27
+#: a count series' quick level (memory constant in time, see :func:`count_scale`), the mean absolute
+#: errors of the level and the quick level, and how many residuals they learned (a snapshot from
+#: before these fields existed starts them afresh)
+_QUICK, _LMAE, _QMAE, _QN = 28, 29, 30, 31
+N_STATE = 32
 BETAS = (0.0, 0.5, 1.0)
 #: a profile slot averages its first visits plainly (winsorized) before forgetting exponentially
 FIRST_VISITS = 3
@@ -303,7 +346,7 @@ def _kernel(
 ) -> tuple[
     np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray
 ]:  # pragma: no cover - compiled
-    a_lvl, a_off, a_prof, a_err, clip = p[0], p[1], p[2], p[3], p[4]
+    a_lvl, a_off, a_prof, clip = p[0], p[1], p[2], p[4]
     n = x.shape[0]
     exp = np.full(n, np.nan)
     z = np.zeros(n)
@@ -313,19 +356,26 @@ def _kernel(
     w_cfg, rate_max, vote = p[6], p[7], p[8]
     chosen = np.zeros(n, dtype=np.int64)
     preds = np.empty(3)
-    min_n = 1.0 / a_err
+    min_n = 1.0 / p[3]
     for i in range(n):
         xi = x[i]
         if np.isnan(xi):
             continue
         r = rows[i]
         st, day, week = states[r], days[r], weeks[r]
+        if xi < 0 or xi != np.floor(xi):
+            st[_NONCOUNT] = 1.0
+        # a count series' error memory and quick level count in time (see count_scale)
+        counts = st[_NONCOUNT] == 0
+        a_err, a_quick = (p[9], p[10]) if counts else (p[3], a_lvl)
         day_n, week_n = days_n[r], weeks_n[r]
         if st[_LEVEL_N] == 0:
             st[_LEVEL] = xi
             st[_LEVEL_N] = 1
             continue
-        preds[0] = st[_LEVEL]
+        # the level forecaster: the quick level where it has forecast better (count series only)
+        quick = counts and a_quick != a_lvl and st[_QN] >= min_n and st[_QMAE] < st[_LMAE]
+        preds[0] = st[_QUICK] if quick else st[_LEVEL]
         d = dslot[i]
         w = wslot[i]
         for k in range(1, 3):
@@ -399,7 +449,7 @@ def _kernel(
                 st[_MAE + k] += a_err * (w_out if abs(e) > lim else 1.0) * (abs(ec) - st[_MAE + k])
             st[_NERR + k] += 1
             if k == 0:
-                st[_LEVEL] += a_lvl * ec
+                _learn_levels(st, xi, lim, a_lvl, a_quick, p[3] * (w_out if abs(e) > lim else 1.0))
                 if st[_NERR] == 1:
                     st[_SLOW] = xi
                 st[_SLOW] += a_slow * min(max(xi - st[_SLOW], -lim), lim)
@@ -427,6 +477,22 @@ def _kernel(
             st[v + 1] += 1
             st[v + 2] = s
     return exp, z, chosen, zs, sg
+
+
+@nb.njit(cache=True)
+def _learn_levels(
+    st: np.ndarray, xi: float, lim: float, a_lvl: float, a_quick: float, a_err: float
+) -> None:  # pragma: no cover - compiled
+    # the level and the quick level each learn from their own winsorized residual, and each keeps
+    # its mean absolute error (which of the two the level forecaster reads); the quick level starts
+    # where the level stands
+    if st[_QN] == 0:
+        st[_QUICK] = st[_LEVEL]
+    for v, mae, a in ((_LEVEL, _LMAE, a_lvl), (_QUICK, _QMAE, a_quick)):
+        e = min(max(xi - st[v], -lim), lim)
+        st[mae] = abs(e) if st[_QN] == 0 else st[mae] + a_err * (abs(e) - st[mae])
+        st[v] += a * e
+    st[_QN] += 1
 
 
 @nb.njit(cache=True)
