@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any, Literal, Protocol, runtime_checkable
 
 Direction = Literal["spike", "drop", "none"]
@@ -25,6 +27,13 @@ class Verdict:
     direction: Direction = "none"
     severity: Severity = "warning"
     explanation: dict[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def explanation_json(self) -> str | None:
+        """The explanation as the store keeps it (JSON text; None when empty), encoded once: a
+        verdict judged ahead of its bucket's close is encoded then (a verdict is never changed,
+        :func:`dataclasses.replace` makes a new one)."""
+        return json.dumps(self.explanation) if self.explanation else None
 
     def sigma_at(self, value: float) -> float | None:
         """How far ``value`` (the bucket this verdict judged) lies from expected, in deviations."""

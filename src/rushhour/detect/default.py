@@ -557,7 +557,7 @@ class DefaultFleet:
             "components": [
                 _plain(
                     {k: v for k, v in vars(c).items() if not k.endswith("_")}
-                    | {k: state[f"comp{i}.{k}"][r].tolist() for k in self.component_keys[i]}
+                    | {k: state[f"comp{i}.{k}"][r] for k in self.component_keys[i]}
                 )
                 for i, c in enumerate(self.components)
             ],
@@ -783,6 +783,15 @@ def _plain(value: Any) -> Any:
     """numpy arrays to lists; NaN and infinities to strings, so that the result is strict JSON."""
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray | np.generic) and value.dtype.kind in "biuf":
+        if value.dtype.kind != "f":
+            return value.tolist()
+        odd = ~np.isfinite(value)
+        if not odd.any():
+            return value.tolist()
+        out = np.asarray(value).astype(object)
+        out[odd] = [str(v) for v in np.asarray(value)[odd].tolist()]
+        return out.tolist()
     if isinstance(value, np.ndarray):
         return _plain(value.tolist())
     if isinstance(value, list | tuple):

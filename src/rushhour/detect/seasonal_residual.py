@@ -252,7 +252,15 @@ def count_scale(bucket_seconds: float) -> float:
 
 def _listed(a: np.ndarray | None) -> list[Any] | None:
     """An array as a flat list, NaN as None (strict JSON)."""
-    return None if a is None else [None if v != v else v for v in a.ravel().tolist()]
+    if a is None:
+        return None
+    flat = a.ravel()
+    gaps = np.isnan(flat) if flat.dtype.kind == "f" else None
+    if gaps is None or not gaps.any():
+        return flat.tolist()
+    out = flat.astype(object)
+    out[gaps] = None
+    return out.tolist()
 
 
 def snapshot_arrays(

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from rushhour.detect.band_set import BandSet
-from rushhour.detect.base import Direction, Verdict
+from rushhour.detect.base import Verdict
 from rushhour.detect.default import DefaultFleet, Detections, DetectorConfig
 from rushhour.detect.mean_band import MeanBandDetector
 from rushhour.detect.rcf.detector import RCFDetector
@@ -295,8 +295,11 @@ class DetectorBank:
         if scored is None:  # forests of mixed configurations: they are scored when they close
             return 0
         for (key, det, v), (score, high, low) in zip(todo, scored, strict=True):
-            # the verdict's threshold too: the running threshold changes only when it learns
-            self._ahead[key] = (det, det.forest.records_, v, det.judge(score, high, low))
+            # the verdict's threshold too: the running threshold changes only when it learns;
+            # its explanation is encoded now too, for the score row written at the commit
+            verdict = det.judge(score, high, low)
+            _ = verdict.explanation_json
+            self._ahead[key] = (det, det.forest.records_, v, verdict)
         return len(todo)
 
     def learn_pending(self) -> None:
@@ -532,24 +535,42 @@ def default_verdicts(res: Detections, values: np.ndarray) -> list[Verdict]:
     residual (``|x - expected| / |z|``), so that ``(x - expected) / deviation`` is the detector's own
     ``z``; the explanation holds each component's score (numbers: what drove it) and ``z`` as text,
     and ``confidence: none`` during the detector's warm-up (the processor lets the band decide then)."""
+    x = np.asarray(values, dtype=float)
+    exp, z = np.asarray(res.expected, dtype=float), np.asarray(res.z, dtype=float)
+    known = np.isfinite(exp)
+    has_dev = known & np.isfinite(z) & (z != 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dev = np.abs(x - exp) / np.abs(z)
+    direction = np.where(~known | (x == exp), "none", np.where(x > exp, "spike", "drop"))
+    names = list(res.components)
+    drivers = zip(*(res.components[k].astype(float).tolist() for k in names), strict=True)
     out = []
-    for i, x in enumerate(np.asarray(values, dtype=float).tolist()):
-        exp, z = float(res.expected[i]), float(res.z[i])
-        known = bool(np.isfinite(exp))
-        dev = abs(x - exp) / abs(z) if known and np.isfinite(z) and z != 0 else None
-        direction: Direction = "none" if not known or x == exp else ("spike" if x > exp else "drop")
-        explanation: dict[str, object] = {k: float(v[i]) for k, v in res.components.items()}
-        explanation["z"] = f"{z:.2f}"
-        if not res.warm[i]:
+    for exp_i, known_i, dev_i, has_dev_i, z_i, way, score, flag, critical, warm, parts in zip(
+        exp.tolist(),
+        known.tolist(),
+        dev.tolist(),
+        has_dev.tolist(),
+        z.tolist(),
+        direction.tolist(),
+        np.asarray(res.undamped, dtype=float).tolist(),
+        np.asarray(res.anomalous, dtype=bool).tolist(),
+        (np.asarray(res.severity) == "critical").tolist(),
+        np.asarray(res.warm, dtype=bool).tolist(),
+        drivers if names else [()] * len(x),
+        strict=True,
+    ):
+        explanation: dict[str, object] = dict(zip(names, parts, strict=True))
+        explanation["z"] = f"{z_i:.2f}"
+        if not warm:
             explanation["confidence"] = WARMING_UP
         out.append(
             Verdict(
-                score=float(res.undamped[i]),
-                anomalous=bool(res.anomalous[i]),
-                expected=exp if known else None,
-                deviation=dev,
-                direction=direction,
-                severity="critical" if res.severity[i] == "critical" else "warning",
+                score=score,
+                anomalous=flag,
+                expected=exp_i if known_i else None,
+                deviation=dev_i if has_dev_i else None,
+                direction=way,
+                severity="critical" if critical else "warning",
                 explanation=explanation,
             )
         )

@@ -11,7 +11,6 @@ keeps it whole (a redelivery finds the key and is skipped): nothing is lost or c
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -310,7 +309,7 @@ class _Rows:
     ) -> None:
         """A detector's score of a bucket; an anomaly record when it flagged the bucket. ``expected``
         stands in for detectors without an expected value of their own (the forest)."""
-        explanation = json.dumps(v.explanation) if v.explanation else None
+        explanation = v.explanation_json
         # in SCORE_COLUMNS order
         self.scores.append(
             (ref.id, b.start, detector, v.score, v.expected, v.deviation, explanation)

@@ -16,7 +16,8 @@ import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -306,15 +307,10 @@ class Store:
         """Record many anomalies, each once; returns how many were new."""
         if not records:
             return 0
-        ins: Any = (
-            postgresql.insert(t.anomalies)
-            if self.dialect == "postgresql"
-            else sqlite.insert(t.anomalies)
-        )
-        stmt = ins.on_conflict_do_nothing(index_elements=["series_id", "start", "detector"])
         count = select(func.count()).select_from(t.anomalies)
         before = conn.execute(count).scalar_one()
-        conn.execute(stmt, [dict(r.__dict__) for r in records])
+        # one prepared statement through the driver (no per-row parameter compiling)
+        self._bulk(conn, _ADD_ANOMALIES, list(map(_anomaly_row, records)))
         return int(conn.execute(count).scalar_one() - before)
 
     def count_anomalies(self) -> int:
@@ -482,6 +478,13 @@ _ADD_TO_BUCKETS = (
     "ON CONFLICT (series_id, start) DO UPDATE SET value = buckets.value + excluded.value, "
     "late_updates = buckets.late_updates + excluded.late_updates"
 )
+_ANOMALY_COLUMNS = tuple(f.name for f in fields(AnomalyRecord))
+_ADD_ANOMALIES = (
+    f"INSERT INTO anomalies ({', '.join(_ANOMALY_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(_ANOMALY_COLUMNS))}) "
+    "ON CONFLICT (series_id, start, detector) DO NOTHING"
+)
+_anomaly_row = attrgetter(*_ANOMALY_COLUMNS)  # a record's values in _ANOMALY_COLUMNS order
 _WRITE_SCORES = (
     f"INSERT INTO scores ({', '.join(SCORE_COLUMNS)}) VALUES ({', '.join('?' * 7)}) "
     "ON CONFLICT (series_id, start, detector) DO UPDATE SET score = excluded.score, "
