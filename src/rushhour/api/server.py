@@ -71,7 +71,11 @@ async def serve_with_runtime(
     app = create_app(settings, store, guard=guard, queue=queue, runtime=runtime, alerts=alerts)
     sock = bind(settings.api.host, settings.api.port)
     host, port = sock.getsockname()[:2]
-    runtime.prepare()  # warm before answering: a first push must not wait for the warm-up
+    try:
+        runtime.prepare()  # warm before answering: a first push must not wait for the warm-up
+    except BaseException:
+        sock.close()  # the port is free again for whoever retries
+        raise
     config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
     server = EmbeddedServer(config)
     http = asyncio.create_task(server.serve(sockets=[sock]))
