@@ -159,11 +159,12 @@ def test_live_episodes_from_flags_are_as_good_as_the_pages() -> None:
     assert m.median_delay is not None and m.median_delay <= 2
 
 
-@pytest.mark.xfail(strict=True, reason="known weakness: slow incidents (docs/quality.md)")
 def test_slow_incidents_are_caught() -> None:
+    # ramps, partial drops and missing rush hours (at most one a week): the ones the baseline
+    # follows are left to the rhythm path (recall 0.80, precision 0.84 when written)
     m, n = _events(("ramp", "partial_drop", "missing_rush_hour"), range(3))
     assert n >= 40
-    assert m.recall >= 0.7 and m.precision >= 0.8, m
+    assert m.recall >= 0.75 and m.precision >= 0.8, m
 
 
 def test_one_minute_buckets_do_not_chase_each_other_inside_a_profile_slot() -> None:
@@ -263,22 +264,23 @@ def test_a_new_incident_pages_within_the_holdoff_but_not_the_return_from_the_pag
     policy = AlertPolicy(threshold=0.5, critical=0.75, holdoff=60, repage=6.0)
     got = policy.decide(np.array([0.6, 0.7, 0.8]), residual=residual).alert.tolist()
     assert got == [True, False, True]
-    # on generated traffic, drops held off by an earlier page: by an early rush hour paged at 06:54
-    # (z +6, the drop is below what that page expected), and by a rhythm page at 18:30 (z -1.5)
-    tr = generate_traffic(datetime(2026, 11, 2, tzinfo=UTC), weeks=4, seed=5, holidays_country="US")
-    idx, values = tr.frame.index, tr.frame["value"].to_numpy(dtype=float)
-    drops = [
-        (idx >= a) & (idx <= b)
-        for a, b in (
-            ("2026-11-05 07:04", "2026-11-05 07:20"),
-            ("2026-11-11 18:35", "2026-11-11 18:59"),
-        )
-    ]
-    for repage, caught in ((6.0, True), (float("inf"), False)):
-        config = DetectorConfig(holidays_country="US", repage=repage)
-        res = DefaultDetector(config).run(idx, values)
-        assert [bool(res.alert[d].any()) for d in drops] == [caught, caught]
-        assert np.all(res.anomalous[res.alert])
+    # on generated traffic, incidents held off by an earlier page: an outage at 15:05 by a rhythm
+    # page at 14:21 (z 0.6, no residual excursion), and a spike at 16:10 by the page of a drop at
+    # 15:24 (the spike goes the other way, far beyond what that page expected)
+    start = datetime(2026, 11, 2, tzinfo=UTC)
+    cases = (
+        (0, "2026-11-05 15:05", "2026-11-05 15:15"),
+        (5, "2026-11-27 16:10", "2026-11-27 16:17"),
+    )
+    for seed, a, b in cases:
+        tr = generate_traffic(start, weeks=4, seed=seed, holidays_country="US")
+        idx, values = tr.frame.index, tr.frame["value"].to_numpy(dtype=float)
+        window = (idx >= a) & (idx <= b)
+        for repage, caught in ((6.0, True), (float("inf"), False)):
+            config = DetectorConfig(holidays_country="US", repage=repage)
+            res = DefaultDetector(config).run(idx, values)
+            assert bool(res.alert[window].any()) == caught, (seed, repage)
+            assert np.all(res.anomalous[res.alert])
 
 
 def test_a_rising_incident_has_one_peak_per_decade_of_surprise() -> None:

@@ -93,3 +93,20 @@ def test_bucket_grid_is_regular_and_complete(seed: int, freq: str) -> None:
     step = idx[1] - idx[0]
     assert (idx[1:] - idx[:-1] == step).all()
     assert idx[0] == MONDAY and idx[-1] + step == MONDAY + timedelta(days=1)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), weeks=st.integers(1, 4))
+def test_a_week_misses_at_most_one_rush_hour(seed: int, weeks: int) -> None:
+    # an anomaly is the exception to the rhythm it breaks: were most weekdays to lack their
+    # morning rush, the rush itself would be the anomaly, and the labels would contradict it
+    tr = generate_traffic(
+        datetime(2026, 11, 2, tzinfo=UTC),
+        weeks=weeks,
+        seed=seed,
+        anomalies_per_day=6.0,
+        kinds=("missing_rush_hour", "spike"),
+    )
+    rushless = [w.start.isocalendar()[:2] for w in tr.anomalies if w.kind == "missing_rush_hour"]
+    assert len(rushless) == len(set(rushless))
+    assert rushless, "six anomalies a day, half of them missing rush hours: some must be placed"

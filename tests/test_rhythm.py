@@ -251,3 +251,27 @@ def test_a_fresh_incident_on_a_slot_whose_visits_agree_is_scored_in_full() -> No
     assert not out.unsure[drop].any()
     assert out.surprise[drop].max() > 5
     np.testing.assert_array_equal(out.surprise, full.surprise)
+
+
+def test_a_ramp_is_judged_the_same_whether_or_not_the_baseline_followed_it() -> None:
+    # the baseline's noise scale grows with its forecast (here sigma = 5% of it, power 1): when the
+    # forecast follows a ramp to 2x, the rhythm must still judge the ramp with the noise at the
+    # profile's level, not with the doubled noise of the level the ramp reached
+    secs = START.timestamp() + np.arange(14 * 288) * 300.0
+    hours = np.mod(secs, 86400) / 3600
+    rate = 1000 * (2 + np.sin(2 * np.pi * (hours - 6) / 24))
+    x = np.random.default_rng(2).poisson(rate * np.random.default_rng(3).gamma(400, 1 / 400, rate.size))
+    x = x.astype(float)
+    ramp = slice(10 * 288 + 150, 10 * 288 + 162)  # a Friday, 12:30-13:30
+    x[ramp] = np.round(x[ramp] * np.linspace(1.1, 2.0, 12))
+    followed = rate.copy()
+    followed[ramp] = x[ramp]
+    power = np.ones(x.size)
+    rh = Rhythm(bucket_seconds=300, warmup=288)
+    steady = rh.run(secs, x, rate, 0.05 * rate, power=power)
+    chased = rh.run(secs, x, followed, 0.05 * followed, power=power)
+    np.testing.assert_allclose(chased.z[ramp], steady.z[ramp], rtol=1e-3)
+    assert chased.surprise[ramp].max() == steady.surprise[ramp].max() > 5
+    # read with the forecast's own noise scale, the ramp's end would look half as deviant
+    naive = rh.run(secs, x, followed, 0.05 * followed)
+    assert naive.z[ramp][-1] < 0.6 * steady.z[ramp][-1]

@@ -529,6 +529,7 @@ class DefaultFleet:
             a["rhythm.state"],
             a["rhythm.profile"],
             holiday,
+            base.power,
         )
 
     def copy_row(self, row: int, source: DefaultFleet, source_row: int) -> None:

@@ -116,6 +116,8 @@ class Rhythm:
     min_sigma: float = 0.5
     unsure: float = 3.0
     unsure_penalty: float = 2.0
+    #: judge with the noise scale at the profile's level (the baseline's scaled by its noise model)
+    at_profile: bool = True
 
     @property
     def slot_seconds(self) -> float:
@@ -154,6 +156,7 @@ class Rhythm:
         expected: np.ndarray,
         sigma: np.ndarray,
         holiday: np.ndarray | None = None,
+        power: np.ndarray | None = None,
     ) -> RhythmOutput:
         """One series from nothing: local wall-clock epoch ``seconds``, ``values``, the baseline's
         forecast and noise scale per bucket, and which buckets fall on a public holiday."""
@@ -161,7 +164,7 @@ class Rhythm:
         x = np.asarray(values, dtype=float)
         rows = np.zeros(x.shape[0], dtype=np.int64)
         st, prof = init["state"][None], init["profile"][None]
-        return self.run_rows(seconds, x, expected, sigma, rows, st, prof, holiday)
+        return self.run_rows(seconds, x, expected, sigma, rows, st, prof, holiday, power)
 
     def run_rows(
         self,
@@ -173,6 +176,7 @@ class Rhythm:
         state: np.ndarray,
         profile: np.ndarray,
         holiday: np.ndarray | None = None,
+        power: np.ndarray | None = None,
     ) -> RhythmOutput:
         """:meth:`run` for many series at once: bucket ``i`` belongs to the series whose state is
         ``state[rows[i]]`` and ``profile[rows[i]]`` (moved on in place); each series' buckets in
@@ -204,10 +208,12 @@ class Rhythm:
                 self.min_sigma,
             ]
         )
+        pw = np.zeros(secs.shape[0]) if power is None or not self.at_profile else power
         z, sig, is_open, spread = _kernel(
             np.asarray(values, dtype=float),
             np.asarray(expected, dtype=float),
             np.asarray(sigma, dtype=float),
+            np.asarray(pw, dtype=float),
             cls,
             s,
             phase,
@@ -305,6 +311,7 @@ def _kernel(
     x: np.ndarray,
     expected: np.ndarray,
     sigma: np.ndarray,
+    power: np.ndarray,
     cls: np.ndarray,
     slot: np.ndarray,
     phase: np.ndarray,
@@ -335,6 +342,9 @@ def _kernel(
             st[_COUNTS] = 0.0
         sd = sigma[i]
         ref = _read(table, s, phase[i], expected[i])
+        if power[i] > 0 and ref > 0 and expected[i] > 0:
+            # the noise at the profile's level: the forecast may have followed the incident
+            sd *= (ref / expected[i]) ** power[i]
         if not np.isnan(ref) and sd > 0 and table[VISITS, s] >= min_visits:
             # counts resolve nothing finer than one count: a noise scale under half a count (a
             # forecast of ~0 on a sparse series) would read every count as a huge deviation

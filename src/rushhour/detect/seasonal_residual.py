@@ -65,6 +65,8 @@ class ResidualOutput:
     z_slow: np.ndarray
     #: the noise scale ``z`` was standardized with (NaN before the noise model has two residuals)
     sigma: np.ndarray
+    #: how the noise scale grows with the level: ``sigma ∝ |expected| ** power`` (0, 0.5 or 1)
+    power: np.ndarray
 
     @property
     def forecaster(self) -> list[str]:
@@ -206,7 +208,7 @@ class SeasonalResidual:
                 per_bucket(self.level_alpha, self.count_scale),
             ]
         )
-        exp, z, chosen, z_slow, sigma = _kernel(
+        exp, z, chosen, z_slow, sigma, power = _kernel(
             np.asarray(values, dtype=float),
             day_slot,
             week_slot,
@@ -219,7 +221,7 @@ class SeasonalResidual:
             week_n,
             params,
         )
-        return ResidualOutput(exp, z, chosen, z_slow, sigma)
+        return ResidualOutput(exp, z, chosen, z_slow, sigma, power)
 
 
 def per_bucket(alpha: float, k: float) -> float:
@@ -352,7 +354,7 @@ def _kernel(
     weeks_n: np.ndarray,
     p: np.ndarray,
 ) -> tuple[
-    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray
+    np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray
 ]:  # pragma: no cover - compiled
     a_lvl, a_off, a_prof, clip = p[0], p[1], p[2], p[4]
     n = x.shape[0]
@@ -360,6 +362,7 @@ def _kernel(
     z = np.zeros(n)
     zs = np.zeros(n)
     sg = np.full(n, np.nan)
+    pw = np.zeros(n)
     a_slow = p[5]
     w_cfg, rate_max, vote = p[6], p[7], p[8]
     chosen = np.zeros(n, dtype=np.int64)
@@ -429,6 +432,7 @@ def _kernel(
             sigma = max(1.25 * st[_NMAE + nb_] * mag ** (0.5 * nb_), floor)
             z[i] = e_best / sigma
             sg[i] = sigma
+            pw[i] = 0.5 * nb_
             slow_pred = st[_SLOW] if best == 0 else preds[best] - st[_OFF + best] + st[_SLOW + best]
             zs[i] = (xi - slow_pred) / sigma
         if st[_NERR + best] >= 2:
@@ -484,7 +488,7 @@ def _kernel(
             st[v] += wv * dv
             st[v + 1] += 1
             st[v + 2] = s
-    return exp, z, chosen, zs, sg
+    return exp, z, chosen, zs, sg, pw
 
 
 @nb.njit(cache=True)

@@ -161,8 +161,9 @@ def generate_traffic(
     )
 
     factor = np.ones(len(index))
+    weeks_local = local_weeks(local)
     windows = _inject(
-        rng, index, hours, classes, factor, expected, n_days, anomalies_per_day, kinds
+        rng, index, hours, classes, weeks_local, factor, n_days, anomalies_per_day, kinds
     )
     rate = expected * factor
     if shape.dispersion > 0:
@@ -173,13 +174,25 @@ def generate_traffic(
     return Traffic(frame=frame, anomalies=windows, expected=expected)
 
 
+def local_weeks(local: pd.DatetimeIndex) -> np.ndarray:
+    """The local calendar week (Monday to Sunday) of each bucket, as a week number since 1970.
+
+    >>> idx = pd.date_range("2026-01-04", periods=3, freq="D", tz="UTC")  # Sunday, Monday, Tuesday
+    >>> local_weeks(idx).tolist()
+    [2922, 2923, 2923]
+    """
+    days = local.tz_localize(None).values.astype("datetime64[D]").astype(np.int64)
+    # 1970-01-01 was a Thursday: three days on, weeks start on Mondays
+    return (days + 3) // 7
+
+
 def _inject(
     rng: np.random.Generator,
     index: pd.DatetimeIndex,
     hours: np.ndarray,
     classes: np.ndarray,
+    weeks: np.ndarray,
     factor: np.ndarray,
-    expected: np.ndarray,
     n_days: int,
     per_day: float,
     kinds: tuple[str, ...],
@@ -190,13 +203,18 @@ def _inject(
     step_min = (index[1] - index[0]).total_seconds() / 60.0 if len(index) > 1 else 1.0
     count = rng.poisson(per_day * n_days)
     taken = np.zeros(len(index), dtype=bool)
+    # the weeks that already miss a rush hour: at most one a week, so that the rush stays the rule
+    rushless = np.zeros(len(index), dtype=bool)
     out: list[AnomalyWindow] = []
     for _ in range(count):
         kind = str(rng.choice(list(kinds)))
-        placed = _place(rng, kind, index, hours, classes, taken, step_min)
+        blocked = taken | rushless if kind == "missing_rush_hour" else taken
+        placed = _place(rng, kind, hours, classes, blocked, step_min)
         if placed is None:
             continue
         lo, hi, f = placed
+        if kind == "missing_rush_hour":
+            rushless |= weeks == weeks[lo]
         _apply(kind, factor, lo, hi, f)
         # keep a guard of 30 minutes around each window so windows stay distinct episodes
         guard = int(30 / step_min)
@@ -220,7 +238,6 @@ _DURATIONS_MIN = {
 def _place(
     rng: np.random.Generator,
     kind: str,
-    index: pd.DatetimeIndex,
     hours: np.ndarray,
     classes: np.ndarray,
     taken: np.ndarray,
@@ -234,7 +251,7 @@ def _place(
     else:
         # anomalies fall in the busier part of the day, where people would notice them
         starts = np.flatnonzero((hours >= 6) & (hours <= 22))
-    starts = starts[starts + length <= len(index)]
+    starts = starts[starts + length <= len(hours)]
     for _ in range(20):
         if len(starts) == 0:
             return None
