@@ -260,7 +260,9 @@ def test_a_ramp_is_judged_the_same_whether_or_not_the_baseline_followed_it() -> 
     secs = START.timestamp() + np.arange(14 * 288) * 300.0
     hours = np.mod(secs, 86400) / 3600
     rate = 1000 * (2 + np.sin(2 * np.pi * (hours - 6) / 24))
-    x = np.random.default_rng(2).poisson(rate * np.random.default_rng(3).gamma(400, 1 / 400, rate.size))
+    x = np.random.default_rng(2).poisson(
+        rate * np.random.default_rng(3).gamma(400, 1 / 400, rate.size)
+    )
     x = x.astype(float)
     ramp = slice(10 * 288 + 150, 10 * 288 + 162)  # a Friday, 12:30-13:30
     x[ramp] = np.round(x[ramp] * np.linspace(1.1, 2.0, 12))
