@@ -412,3 +412,21 @@ def test_only_count_series_keep_memories_in_time() -> None:
 
     np.testing.assert_array_equal(run(x + 0.5, 1.0), run(x + 0.5, 5.0))
     assert np.nanmedian(run(x, 5.0)[:288]) < 0.5 * np.nanmedian(run(x, 1.0)[:288])
+
+
+def test_an_incident_after_a_quiet_stretch_is_not_damped_as_the_last_ones_tail() -> None:
+    # an outage (14:42-14:57) scores 0.9; the ramp that starts half an hour after it recovered
+    # reaches the rhythm path's capped score (0.67) only: judged against the outage's peak it was
+    # damped all along, though 20 calm minutes lay between them
+    start = datetime(2026, 2, 2, tzinfo=UTC)
+    tr = generate_traffic(start, weeks=4, seed=47, holidays_country="US")
+    idx, values = tr.frame.index, tr.frame["value"].to_numpy(dtype=float)
+    ramp = (idx >= "2026-02-18 15:28") & (idx <= "2026-02-18 16:30")
+    outage = (idx >= "2026-02-18 14:42") & (idx <= "2026-02-18 14:57")
+    for quiet, caught in ((30, True), (0, False)):
+        res = DefaultDetector(DetectorConfig(holidays_country="US", quiet=quiet)).run(idx, values)
+        assert res.alert[outage].any()
+        assert bool(res.alert[ramp].any()) == caught, quiet
+        assert res.undamped[ramp].max() < res.undamped[outage].max()
+    with pytest.raises(UsageError, match="quiet"):
+        DetectorConfig(quiet=-1).validate()

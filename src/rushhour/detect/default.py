@@ -25,7 +25,8 @@ learned):
    missing rush hours the baseline follows); where it finds a value normal for the time of day, the
    calibrated path does not score it.
 4. A refractory step damps the buckets that merely continue an incident (one incident, one peak),
-   and the new peaks of an incident that rises by less than a decade of surprise at a time.
+   and the new peaks of an incident that rises by less than a decade of surprise at a time; where
+   the rhythm path judges, an incident followed by ``quiet`` calm buckets is over and forgotten.
 5. :class:`~rushhour.detect.thresholds.AlertPolicy` decides twice: ``anomalous`` flags every bucket
    whose undamped score reaches ``threshold`` after the warm-up (how long an incident lasts: what the
    live pipeline stores and turns into one episode), ``alert`` pages on the damped score, at most once
@@ -281,6 +282,13 @@ class DetectorConfig:
     #: times smaller at 1); ``rise_within = 0``: every new peak keeps its score
     rise_within: int = 10
     rise_decades: float = 1.0
+    #: where the rhythm path judges (request traffic), an incident is over once ``quiet`` buckets
+    #: in a row scored under ``quiet_level``: the refractory then forgets it, and the next incident
+    #: is damped only if it fails to rise above those quiet buckets (the rhythm path's capped
+    #: surprise would otherwise tie every incident of the last ``refractory`` buckets, and lose);
+    #: 0: an incident is remembered for all of ``refractory``
+    quiet: int = 30
+    quiet_level: float = 0.25
 
     def validate(self) -> None:
         unknown = [c for c in self.components if c not in COMPONENTS]
@@ -292,6 +300,11 @@ class DetectorConfig:
         if self.combine not in COMBINERS:
             raise UsageError(f"combine must be one of {COMBINERS}, got {self.combine!r}")
         AlertPolicy(self.threshold, self.critical, self.holdoff, self.warmup, repage=self.repage)
+        if self.quiet < 0 or not 0 <= self.quiet_level <= 1:
+            raise UsageError(
+                f"quiet must be >= 0 and quiet_level in [0, 1], got {self.quiet} and "
+                f"{self.quiet_level}"
+            )
         if self.rise_within < 0 or self.rise_decades < 0:
             raise UsageError(
                 "rise_within and rise_decades must be >= 0, got "
@@ -491,7 +504,11 @@ class DefaultFleet:
             total = np.maximum(total, rh.surprise)
         undamped = np.nan_to_num(score_from_tail(total, scale), nan=0.0)
         rise = (self.config.rise_within, self.config.rise_decades, scale)
-        score = refractory_rows(undamped, rows, a["history"], self.config.damp, rise, a["rise"])
+        quiet = (self.config.quiet, self.config.quiet_level)
+        calm_ok = np.zeros(len(x), dtype=bool) if rh is None else rh.open
+        score = refractory_rows(
+            undamped, rows, a["history"], self.config.damp, rise, a["rise"], quiet, calm_ok
+        )
         if self.config.calibrated and self.config.likelihood:
             # where the rhythm judges a bucket, it replaces the calibrated path's return rule: a
             # value normal for the time of day is no incident whatever the baseline forecast, and

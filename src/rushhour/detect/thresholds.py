@@ -318,20 +318,57 @@ def refractory_rows(
     damp: float,
     rise: tuple[int, float, float] | None = None,
     chains: np.ndarray | None = None,
+    quiet: tuple[int, float] = (0, 0.0),
+    calm_ok: np.ndarray | None = None,
 ) -> np.ndarray:
     """:func:`refractory` for many series at once: score ``i`` belongs to the series whose history
     is ``histories[rows[i]]`` (updated in place, as is ``chains[rows[i]]`` with ``rise``); each
-    series' scores in time order."""
+    series' scores in time order.
+
+    ``quiet = (length, level)``: where ``calm_ok`` (per score; default everywhere) holds, once the
+    last ``length`` scores all lie under ``level`` the incident before them is over: the history
+    older than them is forgotten, so the next incident need only rise above the calm.
+
+    >>> s = np.array([0.9, 0.1, 0.1, 0.6])
+    >>> h = np.full(4, np.nan)
+    >>> refractory_rows(s, np.zeros(4, dtype=np.int64), h[None].copy(), 0.5).tolist()
+    [0.9, 0.05, 0.05, 0.3]
+    >>> refractory_rows(s, np.zeros(4, dtype=np.int64), h[None], 0.5, quiet=(2, 0.25)).tolist()
+    [0.9, 0.05, 0.05, 0.6]
+    """
     s = np.asarray(scores, dtype=float)
     if histories.shape[1] == 0:
         return s.copy()
+    ok = np.ones(s.shape[0], dtype=np.bool_) if calm_ok is None else np.asarray(calm_ok, bool)
     if rise is None or chains is None or rise[0] <= 0:
         # no rise chains: a state nobody reads
         return _refractory(
-            s, rows, histories, damp, np.zeros((histories.shape[0], RISE_STATE)), 0, 0.0, 1.0
+            s,
+            rows,
+            histories,
+            damp,
+            np.zeros((histories.shape[0], RISE_STATE)),
+            0,
+            0.0,
+            1.0,
+            int(quiet[0]),
+            float(quiet[1]),
+            ok,
         )
     within, decades, scale = rise
-    return _refractory(s, rows, histories, damp, chains, int(within), float(decades), float(scale))
+    return _refractory(
+        s,
+        rows,
+        histories,
+        damp,
+        chains,
+        int(within),
+        float(decades),
+        float(scale),
+        int(quiet[0]),
+        float(quiet[1]),
+        ok,
+    )
 
 
 @nb.njit(cache=True)
@@ -344,6 +381,9 @@ def _refractory(
     within: int,
     decades: float,
     scale: float,
+    quiet_len: int,
+    quiet_level: float,
+    calm_ok: np.ndarray,
 ) -> np.ndarray:  # pragma: no cover
     n = s.shape[0]
     hn = histories.shape[1]
@@ -379,4 +419,15 @@ def _refractory(
         for k in range(hn - 1):
             h[k] = h[k + 1]
         h[hn - 1] = s[i]
+        if quiet_len > 0 and quiet_len < hn and calm_ok[i]:
+            # the last ``quiet_len`` scores were all quiet: the incident before them is over, and
+            # the next one is judged against those quiet scores only
+            calm = True
+            for k in range(hn - quiet_len, hn):
+                if not h[k] < quiet_level:
+                    calm = False
+                    break
+            if calm:
+                for k in range(hn - quiet_len):
+                    h[k] = np.nan
     return out
