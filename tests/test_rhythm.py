@@ -277,3 +277,28 @@ def test_a_ramp_is_judged_the_same_whether_or_not_the_baseline_followed_it() -> 
     # read with the forecast's own noise scale, the ramp's end would look half as deviant
     naive = rh.run(secs, x, followed, 0.05 * followed)
     assert naive.z[ramp][-1] < 0.6 * steady.z[ramp][-1]
+
+
+def test_an_unsure_slot_judges_against_a_level_two_of_its_visits_saw() -> None:
+    # 10:00-11:00 on Tuesday and Wednesday of the second week ran at 1.8x: with Monday's, the
+    # slot's last three visits held the incident twice, so its value learned it; Thursday and
+    # Friday were normal again. On Monday of week three two visits support the normal level: no
+    # deviation (read against the value alone, still half way to the incident: -5 σ and more)
+    secs = START.timestamp() + np.arange(15 * 288) * 300.0
+    hours = np.mod(secs, 86400) / 3600
+    rate = 1000 * (2 + np.sin(2 * np.pi * (hours - 6) / 24))
+    x = np.random.default_rng(5).poisson(rate).astype(float)
+    for day in (8, 9):
+        x[day * 288 + 120 : day * 288 + 132] = np.round(x[day * 288 + 120 : day * 288 + 132] * 1.8)
+    monday = slice(14 * 288 + 120, 14 * 288 + 132)
+    runs = {
+        nearest: Rhythm(bucket_seconds=300, warmup=288, nearest=nearest).run(
+            secs, x, rate, np.sqrt(rate)
+        )
+        for nearest in (True, False)
+    }
+    assert runs[True].open[monday].all() and runs[True].unsure[monday].all()
+    assert np.abs(runs[True].z[monday]).max() < 4
+    assert runs[True].surprise[monday].max() == 0
+    assert runs[False].z[monday].max() < -4
+    assert runs[False].surprise[monday].max() > 0

@@ -43,7 +43,9 @@ While open, the surprise is ``-log10(2·Q(|M|)) - penalty`` (``Q`` the Gaussian 
 ``|M|`` ≈ 5.3), less ``unsure_penalty`` more where the bucket's slot is *unsure* — its value and
 its remembered visits lie more than ``unsure`` σ apart, so one of them was an incident (the value
 learned one that came on consecutive days, or a recent visit was one) and the slot is not sure
-which level is its rhythm — at most ``cap``: a deviation that lasts (a public holiday, a new level not learned
+which level is its rhythm; such a slot judges against the nearest level among its value and
+those of its remembered visits that the value or another visit supports, a level seen twice — at
+most ``cap``: a deviation that lasts (a public holiday, a new level not learned
 yet) keeps the capped surprise, and the detector's refractory damping pages it once. While closed
 it is 0. ``z_r`` also tells the detector which buckets are normal for the time of day
 (:mod:`rushhour.detect.default`).
@@ -116,6 +118,9 @@ class Rhythm:
     min_sigma: float = 0.5
     unsure: float = 3.0
     unsure_penalty: float = 2.0
+    #: an unsure slot judges against the nearest level of its value and remembered visits that
+    #: another of them supports (False: against its value alone)
+    nearest: bool = True
     #: judge with the noise scale at the profile's level (the baseline's scaled by its noise model)
     at_profile: bool = True
 
@@ -206,6 +211,7 @@ class Rhythm:
                 self.outlier_weight,
                 self.max_share,
                 self.min_sigma,
+                self.unsure if self.nearest else np.inf,
             ]
         )
         pw = np.zeros(secs.shape[0]) if power is None or not self.at_profile else power
@@ -273,6 +279,27 @@ def _spread(table: np.ndarray, s: int) -> float:  # pragma: no cover - compiled
 
 
 @nb.njit(cache=True)
+def _nearest_supported(
+    table: np.ndarray, s: int, x: float, ref: float, tol: float
+) -> float:  # pragma: no cover - compiled
+    # an unsure slot's reference: the level nearest ``x`` among its reading ``ref`` and its
+    # remembered visits that the slot's value or another visit lies within ``tol`` of (a level
+    # seen on two visits is a rhythm the slot may have; one seen once may be an incident)
+    v = float(table[VISITS + 1, s])
+    best = ref
+    for k in range(VISITS):
+        c = float(table[k, s])
+        if abs(x - c) >= abs(x - best):
+            continue
+        seen = abs(c - v) <= tol
+        for j in range(VISITS):
+            seen = seen or (j != k and abs(c - float(table[j, s])) <= tol)
+        if seen:
+            best = c
+    return best
+
+
+@nb.njit(cache=True)
 def _fold(
     profile: np.ndarray, st: np.ndarray, slots: int, p: np.ndarray
 ) -> None:  # pragma: no cover - compiled
@@ -321,7 +348,7 @@ def _kernel(
     p: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
     alpha, warmup, a_rate, max_rate, exceed, min_visits = p[0], p[1], p[2], p[3], p[4], p[5]
-    max_share, min_sigma = p[9], p[10]
+    max_share, min_sigma, unsure = p[9], p[10], p[11]
     n = x.shape[0]
     slots = profiles.shape[3]
     z = np.full(n, np.nan)
@@ -348,9 +375,12 @@ def _kernel(
         if not np.isnan(ref) and sd > 0 and table[VISITS, s] >= min_visits:
             # counts resolve nothing finer than one count: a noise scale under half a count (a
             # forecast of ~0 on a sparse series) would read every count as a huge deviation
-            zi = (xi - ref) / max(sd, min_sigma) if st[_COUNTS] > 0 else (xi - ref) / sd
+            scale = max(sd, min_sigma) if st[_COUNTS] > 0 else sd
+            spread[i] = _spread(table, s) / scale
+            if spread[i] > unsure:
+                ref = _nearest_supported(table, s, xi, ref, unsure * scale)
+            zi = (xi - ref) / scale
             z[i] = zi
-            spread[i] = _spread(table, s) / max(sd, min_sigma)
             st[_ACC] += alpha * (zi - st[_ACC])
             si = st[_ACC]
             sig[i] = si
