@@ -342,19 +342,7 @@ def refractory_rows(
     ok = np.ones(s.shape[0], dtype=np.bool_) if calm_ok is None else np.asarray(calm_ok, bool)
     if rise is None or chains is None or rise[0] <= 0:
         # no rise chains: a state nobody reads
-        return _refractory(
-            s,
-            rows,
-            histories,
-            damp,
-            np.zeros((histories.shape[0], RISE_STATE)),
-            0,
-            0.0,
-            1.0,
-            int(quiet[0]),
-            float(quiet[1]),
-            ok,
-        )
+        rise, chains = (0, 0.0, 1.0), np.zeros((histories.shape[0], RISE_STATE))
     within, decades, scale = rise
     return _refractory(
         s,
